@@ -1,0 +1,26 @@
+# The two commands of README.md: `make demo` (the main job end to end, locally) and `make test`.
+.PHONY: setup demo test lint preview rollback releases clean-local
+
+STACK ?= local
+PY := venv/bin/python
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m deployctl demo --stack $(STACK)
+
+test: setup
+	bash scripts/test.sh
+
+lint:
+	venv/bin/ruff check .
+
+preview: setup
+	$(PY) -m deployctl preview --stack $(STACK) --diff
+
+rollback: setup
+	$(PY) -m deployctl rollback --stack $(STACK) --release $(RELEASE)
+
+releases: setup
+	$(PY) -m deployctl releases --stack $(STACK)

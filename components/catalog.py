@@ -1,0 +1,271 @@
+"""The service catalog: load catalog.yaml, overlay one stack's settings, validate, resolve.
+
+Pure: no pulumi, no network, no Docker. Every problem is reported with the stack, the service and
+the key path (``stack staging: services/brain-api/published: ...``), all problems at once, before
+anything is pushed or deployed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+GROUPS = ("backend", "frontend")
+SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env"}
+OVERRIDE_KEYS = {"enabled", "published", "env", "local_image"}
+SECRET_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Docker reference grammar (distribution/reference), restricted to what we push to.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+REGISTRY_REPO = re.compile(rf"^{_HOST}(?:/{_COMPONENT})+$")
+LOCAL_IMAGE = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
+TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+class CatalogError(ValueError):
+    """One or more problems in the catalog or a stack's settings; one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable of a service, as the compose file will refer to it."""
+
+    name: str
+    kind: str  # "plain" | "secret" | "service_url" | "stack"
+    value: str = ""  # plain text (may contain ${SECRET}); the service name for service_url
+
+
+@dataclass(frozen=True)
+class Service:
+    """One deployable service, resolved for one stack."""
+
+    name: str
+    group: str
+    local_image: str
+    image_repository: str  # <registry>/<name>, no tag
+    container_name: str
+    port: int
+    published: int
+    health_path: str
+    env: tuple[EnvVar, ...]
+
+    @property
+    def internal_url(self) -> str:
+        """How other containers on dokploy-network reach this service."""
+        return f"http://{self.container_name}:{self.port}"
+
+    def secret_names(self) -> set[str]:
+        """Names of the secrets this service needs in its compose project's environment."""
+        names = {v.name for v in self.env if v.kind == "secret"}
+        for v in self.env:
+            if v.kind == "plain":
+                names.update(SECRET_REF.findall(v.value))
+        return names
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """The per-stack inputs that shape the catalog (read from Pulumi config by the program)."""
+
+    stack: str
+    registry: str
+    tag: str
+    container_suffix: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    services: Mapping[str, Any] = field(default_factory=dict)
+    secret_names: frozenset[str] = frozenset()
+    secrets_are_secret: bool = True
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The enabled services of one stack, plus the catalog-wide defaults."""
+
+    stack: str
+    tag: str
+    services: dict[str, Service]
+    defaults: dict[str, Any]
+    groups: dict[str, dict[str, Any]]
+
+    def group(self, name: str) -> list[Service]:
+        """The enabled services of one compose project, in catalog order."""
+        return [s for s in self.services.values() if s.group == name]
+
+    def required_secrets(self) -> set[str]:
+        """Every secret name some enabled service needs."""
+        return set().union(*(s.secret_names() for s in self.services.values()))
+
+
+def load_catalog_file(path: Path) -> dict[str, Any]:
+    """Read catalog.yaml as plain data."""
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise CatalogError([f"{path.name}: should be a mapping with defaults, groups and services"])
+    return data
+
+
+def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
+    """Overlay one stack's settings on the raw catalog, validate everything, return the services."""
+    problems: list[str] = []
+    say = lambda path, msg: problems.append(f"stack {settings.stack}: {path}: {msg}")  # noqa: E731
+
+    if not REGISTRY_REPO.match(settings.registry or ""):
+        say("bizosaas:registry", f"{settings.registry!r} is not a valid image repository (host[:port]/path, lower case)")
+    if not TAG.match(settings.tag or ""):
+        say("bizosaas:tag", f"{settings.tag!r} is not a valid image tag ([A-Za-z0-9_.-], at most 128)")
+    if not settings.secrets_are_secret:
+        say("bizosaas:secrets", "must be set with `pulumi config set --secret --path secrets.NAME`, not as plain config")
+
+    raw_services = raw.get("services") or {}
+    overrides = settings.services or {}
+    for name in overrides:
+        if name not in raw_services:
+            say(f"bizosaas:services/{name}", f"unknown service (known: {', '.join(raw_services)})")
+        elif not isinstance(overrides[name], Mapping):
+            say(f"bizosaas:services/{name}", "should be a mapping")
+        else:
+            for key in sorted(set(overrides[name]) - OVERRIDE_KEYS):
+                say(f"bizosaas:services/{name}/{key}", f"unknown key (allowed: {', '.join(sorted(OVERRIDE_KEYS))})")
+
+    services: dict[str, Service] = {}
+    for name, spec in raw_services.items():
+        over = overrides.get(name) if isinstance(overrides.get(name), Mapping) else {}
+        if not over.get("enabled", True):
+            continue
+        svc = _service(name, spec, over, settings, say)
+        if svc:
+            services[name] = svc
+
+    _check_references(services, raw_services, settings, say)
+    _check_unique(services, say)
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(
+        stack=settings.stack,
+        tag=settings.tag,
+        services=services,
+        defaults=dict(raw.get("defaults") or {}),
+        groups=dict(raw.get("groups") or {}),
+    )
+
+
+def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Any) -> Service | None:
+    path = f"services/{name}"
+    if not SERVICE_NAME.match(name):
+        say(path, "service names are lower-case words joined by '-'")
+    if not isinstance(spec, Mapping):
+        say(path, "should be a mapping")
+        return None
+    for key in sorted(set(spec) - SERVICE_KEYS):
+        say(f"{path}/{key}", f"unknown key (allowed: {', '.join(sorted(SERVICE_KEYS))})")
+    for key in sorted(SERVICE_KEYS - set(spec) - {"env"}):
+        say(f"{path}/{key}", "is required")
+    if spec.get("group") not in GROUPS:
+        say(f"{path}/group", f"should be one of {', '.join(GROUPS)}, not {spec.get('group')!r}")
+    local_image = over.get("local_image", spec.get("local_image", ""))
+    if not isinstance(local_image, str) or not LOCAL_IMAGE.match(local_image):
+        say(f"{path}/local_image", f"{local_image!r} is not a valid image reference")
+    port = _port(spec.get("port"), f"{path}/port", say)
+    published_path = f"bizosaas:services/{name}/published" if "published" in over else f"{path}/published"
+    published = _port(over.get("published", spec.get("published")), published_path, say)
+    health = spec.get("health", "")
+    if not isinstance(health, str) or not health.startswith("/"):
+        say(f"{path}/health", f"{health!r} should be a path starting with '/'")
+    base = spec.get("container_name", "")
+    container = f"{base}-{settings.container_suffix}" if settings.container_suffix else str(base)
+    if not CONTAINER_NAME.match(container):
+        say(f"{path}/container_name", f"{container!r} is not a valid container name")
+    env = _env(name, spec.get("env") or {}, over.get("env") or {}, settings, say)
+    return Service(
+        name=name,
+        group=str(spec.get("group")),
+        local_image=str(local_image),
+        image_repository=f"{settings.registry}/{name}",
+        container_name=container,
+        port=port,
+        published=published,
+        health_path=str(health),
+        env=env,
+    )
+
+
+def _port(value: Any, path: str, say: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        say(path, f"{value!r} should be a port number in 1-65535")
+        return 0
+    return value
+
+
+def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: StackSettings, say: Any) -> tuple[EnvVar, ...]:
+    out: list[EnvVar] = []
+    for var in over:
+        if var not in spec:
+            say(f"bizosaas:services/{name}/env/{var}", "is not an env var of this service in catalog.yaml")
+    for var, value in spec.items():
+        path = f"services/{name}/env/{var}"
+        if not ENV_NAME.match(str(var)):
+            say(path, "env var names are upper case letters, digits and '_'")
+        if isinstance(value, Mapping) and value.get("secret") is True:
+            if var in over or var in settings.env:
+                where = f"bizosaas:services/{name}/env/{var}" if var in over else f"bizosaas:env/{var}"
+                say(where, "is a secret: set it with `pulumi config set --secret --path secrets." f"{var}`, not as plain config")
+            out.append(EnvVar(var, "secret"))
+        elif isinstance(value, Mapping) and "service_url" in value:
+            out.append(EnvVar(var, "service_url", str(value["service_url"])))
+        elif isinstance(value, Mapping) and "stack" in value:
+            key = str(value["stack"])
+            if var in over:
+                out.append(EnvVar(var, "plain", str(over[var])))
+            elif key in settings.env:
+                out.append(EnvVar(var, "plain", str(settings.env[key])))
+            else:
+                say(f"bizosaas:env/{key}", f"is required by service {name} (env {var})")
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            out.append(EnvVar(var, "plain", str(over.get(var, value))))
+        else:
+            say(path, "should be text, {secret: true}, {service_url: <service>} or {stack: <key>}")
+    return tuple(out)
+
+
+def _check_references(services: dict[str, Service], raw_services: Mapping[str, Any], settings: StackSettings, say: Any) -> None:
+    for svc in services.values():
+        for var in svc.env:
+            if var.kind == "service_url" and var.value not in services:
+                why = "is disabled in this stack" if var.value in raw_services else "is not in the catalog"
+                say(f"services/{svc.name}/env/{var.name}", f"points at service {var.value!r}, which {why}")
+        for secret in sorted(svc.secret_names() - settings.secret_names):
+            hint = f"pulumi config set --secret --path secrets.{secret} <value>"
+            say(f"bizosaas:secrets/{secret}", f"is required by service {svc.name}: {hint}")
+
+
+def _check_unique(services: dict[str, Service], say: Any) -> None:
+    seen_ports: dict[int, str] = {}
+    seen_names: dict[str, str] = {}
+    for svc in services.values():
+        if svc.published and svc.published in seen_ports:
+            say(f"services/{svc.name}/published", f"host port {svc.published} is already published by {seen_ports[svc.published]}")
+        seen_ports.setdefault(svc.published, svc.name)
+        if svc.container_name in seen_names:
+            say(f"services/{svc.name}/container_name", f"{svc.container_name!r} is already used by {seen_names[svc.container_name]}")
+        seen_names.setdefault(svc.container_name, svc.name)
+
+
+def env_value(var: EnvVar, services: Mapping[str, Service]) -> str:
+    """What the compose file says for one env var: a reference for secrets, text otherwise."""
+    if var.kind == "secret":
+        return "${" + var.name + "}"
+    if var.kind == "service_url":
+        return services[var.value].internal_url
+    return var.value

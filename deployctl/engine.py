@@ -1,0 +1,111 @@
+"""Run the Pulumi program through the real Pulumi engine (CLI) with the Automation API.
+
+The program runs inline (the same `components.program.build` that `__main__.py` calls): the
+engine talks to the Python SDK's own language server, so no separate `pulumi-language-python`
+binary is needed (it is not served by the Go module proxy these machines reach). Everything else
+is the real engine: planning, diffs, state on a file backend, secrets, plugins, dynamic providers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as pysecrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi import automation as auto
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STATE_DIR = PROJECT_DIR / ".state"
+TOOLS_BIN = PROJECT_DIR / ".tools" / "pulumi" / "bin"
+STANDINS_BIN = PROJECT_DIR / "standins" / "bin"
+VENV_PYTHON = PROJECT_DIR / "venv" / "bin" / "python"
+# Every secret a catalog service may refer to; `init` gives each a fresh random value locally.
+LOCAL_SECRET_NAMES = (
+    "DATABASE_URL",
+    "REDIS_BASE_URL",
+    "OPENAI_API_KEY",
+    "SECRET_KEY",
+    "JWT_SECRET",
+    "AMAZON_ACCESS_KEY",
+    "AMAZON_SECRET_KEY",
+)
+
+
+def engine_env(backend_dir: Path | None = None) -> dict[str, str]:
+    """The environment the engine runs with: our pulumi + plugins first on PATH, a file backend."""
+    backend_dir = backend_dir or STATE_DIR / "backend"
+    backend_dir.mkdir(parents=True, exist_ok=True)
+    path = os.pathsep.join([str(STANDINS_BIN), str(TOOLS_BIN), os.environ.get("PATH", "")])
+    env = {
+        "PATH": path,
+        "PULUMI_HOME": os.environ.get("PULUMI_HOME", str(STATE_DIR / "pulumi-home")),
+        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", backend_dir.as_uri()),
+        "PULUMI_CONFIG_PASSPHRASE": passphrase(),
+        "PULUMI_PYTHON_CMD": str(VENV_PYTHON),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+    }
+    os.environ.update(env)  # the Automation API's own CLI calls read os.environ too
+    return env
+
+
+def passphrase() -> str:
+    """PULUMI_CONFIG_PASSPHRASE, or a per-machine one generated once under .state (never committed)."""
+    if os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
+        return os.environ["PULUMI_CONFIG_PASSPHRASE"]
+    path = STATE_DIR / "passphrase"
+    if not path.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(pysecrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def inline_program() -> None:
+    """The program, exactly as __main__.py runs it."""
+    from components.program import build
+
+    for key, value in build(pulumi.get_stack(), pulumi.Config("bizosaas")).items():
+        pulumi.export(key, value)
+
+
+def stack(name: str, program: Callable[[], None] = inline_program, work_dir: Path = PROJECT_DIR) -> auto.Stack:
+    """Select (or create) a stack of this project on the configured backend."""
+    env = engine_env()
+    opts = auto.LocalWorkspaceOptions(work_dir=str(work_dir), pulumi_home=env["PULUMI_HOME"], env_vars=env)
+    return auto.create_or_select_stack(name, project_name="bizosaas-deploy", program=program, opts=opts)
+
+
+def init_local_stack(name: str, template: Path, extra: dict[str, Any] | None = None, work_dir: Path = PROJECT_DIR) -> auto.Stack:
+    """Write Pulumi.<name>.yaml from a template (once) and give every secret a fresh random value."""
+    target = work_dir / f"Pulumi.{name}.yaml"
+    if not target.exists():
+        config = yaml.safe_load(template.read_text())["config"]
+        config.update(extra or {})
+        target.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    st = stack(name, work_dir=work_dir)
+    existing = st.get_all_config()
+    if "bizosaas:dokployApiKey" not in existing:
+        st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(pysecrets.token_hex(24), secret=True))
+    for secret in LOCAL_SECRET_NAMES:
+        if not _has_secret(existing, secret):
+            st.set_config(f"bizosaas:secrets.{secret}", auto.ConfigValue(_local_secret(secret), secret=True), path=True)
+    return st
+
+
+def _has_secret(existing: dict[str, auto.ConfigValue], name: str) -> bool:
+    value = existing.get("bizosaas:secrets")
+    return bool(value and f'"{name}"' in value.value)
+
+
+def _local_secret(name: str) -> str:
+    token = pysecrets.token_hex(16)
+    if name == "DATABASE_URL":
+        return f"postgresql://bizosaas:{token}@127.0.0.1:5433/bizosaas_local"
+    if name == "REDIS_BASE_URL":
+        return f"redis://:{token}@127.0.0.1:6380"
+    return token

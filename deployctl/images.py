@@ -1,0 +1,66 @@
+"""Build the local test images: tiny FROM-scratch busybox images, one per catalog service.
+
+Each listens on its catalog container port (EXPOSEd) and answers its health path with 200.
+`variant` changes the served content, so a rebuild with another variant is a new image id.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+BUSYBOX = Path("/bin/busybox")
+
+
+def dockerfile(port: int) -> str:
+    """A scratch image with static busybox as /bin/sh, wget and httpd."""
+    return (
+        "FROM scratch\n"
+        "COPY busybox /bin/busybox\n"
+        'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+        "COPY www /www\n"
+        f"EXPOSE {port}\n"
+        f'CMD ["/bin/busybox", "httpd", "-f", "-p", "{port}", "-h", "/www"]\n'
+    )
+
+
+def write_context(root: Path, name: str, port: int, health_path: str, variant: str) -> None:
+    """The build context: busybox, the Dockerfile and a www tree that answers health_path."""
+    shutil.copy(BUSYBOX, root / "busybox")
+    (root / "Dockerfile").write_text(dockerfile(port))
+    www = root / "www"
+    target = www / health_path.strip("/")
+    if health_path.endswith("/"):
+        target = target / "index.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(f'{{"status":"ok","service":"{name}","variant":"{variant}"}}\n')
+    (www / "index.html").write_text(f"{name} {variant}\n")
+
+
+def build_image(tag: str, name: str, port: int, health_path: str, variant: str = "v1") -> str:
+    """Build one test image; returns its image id."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_context(root, name, port, health_path, variant)
+        subprocess.run(
+            ["docker", "build", "-q", "-t", tag, str(root)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/local/bin:/usr/bin:/bin"},
+        )
+    out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", tag], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def build_catalog_images(raw_catalog: dict[str, Any], variant: str = "v1", only: list[str] | None = None) -> dict[str, str]:
+    """Build the local image of every catalog service (or only some); returns service -> image id."""
+    ids = {}
+    for name, spec in raw_catalog["services"].items():
+        if only and name not in only:
+            continue
+        ids[name] = build_image(spec["local_image"], name, int(spec["port"]), spec["health"], variant)
+    return ids

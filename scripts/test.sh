@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test suite: lint, then pytest (unit, provider, stand-ins, engine end-to-end).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+venv/bin/ruff check .
+export PATH="$here/standins/bin:$here/.tools/pulumi/bin:$PATH"
+exec venv/bin/python -m pytest -ra "$@"
