@@ -14,12 +14,12 @@ from typing import Any
 
 import pulumi
 import pulumi_docker as docker
-from components.dokploy_provider import ComposeProject, ComposeProjectArgs, DokployRegistry, RegistryArgs
 from pulumi.runtime.config import is_config_secret
 
 from components import release
 from components.catalog import GROUPS, Catalog, CatalogError, StackSettings, load_catalog_file, resolve
 from components.compose import render_compose, render_env, service_summary
+from components.dokploy_provider import ComposeProject, ComposeProjectArgs, DokployRegistry, RegistryArgs
 from components.image import ServiceImage
 from components.local_images import Inspector, check_local_images, docker_inspect
 
@@ -68,7 +68,9 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector = docker_inspect
     manifest = pulumi.Output.from_input(digests).apply(
         lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services}
     )
-    verified = pulumi.Output.all(*[p.healthy for p in projects.values()]).apply(lambda hs: all(bool(h) for h in hs))
+    # Verified means every compose project's services answered their health URL after the deploy.
+    checked = bool(cfg.get("healthUrl"))
+    verified = pulumi.Output.all(*[p.healthy for p in projects.values()]).apply(lambda hs: checked and all(h is True for h in hs))
     return {
         "image_digests": digests,
         "release_manifest": manifest,
@@ -87,14 +89,15 @@ def _push_images(stack: str, catalog: Catalog, cfg: pulumi.Config, inspect: Insp
     if report.errors:
         raise CatalogError(report.errors)
     registry_host = catalog.services[next(iter(catalog.services))].image_repository.split("/", 1)[0]
-    auth = []
+    if registry_host.startswith(("127.", "localhost")):  # a plain-HTTP loopback registry (the local stack)
+        registry_host = f"http://{registry_host}"
     if cfg.get("registryUser"):
-        auth = [
-            docker.ProviderRegistryAuthArgs(
-                address=registry_host, username=cfg.require("registryUser"), password=cfg.require_secret("registryToken")
-            )
-        ]
-    provider = docker.Provider("docker", host=cfg.get("dockerHost") or os.environ.get("DOCKER_HOST"), registry_auth=auth)
+        auth = docker.ProviderRegistryAuthArgs(
+            address=registry_host, username=cfg.require("registryUser"), password=cfg.require_secret("registryToken")
+        )
+    else:  # a registry without authentication (the local one)
+        auth = docker.ProviderRegistryAuthArgs(address=registry_host, auth_disabled=True)
+    provider = docker.Provider("docker", host=cfg.get("dockerHost") or os.environ.get("DOCKER_HOST"), registry_auth=[auth])
     return {
         name: ServiceImage(svc, catalog.tag, report.facts[name].image_id, provider)
         for name, svc in catalog.services.items()

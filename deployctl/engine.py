@@ -46,6 +46,8 @@ def engine_env(backend_dir: Path | None = None) -> dict[str, str]:
         "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", backend_dir.as_uri()),
         "PULUMI_CONFIG_PASSPHRASE": passphrase(),
         "PULUMI_PYTHON_CMD": str(VENV_PYTHON),
+        # dynamic providers are pickled by reference to components.*: the provider host imports them
+        "PYTHONPATH": os.pathsep.join(p for p in [str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")] if p),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }

@@ -1,0 +1,137 @@
+"""deployctl: preview/up/refresh/destroy a stack through the real engine; demo, releases, rollback.
+
+    python -m deployctl demo      --stack local        the main job end to end on the local default
+    python -m deployctl preview   --stack S [--diff] [--json FILE]
+    python -m deployctl up        --stack S
+    python -m deployctl releases  --stack S
+    python -m deployctl rollback  --stack S --release r-XXXXXXXXXXXX|previous
+    python -m deployctl unpin     --stack S            go back to deploying freshly pushed images
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from pulumi import automation as auto
+
+from deployctl import engine, ledger
+
+
+def up(stack_name: str, *, quiet: bool = False) -> tuple[auto.UpResult, float]:
+    """`pulumi up` and, when it succeeds, a ledger entry for the release it verified."""
+    st = engine.stack(stack_name)
+    started = time.monotonic()
+    result = st.up(on_output=None if quiet else _print, color="never", suppress_progress=quiet)
+    elapsed = time.monotonic() - started
+    outputs = {k: v.value for k, v in result.outputs.items()}
+    if outputs.get("verified"):
+        ledger.record(stack_name, outputs, result.summary.version)
+    return result, elapsed
+
+
+def preview(stack_name: str, *, diff: bool = True, json_file: str | None = None) -> auto.PreviewResult:
+    """`pulumi preview --diff`; with json_file also the machine-readable plan (`--json`)."""
+    st = engine.stack(stack_name)
+    if json_file:
+        return _preview_json(st, json_file)
+    return st.preview(diff=diff, on_output=_print, color="never")
+
+
+def _preview_json(st: auto.Stack, json_file: str) -> auto.PreviewResult:
+    events: list[dict[str, Any]] = []
+    result = st.preview(diff=True, color="never", on_event=lambda e: events.append(_event_dict(e)))
+    with open(json_file, "w") as fh:
+        json.dump({"steps": [e for e in events if "resourcePreEvent" in e], "changeSummary": result.change_summary}, fh, indent=1)
+    return result
+
+
+def _event_dict(event: auto.EngineEvent) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if event.resource_pre_event:
+        md = event.resource_pre_event.metadata
+        out["resourcePreEvent"] = {
+            "op": str(md.op.value if hasattr(md.op, "value") else md.op),
+            "urn": md.urn,
+            "type": md.type,
+            "diffs": list(md.diffs or []),
+            "detailedDiff": {k: {"kind": str(v.diff_kind.value), "inputDiff": v.input_diff} for k, v in (md.detailed_diff or {}).items()},
+            "old": (md.old.inputs if md.old else None),
+            "new": (md.new.inputs if md.new else None),
+        }
+    return out
+
+
+def rollback(stack_name: str, release_id: str) -> tuple[auto.UpResult, float, dict[str, Any]]:
+    """Pin the stack to an earlier release from the ledger and deploy it: no build, no push."""
+    entry = ledger.find(stack_name, release_id)
+    _pin_as_object(stack_name, entry["manifest"])
+    result, elapsed = up(stack_name)
+    return result, elapsed, entry
+
+
+def _pin_as_object(stack_name: str, manifest: dict[str, str]) -> None:
+    """Write pinnedRelease as a YAML object in the stack file (config set would store a string)."""
+    import yaml
+
+    path = engine.PROJECT_DIR / f"Pulumi.{stack_name}.yaml"
+    doc = yaml.safe_load(path.read_text()) or {}
+    doc.setdefault("config", {})["bizosaas:pinnedRelease"] = dict(sorted(manifest.items()))
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def unpin(stack_name: str) -> None:
+    """Remove a rollback pin: the next `up` deploys the freshly pushed images again."""
+    engine.stack(stack_name).remove_config("bizosaas:pinnedRelease")
+
+
+def _print(line: str) -> None:
+    sys.stdout.write(line if line.endswith("\n") else line + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="deployctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["demo", "init", "preview", "up", "refresh", "destroy", "releases", "rollback", "unpin"])
+    parser.add_argument("--stack", default="local")
+    parser.add_argument("--release", help="rollback: a release id from `releases`, or 'previous'")
+    parser.add_argument("--diff", action="store_true")
+    parser.add_argument("--json", dest="json_file")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from deployctl import demo
+
+        return demo.run(args.stack)
+    if args.command == "init":
+        from deployctl import demo
+
+        demo.init_stack(args.stack)
+        return 0
+    if args.command == "preview":
+        preview(args.stack, diff=True, json_file=args.json_file)
+    elif args.command == "up":
+        up(args.stack)
+    elif args.command == "refresh":
+        engine.stack(args.stack).refresh(on_output=_print, color="never")
+    elif args.command == "destroy":
+        engine.stack(args.stack).destroy(on_output=_print, color="never")
+    elif args.command == "releases":
+        for e in ledger.releases(args.stack):
+            print(f"{e['release_id']}  {e['time']}  by {e['by']}  commit {e['commit'] or '-'}  update {e['update']}")
+    elif args.command == "rollback":
+        if not args.release:
+            parser.error("rollback needs --release (see `releases`)")
+        _, elapsed, entry = rollback(args.stack, args.release)
+        print(f"stack {args.stack}: rolled back to {entry['release_id']} (recorded {entry['time']}) in {elapsed:.1f}s; "
+              f"`python -m deployctl unpin --stack {args.stack}` returns to fresh images")
+    elif args.command == "unpin":
+        unpin(args.stack)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
