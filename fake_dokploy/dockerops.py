@@ -1,0 +1,218 @@
+"""Docker side of the Dokploy v0.30.2 STAND-IN: what Dokploy runs on its host for a compose.
+
+Files go where Dokploy puts them, under ``work_dir`` instead of ``/etc/dokploy``:
+``<work_dir>/compose/<appName>/code/docker-compose.yml`` (+ ``.env``) and
+``<work_dir>/logs/<appName>/<appName>-<yyyy-MM-dd:HH:mm:ss>.log``. Commands run like Dokploy's
+``env -i PATH=... docker compose ...``: a minimal environment without HOME; ``DOCKER_CONFIG``
+points at the stand-in's own docker config directory (where ``registry.create`` logs in, as
+Dokploy's ``/root/.docker`` volume), and ``DOCKER_HOST`` is passed through when set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+NETWORK = "dokploy-network"
+_REFERENCE = re.compile(r"\$\{\{(project|environment)\.([\w.-]+)\}\}")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class EnvReferenceError(Exception):
+    """An env value references a project/environment variable that does not exist."""
+
+
+def parse_dotenv(text: str | None) -> list[tuple[str, str]]:
+    """Enough of `dotenv.parse` for env blocks: KEY=value lines, quotes removed, comments skipped."""
+    pairs: list[tuple[str, str]] = []
+    for raw in (text or "").splitlines():
+        m = re.match(r"^\s*(?:export\s+)?([\w.-]+)\s*=\s*(.*?)\s*$", raw)
+        if not m:
+            continue
+        key, value = m.group(1), m.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"`":
+            quote = value[0]
+            value = value[1:-1]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace("\\r", "\r")
+        else:
+            value = re.sub(r"\s+#.*$", "", value).strip()
+        pairs.append((key, value))
+    return pairs
+
+
+def resolve_env(env: str | None, project_env: str | None, environment_env: str | None) -> list[str]:
+    """prepareEnvironmentVariables: `${{project.X}}` / `${{environment.X}}` references resolved."""
+    scopes = {"project": dict(parse_dotenv(project_env)), "environment": dict(parse_dotenv(environment_env))}
+
+    def repl(m: re.Match[str]) -> str:
+        scope, name = m.group(1), m.group(2)
+        if name not in scopes[scope]:
+            raise EnvReferenceError(f"Invalid {scope} environment variable: {scope}.{name}")
+        return scopes[scope][name]
+
+    return [f"{k}={_REFERENCE.sub(repl, v)}" for k, v in parse_dotenv(env)]
+
+
+def sanitize_command(command: str) -> list[str]:
+    """Dokploy's sanitizeCommand: split on whitespace, strip surrounding double quotes."""
+    return [re.sub(r'^"(.*)"$', r"\1", part) for part in command.strip().split()]
+
+
+def default_command(compose: dict[str, Any]) -> str:
+    """Dokploy's createCommand (without the leading `docker`): the custom command or the default one."""
+    if compose["command"]:
+        return " ".join(sanitize_command(compose["command"]))
+    path = "docker-compose.yml" if compose["sourceType"] == "raw" else compose["composePath"]
+    if compose["composeType"] == "stack":
+        return f"stack deploy -c {path} {compose['appName']} --prune --with-registry-auth"
+    return f"compose -p {compose['appName']} -f {path} up -d --build --remove-orphans"
+
+
+class DockerRunner:
+    """Runs docker / docker compose for the stand-in, streaming output to a callback."""
+
+    def __init__(self, work_dir: Path, docker_config: Path | None = None) -> None:
+        self.work_dir = work_dir
+        self.docker_config = docker_config or (work_dir / "docker-config")
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+
+    # -- environment and paths ----------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH") or DEFAULT_PATH, "DOCKER_CONFIG": str(self.docker_config)}
+        if os.environ.get("DOCKER_HOST"):
+            env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+        return env
+
+    def app_dir(self, app_name: str) -> Path:
+        return self.work_dir / "compose" / app_name
+
+    def code_dir(self, app_name: str) -> Path:
+        return self.app_dir(app_name) / "code"
+
+    def log_path(self, app_name: str, stamp: str) -> Path:
+        return self.work_dir / "logs" / app_name / f"{app_name}-{stamp}.log"
+
+    # -- running commands ---------------------------------------------------------------------
+
+    def run(self, args: list[str], cwd: Path | None = None, on_output: Callable[[str], None] | None = None,
+            abort: threading.Event | None = None, stdin: bytes | None = None) -> tuple[int, str]:
+        """Run a command; returns (exit code, combined output). Killed when `abort` is set."""
+        self.docker_config.mkdir(parents=True, exist_ok=True)
+        try:
+            proc = subprocess.Popen(args, cwd=cwd, env=self.env(), stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            text = f"{exc}\n"
+            if on_output:
+                on_output(text)
+            return 127, text
+        with self._lock:
+            self._procs.add(proc)
+        watcher = None
+        if abort is not None:
+            watcher = threading.Thread(target=self._kill_on, args=(proc, abort), daemon=True)
+            watcher.start()
+        chunks: list[str] = []
+        try:
+            if stdin is not None and proc.stdin:
+                proc.stdin.write(stdin)
+                proc.stdin.close()
+            assert proc.stdout is not None
+            for raw in iter(proc.stdout.readline, b""):
+                line = raw.decode("utf-8", "replace")
+                chunks.append(line)
+                if on_output:
+                    on_output(line)
+            code = proc.wait()
+        finally:
+            with self._lock:
+                self._procs.discard(proc)
+        return code, "".join(chunks)
+
+    @staticmethod
+    def _kill_on(proc: subprocess.Popen[bytes], abort: threading.Event) -> None:
+        while proc.poll() is None:
+            if abort.wait(0.2):
+                DockerRunner._kill(proc)
+                return
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill_all(self) -> None:
+        """Kill every command still running (a restart of Dokploy kills its children)."""
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            self._kill(proc)
+
+    # -- Dokploy operations -------------------------------------------------------------------
+
+    def ensure_network(self) -> None:
+        """Dokploy's setup creates the external network its services join."""
+        code, _ = self.run(["docker", "network", "inspect", NETWORK])
+        if code != 0:
+            code, out = self.run(["docker", "network", "create", "--attachable", NETWORK])
+            if code != 0 and "already exists" not in out:
+                raise RuntimeError(f"cannot create the {NETWORK} network: {out.strip()}")
+
+    def write_compose(self, app_name: str, compose_file: str, env_lines: list[str] | None) -> Path:
+        """raw provider: rm -rf code; mkdir; write docker-compose.yml (and .env when createEnvFile)."""
+        code = self.code_dir(app_name)
+        shutil.rmtree(code, ignore_errors=True)
+        code.mkdir(parents=True, exist_ok=True)
+        (code / "docker-compose.yml").write_text(compose_file, encoding="utf-8")
+        if env_lines is not None:
+            env_file = code / ".env"
+            fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(env_lines))
+        return code
+
+    def env_file_lines(self, app_name: str, resolved: list[str], env_text: str | None, randomize: bool, suffix: str) -> list[str]:
+        lines = [f"APP_NAME={app_name}", f"COMPOSE_PROJECT_NAME={app_name}", *resolved]
+        if "DOCKER_CONFIG" not in (env_text or ""):
+            lines.append(f"DOCKER_CONFIG={self.docker_config}")
+        if randomize:
+            lines.append(f"COMPOSE_PREFIX={suffix}")
+        return lines
+
+    def compose_down(self, app_name: str, volumes: bool) -> tuple[int, str]:
+        args = ["docker", "compose", "-p", app_name, "down"] + (["--volumes"] if volumes else [])
+        return self.run(args, cwd=self.work_dir)
+
+    def compose_stop(self, app_name: str) -> tuple[int, str]:
+        cwd = self.app_dir(app_name)
+        return self.run(["docker", "compose", "-p", app_name, "stop"], cwd=cwd if cwd.is_dir() else self.work_dir)
+
+    def compose_start(self, app_name: str, file_name: str) -> tuple[int, str]:
+        cwd = self.code_dir(app_name)
+        if not cwd.is_dir():
+            return 1, f"spawn /bin/sh ENOENT (no directory {cwd})"
+        return self.run(["docker", "compose", "-p", app_name, "-f", file_name, "up", "-d"], cwd=cwd)
+
+    def remove_files(self, app_name: str) -> None:
+        shutil.rmtree(self.app_dir(app_name), ignore_errors=True)
+        shutil.rmtree(self.work_dir / "logs" / app_name, ignore_errors=True)
+
+    def login(self, url: str, username: str, password: str) -> tuple[int, str]:
+        args = ["docker", "login"] + ([url] if url else []) + ["-u", username, "--password-stdin"]
+        code, out = self.run(args, stdin=password.encode())
+        return code, out.replace(password, "********") if password else out
+
+    def logout(self, url: str) -> tuple[int, str]:
+        return self.run(["docker", "logout"] + ([url] if url else []))
