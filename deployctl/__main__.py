@@ -28,7 +28,9 @@ def up(stack_name: str, *, quiet: bool = False) -> tuple[auto.UpResult, float]:
     result = st.up(on_output=None if quiet else _print, color="never", suppress_progress=quiet)
     elapsed = time.monotonic() - started
     outputs = {k: v.value for k, v in result.outputs.items()}
-    if outputs.get("verified"):
+    previous = ledger.releases(stack_name)[-1:]
+    changed = previous == [] or previous[0]["release_id"] != outputs.get("release_id")
+    if outputs.get("verified") and changed:
         ledger.record(stack_name, outputs, result.summary.version)
     return result, elapsed
 
