@@ -92,11 +92,21 @@ def init_local_stack(name: str, template: Path, extra: dict[str, Any] | None = N
     st = stack(name, work_dir=work_dir)
     existing = st.get_all_config()
     if "bizosaas:dokployApiKey" not in existing:
-        st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(pysecrets.token_hex(24), secret=True))
+        st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(local_dokploy_key(), secret=True))
     for secret in LOCAL_SECRET_NAMES:
         if not _has_secret(existing, secret):
             st.set_config(f"bizosaas:secrets.{secret}", auto.ConfigValue(_local_secret(secret), secret=True), path=True)
     return st
+
+
+def local_dokploy_key() -> str:
+    """The API key of this machine's Dokploy stand-in, shared by the local stacks (generated once)."""
+    path = STATE_DIR / "dokploy-api-key"
+    if not path.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(pysecrets.token_hex(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _has_secret(existing: dict[str, auto.ConfigValue], name: str) -> bool:

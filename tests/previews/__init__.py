@@ -1,0 +1,1 @@
+"""Recorded engine previews (made by record.py with the real Pulumi engine) and their golden summaries."""
