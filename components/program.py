@@ -57,14 +57,19 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector = docker_inspect
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
 
     if promote_from or pinned:
-        digests = _released_digests(stack, catalog, promote_from, pinned, cfg)
-        images: dict[str, Any] = {}
+        released = _released_digests(stack, catalog, promote_from, pinned, cfg)
+        digest_of = {n: released.apply(lambda d, n=n: d[n]) for n in catalog.services}
     else:
         images = _push_images(stack, catalog, cfg, inspect)
-        digests = pulumi.Output.all(**{n: img.sha256_digest for n, img in images.items()})
+        digest_of = {n: img.sha256_digest for n, img in images.items()}
+    digests = pulumi.Output.all(**digest_of)
 
     registry = _dokploy_registry(cfg)
-    projects = {g: _compose_project(stack, cfg, catalog, g, digests, secrets, registry) for g in GROUPS if catalog.group(g)}
+    projects = {}
+    for group in GROUPS:
+        if catalog.group(group):  # each project depends only on its own services' digests
+            group_digests = pulumi.Output.all(**{s.name: digest_of[s.name] for s in catalog.group(group)})
+            projects[group] = _compose_project(stack, cfg, catalog, group, group_digests, secrets, registry)
     manifest = pulumi.Output.from_input(digests).apply(
         lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services}
     )

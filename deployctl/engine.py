@@ -35,22 +35,31 @@ LOCAL_SECRET_NAMES = (
 )
 
 
+def docker_standin_enabled() -> bool:
+    """Whether to use the stand-in pulumi-docker plugin (BIZOSAAS_DOCKER_STANDIN=1: make demo, tests)."""
+    return os.environ.get("BIZOSAAS_DOCKER_STANDIN", "").lower() in ("1", "true", "yes")
+
+
 def engine_env(backend_dir: Path | None = None) -> dict[str, str]:
-    """The environment the engine runs with: our pulumi + plugins first on PATH, a file backend."""
+    """The environment the engine runs with: our pulumi (and the stand-in plugin, if enabled) first
+    on PATH, a file backend under .state unless PULUMI_BACKEND_URL says otherwise."""
     backend_dir = backend_dir or STATE_DIR / "backend"
-    backend_dir.mkdir(parents=True, exist_ok=True)
-    path = os.pathsep.join([str(STANDINS_BIN), str(TOOLS_BIN), os.environ.get("PATH", "")])
+    first = [str(TOOLS_BIN)] + ([str(STANDINS_BIN)] if docker_standin_enabled() else [])
+    path = os.environ.get("PATH", "").split(os.pathsep)
     env = {
-        "PATH": path,
+        "PATH": os.pathsep.join(first + [p for p in path if p not in first]),
         "PULUMI_HOME": os.environ.get("PULUMI_HOME", str(STATE_DIR / "pulumi-home")),
-        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", backend_dir.as_uri()),
+        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL") or backend_dir.as_uri(),
         "PULUMI_CONFIG_PASSPHRASE": passphrase(),
         "PULUMI_PYTHON_CMD": str(VENV_PYTHON),
         # dynamic providers are pickled by reference to components.*: the provider host imports them
-        "PYTHONPATH": os.pathsep.join(p for p in [str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")] if p),
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(p for p in [str(PROJECT_DIR), *os.environ.get("PYTHONPATH", "").split(os.pathsep)] if p)),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }
+    if env["PULUMI_BACKEND_URL"].startswith("file://"):
+        Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    if docker_standin_enabled():  # a missing plugin is an error here, never a download attempt
+        env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     os.environ.update(env)  # the Automation API's own CLI calls read os.environ too
     return env
 

@@ -21,11 +21,16 @@ PROJECT = "bizosaas-deploy"
 
 
 def ledger_path(stack: str, backend_url: str | None = None) -> Path:
-    """Where a stack's ledger lives; only file:// backends are supported here."""
+    """Where a stack's ledger lives: $BIZOSAAS_LEDGER_DIR, else beside a file:// backend's state.
+
+    With an object-store backend, CI syncs BIZOSAAS_LEDGER_DIR with the bucket (see the workflows).
+    """
+    if os.environ.get("BIZOSAAS_LEDGER_DIR"):
+        return Path(os.environ["BIZOSAAS_LEDGER_DIR"]) / PROJECT / f"{stack}.jsonl"
     url = backend_url or os.environ.get("PULUMI_BACKEND_URL", "")
     parsed = urlparse(url)
     if parsed.scheme != "file":
-        raise RuntimeError(f"the release ledger needs a file:// backend (PULUMI_BACKEND_URL is {url!r})")
+        raise RuntimeError(f"the release ledger needs BIZOSAAS_LEDGER_DIR or a file:// backend (PULUMI_BACKEND_URL is {url!r})")
     return Path(parsed.path) / "ledger" / PROJECT / f"{stack}.jsonl"
 
 

@@ -25,6 +25,7 @@ from pulumi import automation as auto
 
 from deployctl import engine, images, ledger
 from deployctl.__main__ import rollback, unpin, up
+from deployctl.registry_stats import stored_bytes
 from fake_dokploy import FakeDokploy
 from tests.engine_helpers import REGISTRY, registry_digest
 
@@ -107,8 +108,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def registry_bytes() -> int:
-    """Bytes the local registry stores (what pushes added)."""
-    return sum(p.stat().st_size for p in (ROOT / ".state" / "registry").rglob("*") if p.is_file())
+    """Bytes the local registry stores (what pushes added), asked from the registry itself."""
+    return stored_bytes(REGISTRY)
 
 
 def changes(result: auto.UpResult) -> dict[str, int]:

@@ -180,11 +180,11 @@ def test_preview_fails_when_a_preview_fails() -> None:
 
 def test_deploys_run_pulumi_up_and_check_verification() -> None:
     staging = runs(load("deploy-staging.yml"))
-    assert "pulumi up --stack staging --yes --non-interactive" in staging
+    assert "venv/bin/python -m deployctl up --stack staging" in staging
     assert "docker compose -f" in staging and "build" in staging
     assert 'pulumi stack output verified --stack "$STACK"' in staging
     prod = runs(load("promote-prod.yml"))
-    assert "pulumi up --stack prod --yes --non-interactive" in prod
+    assert "venv/bin/python -m deployctl up --stack prod" in prod
     assert "pulumi stack output verified --stack staging" in prod
     assert "--stack staging --yes" not in prod and "docker compose" not in prod  # prod builds and pushes nothing
     rollback = runs(load("rollback.yml"))
