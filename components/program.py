@@ -87,6 +87,16 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector = docker_inspect
     }
 
 
+def main() -> None:
+    """The program entry point (__main__.py, and deployctl's inline program): declare and export."""
+    try:
+        outputs = build(pulumi.get_stack(), pulumi.Config("bizosaas"))
+    except (CatalogError, release.ReleaseError) as exc:  # bad input: one clear message, no traceback
+        raise pulumi.RunError(f"invalid configuration, nothing was pushed or deployed:\n{exc}") from None
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+
+
 def _push_images(stack: str, catalog: Catalog, cfg: pulumi.Config, inspect: Inspector) -> dict[str, ServiceImage]:
     report = check_local_images(stack, list(catalog.services.values()), inspect)
     for warning in report.warnings:

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pulumi import automation as auto
@@ -21,11 +22,11 @@ from pulumi import automation as auto
 from deployctl import engine, ledger
 
 
-def up(stack_name: str, *, quiet: bool = False) -> tuple[auto.UpResult, float]:
+def up(stack_name: str, *, quiet: bool = False, on_event: Callable[[auto.EngineEvent], None] | None = None) -> tuple[auto.UpResult, float]:
     """`pulumi up` and, when it succeeds, a ledger entry for the release it verified."""
     st = engine.stack(stack_name)
     started = time.monotonic()
-    result = st.up(on_output=None if quiet else _print, color="never", suppress_progress=quiet)
+    result = st.up(on_output=None if quiet else _print, on_event=on_event, color="never", suppress_progress=quiet)
     elapsed = time.monotonic() - started
     outputs = {k: v.value for k, v in result.outputs.items()}
     previous = ledger.releases(stack_name)[-1:]

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import yaml
 from pulumi import automation as auto
 
@@ -53,7 +52,7 @@ def engine_env(backend_dir: Path | None = None) -> dict[str, str]:
         "PULUMI_CONFIG_PASSPHRASE": passphrase(),
         "PULUMI_PYTHON_CMD": str(VENV_PYTHON),
         # dynamic providers are pickled by reference to components.*: the provider host imports them
-        "PYTHONPATH": os.pathsep.join(dict.fromkeys(p for p in [str(PROJECT_DIR), *os.environ.get("PYTHONPATH", "").split(os.pathsep)] if p)),
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(p for p in [str(PROJECT_DIR), *os.environ.get("PYTHONPATH", "").split(":")] if p)),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
     if env["PULUMI_BACKEND_URL"].startswith("file://"):
@@ -66,9 +65,16 @@ def engine_env(backend_dir: Path | None = None) -> dict[str, str]:
 
 def passphrase() -> str:
     """PULUMI_CONFIG_PASSPHRASE, or a per-machine one generated once under .state (never committed)."""
-    if os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
-        return os.environ["PULUMI_CONFIG_PASSPHRASE"]
-    path = STATE_DIR / "passphrase"
+    return os.environ.get("PULUMI_CONFIG_PASSPHRASE") or _machine_secret("passphrase")
+
+
+def local_dokploy_key() -> str:
+    """The API key of this machine's Dokploy stand-in, shared by the local stacks (generated once)."""
+    return _machine_secret("dokploy-api-key")
+
+
+def _machine_secret(name: str) -> str:
+    path = STATE_DIR / name
     if not path.exists():
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(pysecrets.token_urlsafe(32))
@@ -78,10 +84,9 @@ def passphrase() -> str:
 
 def inline_program() -> None:
     """The program, exactly as __main__.py runs it."""
-    from components.program import build
+    from components.program import main
 
-    for key, value in build(pulumi.get_stack(), pulumi.Config("bizosaas")).items():
-        pulumi.export(key, value)
+    main()
 
 
 def stack(name: str, program: Callable[[], None] = inline_program, work_dir: Path = PROJECT_DIR) -> auto.Stack:
@@ -106,16 +111,6 @@ def init_local_stack(name: str, template: Path, extra: dict[str, Any] | None = N
         if not _has_secret(existing, secret):
             st.set_config(f"bizosaas:secrets.{secret}", auto.ConfigValue(_local_secret(secret), secret=True), path=True)
     return st
-
-
-def local_dokploy_key() -> str:
-    """The API key of this machine's Dokploy stand-in, shared by the local stacks (generated once)."""
-    path = STATE_DIR / "dokploy-api-key"
-    if not path.exists():
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(pysecrets.token_hex(24))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def _has_secret(existing: dict[str, auto.ConfigValue], name: str) -> bool:

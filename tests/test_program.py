@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -78,6 +79,7 @@ def image_inspector(image: str) -> dict[str, Any]:
 @pytest.fixture
 def mocks() -> Mocks:
     m = Mocks()
+    asyncio.set_event_loop(asyncio.new_event_loop())  # engine tests before this one may have closed the loop
     pulumi.runtime.set_mocks(m, project="bizosaas-deploy", stack="staging", preview=False)
     cfg, secret_keys = stack_config()
     pulumi.runtime.set_all_config(cfg, secret_keys)
