@@ -26,11 +26,12 @@ from pulumi import automation as auto
 from components.dokploy_client import DokployClient
 from deployctl import engine, images, ledger
 from deployctl.__main__ import rollback, unpin, up
-from deployctl.registry_stats import stored_bytes
+from deployctl.registry_stats import disk_bytes
 from fake_dokploy import FakeDokploy
 
 REGISTRY = "127.0.0.1:5000"
 ROOT = engine.PROJECT_DIR
+REGISTRY_DATA = ROOT / ".state" / "registry"  # started by scripts/install-docker.sh
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
 PUSH_TYPE = "docker:index/registryImage:RegistryImage"
 
@@ -44,21 +45,50 @@ class Row:
     writes: int
 
 
-def old_way(srv: FakeDokploy, key: str, compose_ids: list[str], tag: str) -> tuple[int, int]:
+def old_way(client: DokployClient, compose_ids: list[str], tag: str) -> int:
     """The platform's script: docker tag + docker push, one image after another, then one redeploy
-    per compose project (waited for, so that it is compared with a deploy that is known done)."""
+    per compose project. Its compose files name the mutable tag; Dokploy does not re-pull a tag it
+    has, so they also say `pull_policy: always` (else the old way deploys nothing new at all)."""
     for name, spec in RAW["services"].items():
         target = f"{REGISTRY}/bizoholic-digital/bizosaas-platform/{name}:{tag}"
         subprocess.run(["docker", "tag", spec["local_image"], target], check=True, capture_output=True)
         subprocess.run(["docker", "push", target], check=True, capture_output=True)
-    client = DokployClient(srv.base_url, key)
     for compose_id in compose_ids:
         client.deploy_and_wait(compose_id, redeploy=True, title="old way", timeout=300, poll_interval=0.5)
-    return len(RAW["services"]), len(compose_ids)
+    return len(RAW["services"])
+
+
+def old_compose(text: str, tag: str, offset: int) -> str:
+    """The same services as the digest-pinned compose, the old way: mutable tag, pull always."""
+    doc = yaml.safe_load(text)
+    for svc in doc["services"].values():
+        svc["image"] = svc["image"].split("@")[0] + f":{tag}"
+        svc["pull_policy"] = "always"
+        host, container = svc["ports"][0].split(":")
+        svc["ports"] = [f"{int(host) + offset}:{container}"]
+        svc["container_name"] += "-old"
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def setup_old_way(client: DokployClient, compose: dict[str, str], tag: str, run: str) -> list[str]:
+    """Two compose projects deployed the old way (not measured)."""
+    for name, spec in RAW["services"].items():
+        target = f"{REGISTRY}/bizoholic-digital/bizosaas-platform/{name}:{tag}"
+        subprocess.run(["docker", "tag", spec["local_image"], target], check=True, capture_output=True)
+        subprocess.run(["docker", "push", target], check=True, capture_output=True)
+    project = client.find_or_create_project(f"bench-old-{run}")
+    env = client.find_or_create_environment(project, "production")
+    ids = []
+    for group, text in compose.items():
+        row = client.compose_create(name=group, environment_id=env["environmentId"], compose_type="docker-compose")
+        client.compose_update(row["composeId"], sourceType="raw", composeFile=old_compose(text, tag, 500))
+        client.deploy_and_wait(row["composeId"], timeout=300, poll_interval=0.5)
+        ids.append(row["composeId"])
+    return ids
 
 
 def measure(name: str, srv: FakeDokploy, fn: Any) -> Row:
-    before = stored_bytes(REGISTRY)
+    before = disk_bytes(REGISTRY_DATA)
     srv.reset_calls()
     pushed: list[str] = []
 
@@ -72,7 +102,7 @@ def measure(name: str, srv: FakeDokploy, fn: Any) -> Row:
     count = fn(on_event)
     seconds = time.monotonic() - started
     n_pushed = count if isinstance(count, int) else len({u for u in pushed})
-    return Row(name, seconds, n_pushed, stored_bytes(REGISTRY) - before, srv.write_calls)
+    return Row(name, seconds, n_pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls)
 
 
 def main() -> int:
@@ -93,7 +123,7 @@ def main() -> int:
         }
 
     promote = {"bizosaas:promoteFrom": f"organization/bizosaas-deploy/{staging}"}
-    for name, template, cfg in ((staging, "local.yaml", config(staging, 30000)), (prod, "local-prod.yaml", config(prod, 30100, **promote))):
+    for name, template, cfg in ((staging, "local.yaml", config(staging, 21000)), (prod, "local-prod.yaml", config(prod, 21100, **promote))):
         st = engine.init_local_stack(name, ROOT / "stacks" / template, extra=cfg)
         st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(key, secret=True))
 
@@ -102,11 +132,11 @@ def main() -> int:
         print(f"[bench] building 14 images, first deploy of {staging} (warm-up, not measured)", flush=True)
         images.build_catalog_images(RAW, variant=f"warm-{run}")
         up(staging, quiet=True)
-        compose_ids = list(engine.stack(staging).outputs()["compose_project_ids"].value.values())
+        client = DokployClient(srv.base_url, key)
+        old_ids = setup_old_way(client, engine.stack(staging).outputs()["compose"].value, f"old-{run}", run)
 
         images.build_catalog_images(RAW, variant=f"old-{run}")
-        old = measure("old loop: 14 x (docker tag + push), 2 redeploys", srv, lambda _: old_way(srv, key, compose_ids, f"old-{run}")[0])
-        rows.append(old)
+        rows.append(measure("old loop: 14 x (tag + push), 2 redeploys", srv, lambda _: old_way(client, old_ids, f"old-{run}")))
 
         def up_staging(ev: Any) -> Any:
             return up(staging, quiet=True, on_event=ev)
@@ -126,7 +156,10 @@ def main() -> int:
             except auto.errors.CommandError as exc:
                 print(f"[bench] destroy {name}: {str(exc)[-300:]}")
             (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+        for compose_id in locals().get("old_ids", []):
+            client.compose_delete(compose_id, delete_volumes=True)
         srv.stop()
+        images.remove_containers(run)  # whatever a failed run left behind
         images.build_catalog_images(RAW, variant="v1")
 
     base = rows[0].seconds

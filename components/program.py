@@ -21,7 +21,7 @@ from components.catalog import GROUPS, Catalog, CatalogError, StackSettings, loa
 from components.compose import render_compose, render_env, service_summary
 from components.dokploy_provider import ComposeProject, ComposeProjectArgs, DokployRegistry, RegistryArgs
 from components.image import ServiceImage
-from components.local_images import Inspector, check_local_images, docker_inspect
+from components.local_images import Inspector, check_local_images
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CATALOG_FILE = PROJECT_DIR / "catalog.yaml"
@@ -48,7 +48,7 @@ def health_url(template: str, catalog: Catalog, service_name: str) -> str:
     return template.format(published=s.published, port=s.port, path=s.health_path, container=s.container_name, service=s.name)
 
 
-def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector = docker_inspect) -> dict[str, Any]:
+def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None) -> dict[str, Any]:
     """Declare every resource of one stack and return what the stack exports."""
     settings = read_settings(cfg, stack)
     catalog = resolve(load_catalog_file(CATALOG_FILE), settings)
@@ -97,7 +97,7 @@ def main() -> None:
         pulumi.export(key, value)
 
 
-def _push_images(stack: str, catalog: Catalog, cfg: pulumi.Config, inspect: Inspector) -> dict[str, ServiceImage]:
+def _push_images(stack: str, catalog: Catalog, cfg: pulumi.Config, inspect: Inspector | None) -> dict[str, ServiceImage]:
     report = check_local_images(stack, list(catalog.services.values()), inspect)
     for warning in report.warnings:
         pulumi.log.warn(warning)

@@ -23,7 +23,8 @@ def dockerfile(port: int) -> str:
         'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
         "COPY www /www\n"
         f"EXPOSE {port}\n"
-        f'CMD ["/bin/busybox", "httpd", "-f", "-p", "{port}", "-h", "/www"]\n'
+        # a shell as PID 1 that exits on SIGTERM (httpd as PID 1 ignores it: every stop would take 10 s)
+        f'CMD ["/bin/sh", "-c", "trap \'exit 0\' TERM; /bin/busybox httpd -f -p {port} -h /www & wait"]\n'
     )
 
 
@@ -64,3 +65,11 @@ def build_catalog_images(raw_catalog: dict[str, Any], variant: str = "v1", only:
             continue
         ids[name] = build_image(spec["local_image"], name, int(spec["port"]), spec["health"], variant)
     return ids
+
+
+def remove_containers(name_part: str) -> None:
+    """Remove every container whose name contains name_part (test and benchmark clean-up)."""
+    listed = subprocess.run(["docker", "ps", "-aq", "--filter", f"name={name_part}"], capture_output=True, text=True, check=False)
+    ids = listed.stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)

@@ -1,10 +1,13 @@
-"""What a registry stores, asked through the Registry HTTP API v2 (for tests and benchmarks).
+"""What a registry stores (for tests and benchmarks).
 
-Stored bytes = the sizes of the distinct blobs (config + layers) that the tagged manifests refer
-to, plus the manifests themselves: what pushes have added to the registry.
+`stored_bytes`: the distinct blobs (config + layers) and manifests that the registry's tags refer
+to, asked through the Registry HTTP API v2. `disk_bytes`: everything under the registry's storage
+folder; the registry never collects garbage by itself, so its growth is exactly what pushes sent.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import requests
 
@@ -29,3 +32,8 @@ def stored_bytes(registry: str, timeout: float = 10) -> int:
                 if blob.get("digest"):
                     blobs[blob["digest"]] = int(blob.get("size") or 0)
     return sum(blobs.values()) + sum(manifests.values())
+
+
+def disk_bytes(root: Path) -> int:
+    """Bytes under a filesystem registry's storage root (blobs and repository links)."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())

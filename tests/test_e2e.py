@@ -102,6 +102,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 print(f"destroy {name} failed: {str(exc)[-400:]}")
             (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
         w.srv.stop()
+        images.remove_containers(w.run_id)  # whatever a failed test left behind
         images.build_catalog_images(RAW, variant="v1", only=["brain-api"])
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)

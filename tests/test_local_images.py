@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.catalog import resolve
-from components.local_images import check_local_images
+from components.local_images import check_local_images, facts_from_inspect
 from tests.catalog_helpers import raw_catalog, settings
 
 CATALOG = resolve(raw_catalog(), settings())
@@ -57,3 +57,22 @@ def test_agreeing_image_healthcheck_is_not_reported() -> None:
     probe = ["CMD-SHELL", "curl -f http://localhost:8001/health || exit 1"]
     report = check_local_images("staging", [svc], lambda _: inspect_data("sha256:" + "c" * 64, [8001], probe))
     assert report.errors == [] and report.warnings == []
+
+
+def test_one_docker_inspect_finds_present_images_and_reports_missing_ones() -> None:
+    import secrets
+
+    from components.local_images import docker_inspect_all
+    from deployctl.images import build_image
+
+    tag = f"inspect-test-{secrets.token_hex(3)}:v1"
+    image_id = build_image(tag, "x", 8080, "/health", variant=tag)
+    try:
+        inspect = docker_inspect_all([tag, f"missing-{secrets.token_hex(3)}:latest"])
+        assert inspect(tag)["Id"] == image_id
+        assert facts_from_inspect(inspect(tag)).exposed_ports == {8080}
+        assert inspect("missing-image-never-built:latest") is None
+    finally:
+        import subprocess
+
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
