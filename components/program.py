@@ -126,9 +126,16 @@ def _released_digests(
     if pinned:
         return pulumi.Output.from_input(release.digests_for(stack, catalog, dict(pinned), "bizosaas:pinnedRelease"))
     source = pulumi.StackReference(promote_from)
-    outputs = pulumi.Output.all(source.get_output("release_manifest"), source.get_output("verified"))
     check = cfg.get_bool("checkRegistry")
-    return outputs.apply(lambda mv: release.promotable_digests(stack, promote_from or "", catalog, mv[0], mv[1], check))
+    user = cfg.get("registryPullUser")
+    token = cfg.get_secret("registryPullToken") or ""  # to ask a private registry (GHCR) for the manifests
+    outputs = pulumi.Output.all(source.get_output("release_manifest"), source.get_output("verified"), token)
+    digests = outputs.apply(
+        lambda mvt: release.promotable_digests(
+            stack, promote_from or "", catalog, mvt[0], mvt[1], check, (user, mvt[2]) if user and mvt[2] else None
+        )
+    )
+    return pulumi.Output.unsecret(digests)  # digests are not secret; the token only authenticated the check
 
 
 def _dokploy_registry(cfg: pulumi.Config) -> DokployRegistry | None:
