@@ -82,10 +82,14 @@ def render_env(catalog: Catalog, group: str, secrets: Mapping[str, str]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def service_summary(catalog: Catalog, service: Service, digest: str, health_url: str) -> dict[str, Any]:
-    """What a reviewer needs to see per service in `pulumi preview --diff` (no secret values)."""
+def service_summary(catalog: Catalog, service: Service, image: Any, health_url: str) -> dict[str, Any]:
+    """What a reviewer needs to see per service in `pulumi preview --diff` (no secret values).
+
+    ``image`` is the pinned reference, or an Output of it: then, in a preview where only some
+    images are being pushed, only those services' ``image`` fields are unknown.
+    """
     return {
-        "image": image_ref(service, digest),
+        "image": image,
         "ports": [f"{service.published}:{service.port}"],
         "env": {v.name: ("<secret>" if v.kind == "secret" else env_value(v, catalog.services)) for v in service.env},
         "health": health_url,

@@ -18,7 +18,7 @@ from pulumi.runtime.config import is_config_secret
 
 from components import release
 from components.catalog import GROUPS, Catalog, CatalogError, StackSettings, load_catalog_file, resolve
-from components.compose import render_compose, render_env, service_summary
+from components.compose import image_ref, render_compose, render_env, service_summary
 from components.dokploy_provider import ComposeProject, ComposeProjectArgs, DokployRegistry, RegistryArgs
 from components.image import ServiceImage
 from components.local_images import Inspector, check_local_images
@@ -68,7 +68,7 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None) -
     projects = {}
     for group in GROUPS:
         if catalog.group(group):  # each project depends only on its own services' digests
-            group_digests = pulumi.Output.all(**{s.name: digest_of[s.name] for s in catalog.group(group)})
+            group_digests = {s.name: digest_of[s.name] for s in catalog.group(group)}
             projects[group] = _compose_project(stack, cfg, catalog, group, group_digests, secrets, registry)
     manifest = pulumi.Output.from_input(digests).apply(
         lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services}
@@ -178,20 +178,21 @@ def _compose_project(
     cfg: pulumi.Config,
     catalog: Catalog,
     group: str,
-    digests: pulumi.Input[Mapping[str, str]],
+    digest_of: Mapping[str, pulumi.Output[str]],
     secrets: pulumi.Output[Any],
     registry: DokployRegistry | None,
 ) -> _Project:
     template = cfg.get("healthUrl") or ""
     services = catalog.group(group)
-    compose_text = pulumi.Output.from_input(digests).apply(lambda d: render_compose(catalog, group, d))
+    compose_text = pulumi.Output.all(**digest_of).apply(lambda d: render_compose(catalog, group, d))
     env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env(catalog, group, s or {}))
-    summary = pulumi.Output.from_input(digests).apply(
-        lambda d: {
-            s.name: service_summary(catalog, s, d[s.name], health_url(template, catalog, s.name) if template else "")
-            for s in services
-        }
-    )
+    # field by field, so a preview shows exactly which services get a new image (and nothing else unknown)
+    summary = {
+        s.name: service_summary(
+            catalog, s, digest_of[s.name].apply(lambda d, s=s: image_ref(s, d)), health_url(template, catalog, s.name) if template else ""
+        )
+        for s in services
+    }
     resource = ComposeProject(
         group,
         ComposeProjectArgs(
