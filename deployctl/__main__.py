@@ -32,7 +32,8 @@ def up(stack_name: str, *, quiet: bool = False, on_event: Callable[[auto.EngineE
     previous = ledger.releases(stack_name)[-1:]
     changed = previous == [] or previous[0]["release_id"] != outputs.get("release_id")
     if outputs.get("verified") and changed:
-        ledger.record(stack_name, outputs, result.summary.version)
+        # the file backend numbers no updates (version 0): count them from the stack's history
+        ledger.record(stack_name, outputs, result.summary.version or len(st.history()))
     return result, elapsed
 
 
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diff", action="store_true")
     parser.add_argument("--json", dest="json_file")
     args = parser.parse_args(argv)
+    engine.engine_env()  # PATH, backend, passphrase: the ledger commands need them too
 
     if args.command == "demo":
         from deployctl import demo
@@ -128,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "rollback":
         if not args.release:
             parser.error("rollback needs --release (see `releases`)")
-        _, elapsed, entry = rollback(args.stack, args.release)
+        try:
+            _, elapsed, entry = rollback(args.stack, args.release)
+        except LookupError as exc:
+            print(f"deployctl: {exc.args[0]}", file=sys.stderr)
+            return 1
         print(f"stack {args.stack}: rolled back to {entry['release_id']} (recorded {entry['time']}) in {elapsed:.1f}s; "
               f"`python -m deployctl unpin --stack {args.stack}` returns to fresh images")
     elif args.command == "unpin":

@@ -1,0 +1,40 @@
+"""The deployctl command line, as an operator runs it (no environment prepared)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+from deployctl import engine
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "BIZOSAAS_LEDGER"))}
+    return subprocess.run([sys.executable, "-m", "deployctl", *args], capture_output=True, text=True, env=env,
+                          cwd=engine.PROJECT_DIR, check=False, timeout=120)
+
+
+def test_releases_of_a_stack_without_releases_prints_nothing_and_succeeds() -> None:
+    out = run_cli("releases", "--stack", f"never-deployed-{secrets.token_hex(3)}")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
+
+
+def test_rollback_to_an_unknown_release_names_the_stack_and_the_release() -> None:
+    stack = f"never-deployed-{secrets.token_hex(3)}"
+    out = run_cli("rollback", "--stack", stack, "--release", "r-000000000000")
+    assert out.returncode != 0
+    assert f"stack {stack}: no release r-000000000000 in the ledger (known: none)" in out.stderr
+
+
+def test_rollback_needs_a_release() -> None:
+    out = run_cli("rollback", "--stack", "local")
+    assert out.returncode == 2 and "rollback needs --release" in out.stderr
+
+
+def test_cli_errors_are_one_line_without_traceback() -> None:
+    out = run_cli("rollback", "--stack", "nothing-here", "--release", "previous")
+    assert out.returncode == 1
+    assert out.stderr.strip() == "deployctl: stack nothing-here: the ledger has no release before the current one"
