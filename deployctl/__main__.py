@@ -1,7 +1,7 @@
 """deployctl: preview/up/refresh/destroy a stack through the real engine; demo, releases, rollback.
 
     python -m deployctl demo      --stack local        the main job end to end on the local default
-    python -m deployctl preview   --stack S [--diff] [--json FILE]
+    python -m deployctl preview   --stack S          pulumi preview --diff
     python -m deployctl up        --stack S
     python -m deployctl releases  --stack S
     python -m deployctl rollback  --stack S --release r-XXXXXXXXXXXX|previous
@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -37,36 +36,9 @@ def up(stack_name: str, *, quiet: bool = False, on_event: Callable[[auto.EngineE
     return result, elapsed
 
 
-def preview(stack_name: str, *, diff: bool = True, json_file: str | None = None) -> auto.PreviewResult:
-    """`pulumi preview --diff`; with json_file also the machine-readable plan (`--json`)."""
-    st = engine.stack(stack_name)
-    if json_file:
-        return _preview_json(st, json_file)
-    return st.preview(diff=diff, on_output=_print, color="never")
-
-
-def _preview_json(st: auto.Stack, json_file: str) -> auto.PreviewResult:
-    events: list[dict[str, Any]] = []
-    result = st.preview(diff=True, color="never", on_event=lambda e: events.append(_event_dict(e)))
-    with open(json_file, "w") as fh:
-        json.dump({"steps": [e for e in events if "resourcePreEvent" in e], "changeSummary": result.change_summary}, fh, indent=1)
-    return result
-
-
-def _event_dict(event: auto.EngineEvent) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if event.resource_pre_event:
-        md = event.resource_pre_event.metadata
-        out["resourcePreEvent"] = {
-            "op": str(md.op.value if hasattr(md.op, "value") else md.op),
-            "urn": md.urn,
-            "type": md.type,
-            "diffs": list(md.diffs or []),
-            "detailedDiff": {k: {"kind": str(v.diff_kind.value), "inputDiff": v.input_diff} for k, v in (md.detailed_diff or {}).items()},
-            "old": (md.old.inputs if md.old else None),
-            "new": (md.new.inputs if md.new else None),
-        }
-    return out
+def preview(stack_name: str) -> auto.PreviewResult:
+    """`pulumi preview --diff` (for the PR comment: `python -m deployctl.preview_summary --stack S`)."""
+    return engine.stack(stack_name).preview(diff=True, on_output=_print, color="never")
 
 
 def rollback(stack_name: str, release_id: str) -> tuple[auto.UpResult, float, dict[str, Any]]:
@@ -102,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["demo", "init", "preview", "up", "refresh", "destroy", "releases", "rollback", "unpin"])
     parser.add_argument("--stack", default="local")
     parser.add_argument("--release", help="rollback: a release id from `releases`, or 'previous'")
-    parser.add_argument("--diff", action="store_true")
-    parser.add_argument("--json", dest="json_file")
+    parser.add_argument("--diff", action="store_true", help="preview: accepted for familiarity; the diff is always shown")
     args = parser.parse_args(argv)
     engine.engine_env()  # PATH, backend, passphrase: the ledger commands need them too
 
@@ -117,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.init_stack(args.stack)
         return 0
     if args.command == "preview":
-        preview(args.stack, diff=True, json_file=args.json_file)
+        preview(args.stack)
     elif args.command == "up":
         up(args.stack)
     elif args.command == "refresh":
