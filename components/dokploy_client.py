@@ -603,13 +603,7 @@ class DokployClient:
     def find_project(self, name: str) -> dict[str, Any] | None:
         """The project with this name, or None; two projects with the name raise DokployAmbiguous."""
         matches = [p for p in self.project_all() if isinstance(p, dict) and p.get("name") == name]
-        if len(matches) > 1:
-            ids = ", ".join(str(p.get("projectId")) for p in matches)
-            raise DokployAmbiguous(
-                f"project.all: {len(matches)} projects are named {name!r} ({ids}); rename or remove all but one",
-                procedure="project.all",
-            )
-        return matches[0] if matches else None
+        return _at_most_one(matches, "projectId", "project.all", f"projects are named {name!r}", "; rename or remove all but one")
 
     def find_or_create_project(self, name: str, description: str | None = None) -> dict[str, Any]:
         """Return the project (with its ``environments``), creating it (and its production env) if missing."""
@@ -659,13 +653,7 @@ class DokployClient:
         env = self.environment_one(environment_id)
         rows = env.get("compose") if isinstance(env.get("compose"), list) else []
         matches = [c for c in rows if isinstance(c, dict) and c.get("name") == name]
-        if len(matches) > 1:
-            ids = ", ".join(str(c.get("composeId")) for c in matches)
-            raise DokployAmbiguous(
-                f"environment.one: {len(matches)} composes are named {name!r} in environment {environment_id} ({ids})",
-                procedure="environment.one",
-            )
-        return matches[0] if matches else None
+        return _at_most_one(matches, "composeId", "environment.one", f"composes are named {name!r} in environment {environment_id}")
 
     def deploy_and_wait(
         self,
@@ -850,3 +838,11 @@ def _as_list(value: Any, procedure: str) -> list[Any]:
     if not isinstance(value, list):
         raise DokployProtocolError(f"{procedure}: expected a JSON array, got {type(value).__name__}", procedure=procedure)
     return value
+
+
+def _at_most_one(matches: list[dict[str, Any]], id_key: str, procedure: str, what: str, hint: str = "") -> dict[str, Any] | None:
+    """The single match, None for none; several is DokployAmbiguous (names are not unique in Dokploy: never guess)."""
+    if len(matches) > 1:
+        ids = ", ".join(str(m.get(id_key)) for m in matches)
+        raise DokployAmbiguous(f"{procedure}: {len(matches)} {what} ({ids}){hint}", procedure=procedure)
+    return matches[0] if matches else None

@@ -257,12 +257,31 @@ def _registry_secrets(props: Mapping[str, Any]) -> list[str]:
     return [props[k] for k in ("api_key", "password") if isinstance(props.get(k), str) and props[k]]
 
 
+@dataclass
 class _KeySource:
-    """Resolves the API key: from props (create/update/import), else stack config, else environment."""
+    """Resolves the API key (from props on create/update/import, else stack config, else the
+    environment) and builds the Dokploy client; plain picklable fields only."""
 
-    api_key_config_keys: tuple[str, ...]
-    api_key_env: str
-    _configured_key: str | None
+    api_key_config_keys: tuple[str, ...] = API_KEY_CONFIG_KEYS
+    api_key_env: str = API_KEY_ENV
+    client_options: dict[str, Any] = field(default_factory=dict)
+    """Extra DokployClient keyword arguments (tests: timeout, backoff); plain, picklable values only."""
+    _configured_key: str | None = field(default=None, repr=False)
+
+    serialize_as_secret_always = True
+
+    def _redactions(self, props: Mapping[str, Any]) -> list[str]:
+        """Secret values that must never appear in an error message (besides the key)."""
+        return []
+
+    def _client(self, props: Mapping[str, Any], what: str) -> DokployClient:
+        return DokployClient(
+            str(props.get("dokploy_url") or ""),
+            self._api_key(props, what),
+            allow_insecure_http=bool(props.get("allow_insecure_http")),
+            redact=self._redactions(props),
+            **self.client_options,
+        )
 
     def configure(self, req: ConfigureRequest) -> None:
         for key in self.api_key_config_keys:
@@ -330,28 +349,15 @@ class ComposeProjectArgs:
 class ComposeProjectProvider(_KeySource, ResourceProvider):
     """Dynamic provider behind ComposeProject (see the module docstring for its guarantees)."""
 
-    api_key_config_keys: tuple[str, ...] = API_KEY_CONFIG_KEYS
-    api_key_env: str = API_KEY_ENV
-    client_options: dict[str, Any] = field(default_factory=dict)
-    """Extra DokployClient keyword arguments (tests: timeout, backoff); plain, picklable values only."""
     health_options: dict[str, Any] = field(default_factory=dict)
     """Extra verify_health keyword arguments (tests: interval)."""
     deploy_options: dict[str, Any] = field(default_factory=dict)
     """Extra deploy_and_wait keyword arguments (tests: unsure_grace, log_lines)."""
-    _configured_key: str | None = field(default=None, repr=False)
-
-    serialize_as_secret_always = True
 
     # ---------------------------------------------------------------- plumbing
 
-    def _client(self, props: Mapping[str, Any], what: str) -> DokployClient:
-        return DokployClient(
-            str(props.get("dokploy_url") or ""),
-            self._api_key(props, what),
-            allow_insecure_http=bool(props.get("allow_insecure_http")),
-            redact=env_values(props.get("env") if isinstance(props.get("env"), str) else ""),
-            **self.client_options,
-        )
+    def _redactions(self, props: Mapping[str, Any]) -> list[str]:
+        return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
 
     def _verify(self, props: Mapping[str, Any]) -> None:
         urls = props.get("health_urls") or {}
@@ -766,21 +772,8 @@ class RegistryArgs:
 class RegistryProvider(_KeySource, ResourceProvider):
     """Dynamic provider behind DokployRegistry: registry.create / update / remove."""
 
-    api_key_config_keys: tuple[str, ...] = API_KEY_CONFIG_KEYS
-    api_key_env: str = API_KEY_ENV
-    client_options: dict[str, Any] = field(default_factory=dict)
-    _configured_key: str | None = field(default=None, repr=False)
-
-    serialize_as_secret_always = True
-
-    def _client(self, props: Mapping[str, Any], what: str) -> DokployClient:
-        return DokployClient(
-            str(props.get("dokploy_url") or ""),
-            self._api_key(props, what),
-            allow_insecure_http=bool(props.get("allow_insecure_http")),
-            redact=[v for v in (props.get("password"),) if isinstance(v, str)],
-            **self.client_options,
-        )
+    def _redactions(self, props: Mapping[str, Any]) -> list[str]:
+        return [v for v in (props.get("password"),) if isinstance(v, str)]
 
     @staticmethod
     def _outputs(p: Mapping[str, Any], registry_id: str) -> dict[str, Any]:
