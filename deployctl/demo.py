@@ -30,8 +30,6 @@ def init_stack(stack: str) -> None:
     engine.init_local_stack(stack, TEMPLATES / f"{stack}.yaml")
 
 
-
-
 def ensure_fake_dokploy(key: str, url: str = LOCAL_DOKPLOY) -> None:
     """Start `python -m fake_dokploy` in the background unless one already answers at url."""
     try:
