@@ -3,7 +3,7 @@
 
 STACK ?= local
 PY := venv/bin/python
-# This machine has no pulumi-docker plugin: use the stand-in (standins/). Unset to use the real one.
+# This machine has no pulumi-docker plugin: use the stand-in (testkit/). Unset to use the real one.
 export BIZOSAAS_DOCKER_STANDIN ?= 1
 
 setup:

@@ -23,11 +23,12 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from components.dokploy_client import DokployClient
-from deployctl import engine, images, ledger
+from dokploy_api.client import DokployClient
+from deployctl import engine, ledger
+from testkit import images
 from deployctl.__main__ import rollback, unpin, up
-from deployctl.registry_stats import disk_bytes
-from fake_dokploy import FakeDokploy
+from testkit.registry_stats import disk_bytes
+from testkit.dokploy import FakeDokploy
 
 REGISTRY = "127.0.0.1:5000"
 ROOT = engine.PROJECT_DIR

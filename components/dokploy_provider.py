@@ -50,7 +50,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from components.dokploy_client import (
+from dokploy_api.client import (
     DeploymentFailed,
     DokployClient,
     DokployConfigError,
@@ -59,7 +59,7 @@ from components.dokploy_client import (
     DokployValidationError,
     check_base_url,
 )
-from components.health import HealthCheckFailed, verify_health
+from probes.health import HealthCheckFailed, verify_health
 
 __all__ = [
     "COMPOSE_TYPES",

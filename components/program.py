@@ -16,12 +16,12 @@ import pulumi
 import pulumi_docker as docker
 from pulumi.runtime.config import is_config_secret
 
-from components import release
-from components.catalog import GROUPS, Catalog, CatalogError, StackSettings, load_catalog_file, resolve
-from components.compose import image_ref, render_compose, render_env, service_summary
+from core import release
+from core.catalog import GROUPS, Catalog, CatalogError, StackSettings, load_catalog_file, resolve
+from core.compose import image_ref, render_compose, render_env, service_summary
 from components.dokploy_provider import ComposeProject, ComposeProjectArgs, DokployRegistry, RegistryArgs
-from components.image import ServiceImage
-from components.local_images import Inspector, check_local_images
+from components.service_image import ServiceImage
+from probes.local_images import Inspector, check_local_images
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CATALOG_FILE = PROJECT_DIR / "catalog.yaml"

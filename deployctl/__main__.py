@@ -37,7 +37,7 @@ def up(stack_name: str, *, quiet: bool = False, on_event: Callable[[auto.EngineE
 
 
 def preview(stack_name: str) -> auto.PreviewResult:
-    """`pulumi preview --diff` (for the PR comment: `python -m deployctl.preview_summary --stack S`)."""
+    """`pulumi preview --diff` (for the PR comment: `python -m deployctl.preview.summary --stack S`)."""
     return engine.stack(stack_name).preview(diff=True, on_output=_print, color="never")
 
 

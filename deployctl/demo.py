@@ -15,7 +15,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from deployctl import engine, images
+from deployctl import engine
+from testkit import images
 
 LOCAL_DOKPLOY = "http://127.0.0.1:3999"
 TEMPLATES = engine.PROJECT_DIR / "stacks"
@@ -31,7 +32,7 @@ def init_stack(stack: str) -> None:
 
 
 def ensure_fake_dokploy(key: str, url: str = LOCAL_DOKPLOY) -> None:
-    """Start `python -m fake_dokploy` in the background unless one already answers at url."""
+    """Start `python -m testkit.dokploy` in the background unless one already answers at url."""
     try:
         if requests.get(f"{url}/api/health", timeout=2).ok:
             return
@@ -41,7 +42,7 @@ def ensure_fake_dokploy(key: str, url: str = LOCAL_DOKPLOY) -> None:
     state.mkdir(parents=True, exist_ok=True)
     port = url.rsplit(":", 1)[1]
     log = (engine.STATE_DIR / "dokploy.log").open("ab")
-    cmd = [str(engine.VENV_PYTHON), "-m", "fake_dokploy", "--host", "127.0.0.1", "--port", port,
+    cmd = [str(engine.VENV_PYTHON), "-m", "testkit.dokploy", "--host", "127.0.0.1", "--port", port,
            "--api-key-env", "DOKPLOY_API_KEY", "--state-file", str(state / "state.json"), "--work-dir", str(state), "--docker"]
     subprocess.Popen(cmd, cwd=engine.PROJECT_DIR, stdout=log, stderr=log, start_new_session=True,
                      env={**os.environ, "DOKPLOY_API_KEY": key})

@@ -20,7 +20,7 @@ from pulumi import automation as auto
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = PROJECT_DIR / ".state"
 TOOLS_BIN = PROJECT_DIR / ".tools" / "pulumi" / "bin"
-STANDINS_BIN = PROJECT_DIR / "standins" / "bin"
+STANDINS_BIN = PROJECT_DIR / "testkit" / "bin"
 VENV_PYTHON = PROJECT_DIR / "venv" / "bin" / "python"
 # Every secret a catalog service may refer to; `init` gives each a fresh random value locally.
 LOCAL_SECRET_NAMES = (

@@ -5,5 +5,5 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 venv/bin/ruff check .
 export BIZOSAAS_DOCKER_STANDIN=1  # the real pulumi-docker plugin cannot be installed here
-export PATH="$here/standins/bin:$here/.tools/pulumi/bin:$PATH"
+export PATH="$here/testkit/bin:$here/.tools/pulumi/bin:$PATH"
 exec venv/bin/python -m pytest -ra "$@"

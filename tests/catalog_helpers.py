@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from components.catalog import StackSettings, load_catalog_file
+from core.catalog import StackSettings, load_catalog_file
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = load_catalog_file(ROOT / "catalog.yaml")

@@ -1,0 +1,96 @@
+"""Render one Dokploy compose project (and its environment text) from the catalog and the digests.
+
+Pure: the same catalog and digests give the same bytes. Images are pinned as
+``<repository>@sha256:<digest>``; secret values never enter the YAML: it says ``${NAME}`` and
+Dokploy writes the values to the ``.env`` beside the file (compose interpolates them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from core.catalog import Catalog, Service, env_value
+
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class RenderError(ValueError):
+    """A digest or secret value that cannot go into a compose project."""
+
+
+def image_ref(service: Service, digest: str) -> str:
+    """The immutable reference a machine reads: repository@sha256:..."""
+    if not DIGEST.match(digest or ""):
+        raise RenderError(f"service {service.name}: {digest!r} is not a sha256 digest")
+    return f"{service.image_repository}@{digest}"
+
+
+def healthcheck(catalog: Catalog, service: Service) -> dict[str, Any]:
+    """The compose healthcheck: GET the catalog's health path on the container port."""
+    url = f"http://127.0.0.1:{service.port}{service.health_path}"
+    return {"test": ["CMD-SHELL", f"wget -q -O /dev/null {url} || exit 1"], **catalog.defaults.get("healthcheck", {})}
+
+
+def service_entry(catalog: Catalog, service: Service, digest: str) -> dict[str, Any]:
+    """One service's compose entry."""
+    network = catalog.defaults.get("network", "dokploy-network")
+    return {
+        "image": image_ref(service, digest),
+        "container_name": service.container_name,
+        "restart": catalog.defaults.get("restart", "unless-stopped"),
+        "ports": [f"{service.published}:{service.port}"],
+        "environment": {v.name: env_value(v, catalog.services) for v in service.env},
+        "healthcheck": healthcheck(catalog, service),
+        "networks": [network],
+        "labels": {"com.bizosaas.service": service.name, "com.bizosaas.stack": catalog.stack},
+    }
+
+
+def render_compose(catalog: Catalog, group: str, digests: Mapping[str, str]) -> str:
+    """The compose YAML of one group (backend or frontend), stable key order."""
+    services = catalog.group(group)
+    missing = [s.name for s in services if s.name not in digests]
+    if missing:
+        raise RenderError(f"group {group}: no digest for {', '.join(missing)}")
+    network = catalog.defaults.get("network", "dokploy-network")
+    doc = {
+        "services": {s.name: service_entry(catalog, s, digests[s.name]) for s in services},
+        "networks": {network: {"external": True}},
+    }
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=4096)
+
+
+def render_env(catalog: Catalog, group: str, secrets: Mapping[str, str]) -> str:
+    """The dotenv text of one group: only the secrets its services refer to, sorted by name.
+
+    Values are single-quoted for compose's .env parser; a value with a newline or a single quote
+    is refused (the message names the variable, never the value).
+    """
+    names = sorted(set().union(*(s.secret_names() for s in catalog.group(group))))
+    lines = []
+    for name in names:
+        value = secrets.get(name)
+        if value is None:
+            raise RenderError(f"group {group}: secret {name} is not set")
+        if "\n" in value or "'" in value:
+            raise RenderError(f"group {group}: secret {name} contains a newline or a single quote")
+        lines.append(f"{name}='{value}'")
+    return "".join(line + "\n" for line in lines)
+
+
+def service_summary(catalog: Catalog, service: Service, image: Any, health_url: str) -> dict[str, Any]:
+    """What a reviewer needs to see per service in `pulumi preview --diff` (no secret values).
+
+    ``image`` is the pinned reference, or an Output of it: then, in a preview where only some
+    images are being pushed, only those services' ``image`` fields are unknown.
+    """
+    return {
+        "image": image,
+        "ports": [f"{service.published}:{service.port}"],
+        "env": {v.name: ("<secret>" if v.kind == "secret" else env_value(v, catalog.services)) for v in service.env},
+        "health": health_url,
+    }

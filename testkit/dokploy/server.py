@@ -1,0 +1,549 @@
+"""HTTP transport of the Dokploy v0.30.2 STAND-IN: auth, routing, envelopes, the FakeDokploy app.
+
+Request pipeline, in Dokploy's order (Next.js API route -> ``pages/api/[...trpc].ts`` ->
+``@dokploy/trpc-openapi``):
+
+1. ``GET /api/health`` answers ``{"ok":true}`` without auth.
+2. Next.js body parser: > 1 MB -> 413; a JSON content type with a bad body -> ``400 Invalid JSON``.
+3. ``x-api-key`` check before routing: missing/unknown/rate-limited -> 401 ``{"message":"Unauthorized"}``.
+4. ``/api/<router>.<procedure>`` (case-insensitive); GET for queries, POST for mutations;
+   anything else -> 404 ``{"message":"Not found",...}`` (HEAD -> 204).
+5. POST without ``application/json`` -> 415 UNSUPPORTED_MEDIA_TYPE.
+6. Input spread into an object, coerced and validated against Dokploy's OpenAPI document
+   (``validation.py``) -> 400 "Input validation failed" with zod-v4 issues.
+7. The procedure (``handlers.py``); success = raw JSON (empty body for undefined), errors =
+   the tRPC envelope ``{"message","code","data":{"code","httpStatus","path","zodError"}}``.
+
+Also served: the native tRPC surface ``/api/trpc/<proc>`` (superjson-style ``{"json":...}``)
+and the stand-in's control endpoints under ``/__fake__/`` (faults, calls, restart, idle).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from testkit.dokploy.deployer import DeployQueue
+from testkit.dokploy.dockerops import DockerRunner
+from testkit.dokploy.faults import Faults
+from testkit.dokploy.handlers import HANDLERS, UNDEFINED, ApiError
+from testkit.dokploy.state import State
+from testkit.dokploy.validation import ABSENT, OpenApiIndex, Operation, ValidationFailed, get_index
+
+BODY_LIMIT = 1024 * 1024  # Next.js default bodyParser sizeLimit "1mb"
+HTTP_STATUS = {
+    "PARSE_ERROR": 400, "BAD_REQUEST": 400, "UNAUTHORIZED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404,
+    "METHOD_NOT_SUPPORTED": 405, "TIMEOUT": 408, "CONFLICT": 409, "PRECONDITION_FAILED": 412, "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415, "UNPROCESSABLE_CONTENT": 422, "TOO_MANY_REQUESTS": 429, "CLIENT_CLOSED_REQUEST": 499,
+    "INTERNAL_SERVER_ERROR": 500, "NOT_IMPLEMENTED": 501,
+}
+JSONRPC_CODE = {
+    "PARSE_ERROR": -32700, "BAD_REQUEST": -32600, "INTERNAL_SERVER_ERROR": -32603, "NOT_IMPLEMENTED": -32603,
+    "UNAUTHORIZED": -32001, "FORBIDDEN": -32003, "NOT_FOUND": -32004, "METHOD_NOT_SUPPORTED": -32005, "TIMEOUT": -32008,
+    "CONFLICT": -32009, "PRECONDITION_FAILED": -32012, "PAYLOAD_TOO_LARGE": -32013, "UNSUPPORTED_MEDIA_TYPE": -32015,
+    "UNPROCESSABLE_CONTENT": -32022, "TOO_MANY_REQUESTS": -32029, "CLIENT_CLOSED_REQUEST": -32099,
+}
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+PROXY_BODIES = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+def dumps(value: Any) -> bytes:
+    """JSON.stringify: compact, UTF-8, integral floats as integers."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def next_etag(payload: bytes) -> str:
+    """Next.js `generateETag`: fnv1a52 of the body in base 36 plus the length in base 36."""
+    text = payload.decode("utf-8")
+    v0, v1, v2, v3 = 0x2325, 0x8422, 0x9CE4, 0xCBF2
+    for ch in text:
+        v0 ^= ord(ch) & 0xFFFF
+        t0, t1, t2, t3 = v0 * 435, v1 * 435, v2 * 435, v3 * 435
+        t2 += (v0 << 8) & 0xFFFFFFFF
+        t3 += (v1 << 8) & 0xFFFFFFFF
+        t1 += t0 >> 16
+        v0 = t0 & 65535
+        t2 += t1 >> 16
+        v1 = t1 & 65535
+        v3 = (t3 + (t2 >> 16)) & 65535
+        v2 = t2 & 65535
+    value = (v3 & 15) * 281474976710656 + v2 * 4294967296 + v1 * 65536 + (v0 ^ (v3 >> 4))
+    return f'"{_base36(value)}{_base36(len(text))}"'
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def error_body(code: str, message: str, path: str | None, zod: Any = None, issues: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The REST adapter's error envelope (tRPC shape + Dokploy's errorFormatter)."""
+    data: dict[str, Any] = {"code": code, "httpStatus": HTTP_STATUS.get(code, 500)}
+    if path is not None:
+        data["path"] = path
+    data["zodError"] = zod
+    body: dict[str, Any] = {"message": message, "code": code, "data": data}
+    if issues is not None:
+        body["issues"] = issues
+    return body
+
+
+def spread(value: Any) -> dict[str, Any]:
+    """`{...value}` of the parsed body: objects as is, arrays/strings by index, scalars -> {}."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, (list, str)):
+        return {str(i): v for i, v in enumerate(value)}
+    return {}
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Reply(Exception):
+    """Internal: stop processing and send this response."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None, reason: str | None = None) -> None:
+        super().__init__(status)
+        self.status, self.body, self.headers, self.reason = status, body, headers or {}, reason
+
+
+class FakeDokploy:
+    """A STAND-IN for Dokploy v0.30.2's HTTP API (REST surface + native tRPC), for tests and local stacks.
+
+    ``docker=True`` really deploys composes with ``docker compose`` on this host (files under
+    ``work_dir``); ``docker=False`` simulates deploys. ``state_file`` persists the database as JSON.
+    """
+
+    def __init__(self, api_keys: Iterable[str] | str = (), docker: bool = False, work_dir: str | Path | None = None,
+                 state_file: str | Path | None = None, deploy_start_delay: float = 0.3, *, host: str = "127.0.0.1", port: int = 0,
+                 builds_concurrency: int = 1, deploy_duration: float = 0.2, docker_config: str | Path | None = None,
+                 openapi: OpenApiIndex | None = None, access_log: Any = None) -> None:
+        if not is_loopback(host):
+            raise ValueError(f"refusing to bind the Dokploy stand-in to non-loopback host {host!r}")
+        self.api_keys: set[str] = {api_keys} if isinstance(api_keys, str) else set(api_keys)
+        self.docker = docker
+        self.host, self._port = host, port
+        self.deploy_start_delay = deploy_start_delay
+        self.faults = Faults()
+        self.faults.deploy_duration = deploy_duration
+        self.state = State(Path(state_file) if state_file else None)
+        self.index = openapi or get_index()
+        self.queue = DeployQueue(self, builds_concurrency)
+        self.calls: list[tuple[str, str, int]] = []
+        self.write_calls = 0
+        self.access_log = access_log
+        self._calls_lock = threading.Lock()
+        self._work_dir = Path(work_dir) if work_dir else None
+        self._docker_config = Path(docker_config) if docker_config else None
+        self._own_work_dir: Path | None = None
+        self.docker_runner: DockerRunner | None = None
+        self._http: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._last_cancelled: list[str] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
+
+    def start(self) -> str:
+        """Load state (cancelling deployments left running), prepare docker, listen. Returns the base URL."""
+        if self.state.load():
+            with self.state.write():
+                self._last_cancelled = self.state.cancel_running()
+        if self.docker:
+            work = self._work_dir
+            if work is None:
+                work = self._own_work_dir = Path(tempfile.mkdtemp(prefix="fake-dokploy-"))
+            work.mkdir(parents=True, exist_ok=True)
+            self.docker_runner = DockerRunner(work.resolve(), self._docker_config)
+            self.docker_runner.ensure_network()
+        self._listen()
+        return self.base_url
+
+    def _listen(self) -> None:
+        handler = type("BoundHandler", (_Handler,), {"app": self})
+        self._http = ThreadingHTTPServer((self.host, self._port), handler)
+        self._http.daemon_threads = True
+        self._port = self._http.server_address[1]
+        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-dokploy-http", daemon=True)
+        self._thread.start()
+
+    def _close_listener(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def stop(self) -> None:
+        """Stop listening and abandon running jobs (deployed containers are left as they are)."""
+        self._close_listener()
+        self.queue.close()
+        self.state.save()
+        if self._own_work_dir is not None:
+            shutil.rmtree(self._own_work_dir, ignore_errors=True)
+            self._own_work_dir = None
+
+    def restart(self, downtime: float = 0.0) -> list[str]:
+        """Dokploy restart: waiting jobs vanish, running deployments become "cancelled" and their
+        composes "idle". With ``downtime`` > 0 the port refuses connections for that long.
+        Returns the ids of the cancelled deployments."""
+        if downtime > 0:
+            self._close_listener()
+        with self.state.write():
+            self.queue.reset()
+            cancelled = self.state.cancel_running()
+        if downtime > 0:
+            time.sleep(downtime)
+            self._listen()
+        self._last_cancelled = cancelled
+        return cancelled
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no deploy job is waiting or running. False on timeout (e.g. a stuck deploy)."""
+        return self.queue.wait_idle(timeout)
+
+    def reset_calls(self) -> None:
+        with self._calls_lock:
+            self.calls.clear()
+            self.write_calls = 0
+
+    def _record(self, method: str, procedure: str, status: int) -> None:
+        with self._calls_lock:
+            self.calls.append((method, procedure, status))
+            if method == "POST":
+                self.write_calls += 1
+
+    def __enter__(self) -> FakeDokploy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def authorized(self, key: str | None) -> bool:
+        return bool(key) and key in self.api_keys
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: FakeDokploy
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes
+    server_version = "fake-dokploy"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.app.access_log is not None:
+            self.app.access_log(format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            total = 0
+            while True:
+                size = int((self.rfile.readline().split(b";")[0].strip() or b"0"), 16)
+                if size == 0:
+                    while self.rfile.readline().strip():
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+                total += size
+                if total > BODY_LIMIT * 4:
+                    break
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, reason: str | None = None,
+              api: bool = True) -> None:
+        self.send_response(status, reason)
+        if api:
+            for key, value in SECURITY_HEADERS.items():
+                self.send_header(key, value)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    def _json(self, status: int, value: Any) -> _Reply:
+        return _Reply(status, dumps(value), {"Content-Type": "application/json"})
+
+    def _next_json(self, status: int, value: Any) -> _Reply:
+        """Next.js `res.status(n).json(v)`: charset and an ETag."""
+        body = dumps(value)
+        return _Reply(status, body, {"Content-Type": "application/json; charset=utf-8", "ETag": next_etag(body)})
+
+    def _dispatch(self) -> None:
+        app = self.app
+        method = self.command
+        url = urlsplit(self.path)
+        path = url.path
+        body = self._read_body()
+        procedure_label = path
+        status = 500
+        try:
+            if path.startswith("/__fake__/"):
+                reply = self._control(method, path, url.query, body)
+                self._send(reply.status, reply.body, reply.headers, api=False)
+                return
+            if not (path == "/api" or path.startswith("/api/")):
+                html = b"<!DOCTYPE html><html><head><title>404: This page could not be found</title></head><body>404</body></html>"
+                raise _Reply(404, html, {"Content-Type": "text/html; charset=utf-8"})
+            rest = path[len("/api/") :].strip("/")
+            procedure_label = rest
+            if rest.lower() == "health":
+                raise self._next_json(200, {"ok": True})
+            native = rest.lower().startswith("trpc/")
+            name = rest[5:] if native else rest
+            op = app.index.find(name) if "," not in name else None
+            procedure_label = op.procedure if op else name
+            reply = self._faulted(method, procedure_label, body, url.query, native, name)
+            status = reply.status
+            self._send(reply.status, reply.body, reply.headers, reply.reason)
+        except _Reply as reply:
+            status = reply.status
+            self._send(reply.status, reply.body, reply.headers, reply.reason, api=path.startswith("/api"))
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        finally:
+            if path.startswith("/api"):
+                app._record(method, procedure_label, status)
+
+    def _faulted(self, method: str, procedure: str, body: bytes, query: str, native: bool, name: str) -> _Reply:
+        faults = self.app.faults
+        failure = faults.take_failure(procedure)
+        delay = faults.take_delay(procedure)
+        if delay and not delay.after:
+            time.sleep(delay.seconds)
+        if failure is None or failure.apply:
+            try:
+                reply = self._native(method, name, body, query) if native else self._rest(method, procedure, body, query)
+            except _Reply as caught:
+                reply = caught
+        if delay and delay.after:
+            time.sleep(delay.seconds)
+        if failure is not None:
+            if failure.status in PROXY_BODIES:
+                text = (failure.message or PROXY_BODIES[failure.status]).encode()
+                return _Reply(failure.status, text, {"Content-Type": "text/plain; charset=utf-8"})
+            code = next((c for c, s in HTTP_STATUS.items() if s == failure.status), "INTERNAL_SERVER_ERROR")
+            message = failure.message or ("Internal server error" if failure.status == 500 else code)
+            return self._json(failure.status, error_body(code, message, procedure))
+        return reply
+
+    def _parse_next_body(self, body: bytes) -> Any:
+        """Next.js parseBody: JSON for application/json (empty -> {}), urlencoded, else text."""
+        if len(body) > BODY_LIMIT:
+            raise _Reply(413, b"Body exceeded 1mb limit", reason="Body exceeded 1mb limit")
+        media = (self.headers.get("Content-Type") or "text/plain").split(";")[0].strip().lower()
+        text = body.decode("utf-8", "replace")
+        if media in ("application/json", "application/ld+json"):
+            if not text:
+                return {}
+            try:
+                return json.loads(text, parse_constant=_reject_constant)
+            except ValueError:
+                raise _Reply(400, b"Invalid JSON", reason="Invalid JSON") from None
+        if media == "application/x-www-form-urlencoded":
+            return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
+        return text
+
+    @staticmethod
+    def _query(query: str) -> dict[str, Any]:
+        return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(query, keep_blank_values=True).items()}
+
+    # -- REST surface ---------------------------------------------------------------------------
+
+    def _rest(self, method: str, procedure: str, body: bytes, query: str) -> _Reply:
+        app = self.app
+        parsed = self._parse_next_body(body)
+        if app.faults.rate_limited or not app.authorized(self.headers.get("x-api-key")):
+            raise self._next_json(401, {"message": "Unauthorized"})
+        op = app.index.find(procedure)
+        if op is None or method not in ("GET", "POST") or op.method != method:
+            if method == "HEAD":
+                return _Reply(204, b"")
+            return self._json(404, error_body("NOT_FOUND", "Not found", None))
+        if method == "POST":
+            ctype = self.headers.get("Content-Type")
+            if not (ctype or "").startswith("application/json"):
+                message = f'Unsupported content-type "{ctype}' if ctype else "Missing content-type header"
+                return self._json(415, error_body("UNSUPPORTED_MEDIA_TYPE", message, op.procedure))
+            raw = spread(parsed)
+        else:
+            raw = self._query(query)
+        try:
+            value = self._call(op, raw, coerce=True, from_query=method == "GET")
+        except ValidationFailed as exc:
+            return self._json(400, error_body("BAD_REQUEST", "Input validation failed", op.procedure, exc.flatten(), exc.issues))
+        except ApiError as exc:
+            return self._json(HTTP_STATUS.get(exc.code, 500), error_body(exc.code, exc.message, op.procedure))
+        if value is UNDEFINED:
+            return _Reply(200, b"", {"Content-Type": "application/json"})
+        return self._json(200, value)
+
+    def _call(self, op: Operation, raw: Any, *, coerce: bool, from_query: bool = False) -> Any:
+        if raw is ABSENT:
+            if op.has_input:
+                raise ValidationFailed([{"expected": "object", "code": "invalid_type", "path": [],
+                                         "message": "Invalid input: expected object, received undefined"}])
+            raw = {}
+        inp = self.app.index.parse(op, raw, coerce=coerce, from_query=from_query) if op.has_input else {}
+        handler = HANDLERS.get(op.procedure)
+        if handler is None:
+            raise ApiError("NOT_IMPLEMENTED", f"{op.procedure} is not implemented by the Dokploy stand-in (testkit.dokploy)")
+        try:
+            return handler(self.app, inp)
+        except (ApiError, ValidationFailed):
+            raise
+        except Exception as exc:  # unknown errors become INTERNAL_SERVER_ERROR with their message
+            raise ApiError("INTERNAL_SERVER_ERROR", str(exc) or "Internal server error") from exc
+
+    # -- native tRPC surface (/api/trpc/<proc>) -------------------------------------------------
+
+    def _native(self, method: str, names: str, body: bytes, query: str) -> _Reply:
+        params = self._query(query)
+        batch = str(params.get("batch", "")) in ("1", "true")
+        procs = names.split(",") if batch else [names]
+        if method == "GET":
+            raw_input = params.get("input")
+            try:
+                payload = json.loads(raw_input) if isinstance(raw_input, str) else ABSENT
+            except ValueError:
+                payload = ABSENT
+        else:
+            payload = self._parse_next_body(body) if body else ABSENT
+        results = []
+        for i, name in enumerate(procs):
+            item = payload.get(str(i), ABSENT) if batch and isinstance(payload, dict) else (ABSENT if batch else payload)
+            results.append(self._native_one(method, name, item))
+        statuses = {s for s, _ in results}
+        if not batch:
+            status, item = results[0]
+            return _Reply(status, dumps(item), {"Content-Type": "application/json"})
+        status = statuses.pop() if len(statuses) == 1 else 207
+        return _Reply(status, dumps([item for _, item in results]), {"Content-Type": "application/json"})
+
+    def _native_one(self, method: str, name: str, payload: Any) -> tuple[int, dict[str, Any]]:
+        def err(code: str, message: str, path: str, zod: Any = None) -> tuple[int, dict[str, Any]]:
+            status = HTTP_STATUS.get(code, 500)
+            data = {"code": code, "httpStatus": status, "path": path, "zodError": zod}
+            return status, {"error": {"json": {"message": message, "code": JSONRPC_CODE.get(code, -32603), "data": data}}}
+
+        op = self.app.index.find(name)
+        if op is None:
+            return err("NOT_FOUND", f'No procedure found on path "{name}"', name)
+        if method not in ("GET", "POST") or op.method != method:
+            kind = "query" if op.method == "GET" else "mutation"
+            return err("METHOD_NOT_SUPPORTED", f'Unsupported {method}-request to {kind} procedure at path "{name}"', op.procedure)
+        if self.app.faults.rate_limited or not self.app.authorized(self.headers.get("x-api-key")):
+            return err("UNAUTHORIZED", "UNAUTHORIZED", op.procedure)
+        raw = payload.get("json", ABSENT) if isinstance(payload, dict) else ABSENT
+        try:
+            value = self._call(op, raw, coerce=False)
+        except ValidationFailed as exc:
+            return err("BAD_REQUEST", json.dumps(exc.issues, indent=2, ensure_ascii=False), op.procedure, exc.flatten())
+        except ApiError as exc:
+            return err(exc.code, exc.message, op.procedure)
+        if value is UNDEFINED:
+            return 200, {"result": {"data": {"json": None, "meta": {"values": ["undefined"]}}}}
+        return 200, {"result": {"data": {"json": value}}}
+
+    # -- control endpoints (/__fake__/...) ------------------------------------------------------
+
+    def _control(self, method: str, path: str, query: str, body: bytes) -> _Reply:
+        app = self.app
+        if not app.authorized(self.headers.get("x-api-key")):
+            return self._next_json(401, {"message": "Unauthorized"})
+        try:
+            spec = json.loads(body) if body else {}
+        except ValueError:
+            return self._json(400, {"error": "invalid JSON"})
+        route = path.rstrip("/")
+        if route == "/__fake__/faults":
+            if method == "POST":
+                try:
+                    app.faults.apply(spec)
+                except (TypeError, ValueError) as exc:
+                    return self._json(400, {"error": str(exc)})
+            return self._json(200, app.faults.snapshot())
+        if route == "/__fake__/calls" and method == "GET":
+            with app._calls_lock:
+                return self._json(200, {"calls": [list(c) for c in app.calls], "write_calls": app.write_calls})
+        if route == "/__fake__/calls/reset" and method == "POST":
+            app.reset_calls()
+            return self._json(200, {"ok": True})
+        if route == "/__fake__/restart" and method == "POST":
+            cancelled = app.restart()
+            return self._json(200, {"ok": True, "cancelled": cancelled})
+        if route == "/__fake__/idle":
+            timeout = float(self._query(query).get("timeout", 0) or 0)
+            return self._json(200, {"idle": app.wait_idle(timeout) if timeout > 0 else not app.queue.busy()})
+        return self._json(404, {"error": f"unknown control endpoint {method} {path}"})
+

@@ -1,0 +1,162 @@
+"""The program under pulumi mocks: what it declares, what it pins, what it exports, what it hides."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from tests.catalog_helpers import STACK_ENV, fake_digest
+
+SECRET_VALUES = {
+    "DATABASE_URL": "postgresql://u:pw-0xDEADBEEF-db@db:5432/x",
+    "REDIS_BASE_URL": "redis://:pw-0xDEADBEEF-redis@redis:6379",
+    "OPENAI_API_KEY": "sk-0xDEADBEEF-openai",
+    "SECRET_KEY": "0xDEADBEEF-django",
+    "JWT_SECRET": "0xDEADBEEF-jwt",
+    "AMAZON_ACCESS_KEY": "AKIA0xDEADBEEF",
+    "AMAZON_SECRET_KEY": "0xDEADBEEF-aws",
+}
+API_KEY = "0xDEADBEEF-dokploy-key"
+REGISTRY_TOKEN = "ghp_0xDEADBEEF-push"
+PULL_TOKEN = "ghp_0xDEADBEEF-pull"
+SECRET_SIG, SECRET_MARK = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+ALL_SECRETS = [*SECRET_VALUES.values(), API_KEY, REGISTRY_TOKEN, PULL_TOKEN]
+
+
+class Mocks(pulumi.runtime.Mocks):
+    """Realistic computed outputs: the registry digest per pushed image, Dokploy ids per compose."""
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.resources.append(args)
+        outs = dict(args.inputs)
+        if args.typ == "docker:index/registryImage:RegistryImage":
+            service = args.inputs["name"].rsplit("/", 1)[1].split(":")[0]
+            outs["sha256Digest"] = fake_digest(service)
+        elif args.typ == "docker:index/tag:Tag":
+            outs["sourceImageId"] = "sha256:" + "1" * 64
+        elif args.typ.startswith("pulumi-python:dynamic"):
+            outs.update({"compose_id": f"cmp-{args.name}", "healthy": True, "registry_id": "reg-1"})
+        return f"{args.name}-id", outs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+def stack_config() -> tuple[dict[str, str], list[str]]:
+    cfg = {
+        "bizosaas:registry": "ghcr.io/bizoholic-digital/bizosaas-platform",
+        "bizosaas:tag": "staging",
+        "bizosaas:containerSuffix": "staging",
+        "bizosaas:registryUser": "bizoholic-digital",
+        "bizosaas:registryToken": REGISTRY_TOKEN,
+        "bizosaas:registryPullUser": "bizoholic-digital",
+        "bizosaas:registryPullToken": PULL_TOKEN,
+        "bizosaas:dokployUrl": "https://dokploy.example.test",
+        "bizosaas:dokployApiKey": API_KEY,
+        "bizosaas:healthUrl": "https://staging.example.test:{published}{path}",
+        "bizosaas:env": json.dumps(STACK_ENV),
+        "bizosaas:secrets": json.dumps(SECRET_VALUES),
+    }
+    return cfg, ["bizosaas:registryToken", "bizosaas:registryPullToken", "bizosaas:dokployApiKey", "bizosaas:secrets"]
+
+
+def image_inspector(image: str) -> dict[str, Any]:
+    from core.catalog import load_catalog_file
+    from components.program import CATALOG_FILE
+
+    port = next(s["port"] for s in load_catalog_file(CATALOG_FILE)["services"].values() if s["local_image"] == image)
+    return {"Id": "sha256:" + "1" * 64, "Config": {"ExposedPorts": {f"{port}/tcp": {}}}}
+
+
+@pytest.fixture
+def mocks() -> Mocks:
+    m = Mocks()
+    asyncio.set_event_loop(asyncio.new_event_loop())  # engine tests before this one may have closed the loop
+    pulumi.runtime.set_mocks(m, project="bizosaas-deploy", stack="staging", preview=False)
+    cfg, secret_keys = stack_config()
+    pulumi.runtime.set_all_config(cfg, secret_keys)
+    return m
+
+
+@pulumi.runtime.test
+def test_program_declares_14_tags_14_pushes_two_compose_projects(mocks: Mocks) -> Any:
+    from components.program import build
+
+    outputs = build("staging", pulumi.Config("bizosaas"), inspect=image_inspector)
+
+    def check(args: list[Any]) -> None:
+        manifest, compose, _ids = args
+        by_type: dict[str, list[str]] = {}
+        for r in mocks.resources:
+            by_type.setdefault(r.typ, []).append(r.name)
+        assert len(by_type["docker:index/tag:Tag"]) == 14
+        assert len(by_type["docker:index/registryImage:RegistryImage"]) == 14
+        assert len(by_type["bizosaas:index:ServiceImage"]) == 14
+        assert sorted(by_type["pulumi-python:dynamic/dokploy:ComposeProject"]) == ["backend", "frontend"]
+        tags = {r.inputs["targetImage"] for r in mocks.resources if r.typ == "docker:index/tag:Tag"}
+        assert "ghcr.io/bizoholic-digital/bizosaas-platform/brain-api:staging" in tags
+        pushes = [r for r in mocks.resources if r.typ == "docker:index/registryImage:RegistryImage"]
+        assert all(r.inputs["keepRemotely"] is True for r in pushes)
+        assert manifest["brain-api"] == f"ghcr.io/bizoholic-digital/bizosaas-platform/brain-api@{fake_digest('brain-api')}"
+        backend = yaml.safe_load(compose["backend"])
+        assert len(backend["services"]) == 8
+        for name, svc in backend["services"].items():
+            assert svc["image"].endswith("@" + fake_digest(name)), name
+        assert len(yaml.safe_load(compose["frontend"])["services"]) == 6
+
+    return pulumi.Output.all(outputs["release_manifest"], outputs["compose"], outputs["compose_project_ids"]).apply(check)
+
+
+@pulumi.runtime.test
+def test_no_secret_value_in_compose_outputs_or_plain_inputs(mocks: Mocks) -> Any:
+    from components.program import build
+
+    outputs = build("staging", pulumi.Config("bizosaas"), inspect=image_inspector)
+
+    def check(exported: Any) -> None:
+        text = json.dumps(exported)
+        leaked = [s for s in ALL_SECRETS if s in text]
+        assert leaked == [], f"secret values in exported outputs: {len(leaked)}"
+        for r in mocks.resources:
+            if r.typ.startswith("pulumi-python:dynamic"):
+                compose_file = r.inputs.get("compose_file", "")
+                services = json.dumps(r.inputs.get("services", {}))
+                assert not [s for s in ALL_SECRETS if s in compose_file or s in services], r.name
+
+    return pulumi.Output.from_input(dict(outputs)).apply(check)
+
+
+@pulumi.runtime.test
+def test_compose_project_gets_the_env_text_as_a_secret_input(mocks: Mocks) -> Any:
+    from components.program import build
+
+    outputs = build("staging", pulumi.Config("bizosaas"), inspect=image_inspector)
+
+    def check(_: Any) -> None:
+        backend = next(r for r in mocks.resources if r.name == "backend")
+        env = backend.inputs["env"]
+        assert env.get(SECRET_SIG) == SECRET_MARK, "the env text must reach the provider as a secret"
+        assert f"JWT_SECRET='{SECRET_VALUES['JWT_SECRET']}'" in env["value"]
+        assert backend.inputs["api_key"].get(SECRET_SIG) == SECRET_MARK
+        assert backend.inputs["health_urls"]["brain-api"] == "https://staging.example.test:8001/health"
+        assert backend.inputs["services"]["auth-service"]["ports"] == ["8006:8007"]
+        assert backend.inputs["services"]["auth-service"]["env"]["JWT_SECRET"] == "<secret>"
+
+    return pulumi.Output.from_input(outputs["compose_project_ids"]).apply(check)
+
+
+def test_missing_local_image_fails_before_any_resource(mocks: Mocks) -> None:
+    from core.catalog import CatalogError
+    from components.program import build
+
+    with pytest.raises(CatalogError, match="image bizosaas-brain-gateway:latest does not exist"):
+        build("staging", pulumi.Config("bizosaas"), inspect=lambda image: None)
+    assert not [r for r in mocks.resources if r.typ.startswith("docker:")]

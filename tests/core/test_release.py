@@ -1,0 +1,42 @@
+"""Release identity, promotion refusals and pinned (rollback) releases."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.catalog import resolve
+from core.release import ReleaseError, digests_for, promotable_digests, release_id
+from tests.catalog_helpers import fake_digest, raw_catalog, settings
+
+CATALOG = resolve(raw_catalog(), settings(stack="prod", tag="prod", container_suffix="prod"))
+MANIFEST = {n: f"{s.image_repository}@{fake_digest(n)}" for n, s in CATALOG.services.items()}
+
+
+def test_release_id_is_content_addressed() -> None:
+    assert release_id(MANIFEST) == release_id(dict(reversed(list(MANIFEST.items()))))
+    assert release_id(MANIFEST) != release_id({**MANIFEST, "brain-api": MANIFEST["brain-api"][:-1] + "0"})
+    assert release_id(MANIFEST).startswith("r-") and len(release_id(MANIFEST)) == 14
+
+
+def test_verified_release_is_promoted_digest_for_digest() -> None:
+    digests = promotable_digests("prod", "org/p/staging", CATALOG, MANIFEST, True, check_registry=False)
+    assert digests == {n: fake_digest(n) for n in CATALOG.services}
+
+
+def test_unverified_release_is_refused() -> None:
+    with pytest.raises(ReleaseError, match=r"stack prod: bizosaas:promoteFrom \(org/p/staging\): release r-\w+ was not verified"):
+        promotable_digests("prod", "org/p/staging", CATALOG, MANIFEST, False, check_registry=False)
+
+
+def test_missing_manifest_and_tag_references_are_refused() -> None:
+    with pytest.raises(ReleaseError, match="exports no release_manifest"):
+        promotable_digests("prod", "s", CATALOG, None, True, check_registry=False)
+    bad = {**MANIFEST, "brain-api": "ghcr.io/bizoholic-digital/bizosaas-platform/brain-api:staging"}
+    with pytest.raises(ReleaseError, match=r"brain-api: .* is not <repository>@sha256:<digest>"):
+        digests_for("prod", CATALOG, bad, "bizosaas:pinnedRelease")
+
+
+def test_foreign_repository_is_refused() -> None:
+    bad = {**MANIFEST, "brain-api": f"docker.io/evil/brain-api@{fake_digest('x')}"}
+    with pytest.raises(ReleaseError, match="is not this stack's repository"):
+        digests_for("prod", CATALOG, bad, "bizosaas:pinnedRelease")

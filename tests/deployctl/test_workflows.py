@@ -1,0 +1,207 @@
+"""The GitHub Actions workflows: schema-valid (check-jsonschema's vendored GitHub schemas) and the
+delivery rules they must keep: one deploy per stack at a time, prod behind the production
+environment, least-privilege tokens, the commands that actually deploy."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
+CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
+FILES = sorted(WORKFLOWS.glob("*.yml"))
+
+
+def load(name: str) -> dict[str, Any]:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def triggers(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc.get("on", doc.get(True))  # PyYAML reads the bare key `on` as True
+
+
+def steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
+
+
+def runs(doc: dict[str, Any]) -> str:
+    return "\n".join(s.get("run", "") for s in steps(doc))
+
+
+def validate(path: Path, schema: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", schema, str(path)], capture_output=True, text=True, check=False)
+
+
+def test_the_four_workflows_exist() -> None:
+    assert [p.name for p in FILES] == ["deploy-staging.yml", "preview.yml", "promote-prod.yml", "rollback.yml"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_workflow_is_valid_against_the_github_schema(path: Path) -> None:
+    result = validate(path, "vendor.github-workflows")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
+def test_local_action_is_valid_against_the_github_schema(path: Path) -> None:
+    result = validate(path, "vendor.github-actions")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_validator_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: pull_request\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    concurrency: {cancel-in-progress: maybe}\n    steps: []\n"
+    )
+    result = validate(broken, "vendor.github-workflows")
+    assert result.returncode == 1 and "cancel-in-progress']: 'maybe' is not of type 'boolean'" in result.stdout + result.stderr
+
+
+# --- one deploy of a stack at a time; prod behind the production environment ----------------------
+
+
+@pytest.mark.parametrize(("name", "group"), [
+    ("deploy-staging.yml", "deploy-staging"),
+    ("promote-prod.yml", "deploy-prod"),
+    ("rollback.yml", "deploy-${{ inputs.stack }}"),
+])
+def test_deploys_of_one_stack_never_overlap(name: str, group: str) -> None:
+    concurrency = load(name)["concurrency"]
+    assert concurrency == {"group": group, "cancel-in-progress": False}
+
+
+def test_rollback_group_is_the_same_as_the_deploy_group_of_its_stack() -> None:
+    group = load("rollback.yml")["concurrency"]["group"]
+    stacks = triggers(load("rollback.yml"))["workflow_dispatch"]["inputs"]["stack"]["options"]
+    assert stacks == ["staging", "prod"]
+    assert {group.replace("${{ inputs.stack }}", s) for s in stacks} == {
+        load("deploy-staging.yml")["concurrency"]["group"], load("promote-prod.yml")["concurrency"]["group"],
+    }
+
+
+def test_prod_runs_in_the_production_environment() -> None:
+    (job,) = load("promote-prod.yml")["jobs"].values()
+    assert job["environment"]["name"] == "production"
+    (rollback,) = load("rollback.yml")["jobs"].values()
+    assert rollback["environment"]["name"] == "${{ inputs.stack == 'prod' && 'production' || 'staging' }}"
+
+
+def test_triggers() -> None:
+    assert triggers(load("preview.yml")) == {"pull_request": {"branches": ["main"]}}
+    assert triggers(load("deploy-staging.yml"))["push"] == {"branches": ["main"]}
+    assert set(triggers(load("promote-prod.yml"))) == {"workflow_dispatch"}
+    inputs = triggers(load("rollback.yml"))["workflow_dispatch"]["inputs"]
+    assert inputs["stack"]["required"] and inputs["release"]["required"]
+
+
+# --- least privilege ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_permissions_are_least_privilege(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    assert doc["permissions"] == {"contents": "read"}
+    for name, job in doc["jobs"].items():
+        perms = job["permissions"]
+        assert isinstance(perms, dict), name
+        writes = {k for k, v in perms.items() if v == "write"}
+        allowed = {"pull-requests"} if (path.name, name) == ("preview.yml", "comment") else set()
+        assert writes == allowed, (path.name, name, perms)
+
+
+def test_only_the_comment_job_may_write_and_it_runs_no_project_code() -> None:
+    comment = load("preview.yml")["jobs"]["comment"]
+    uses = [s.get("uses", "") for s in comment["steps"]]
+    assert not any(u.startswith("actions/checkout") or u.startswith("./") for u in uses)
+    assert not re.search(r"^\s*(pulumi|python|venv/bin/)", "\n".join(s.get("run", "") for s in comment["steps"]), re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_untrusted_input_never_lands_in_a_script(path: Path) -> None:
+    """Inputs and event fields reach scripts through env, never spliced into `run:` (script injection)."""
+    doc = yaml.safe_load(path.read_text())
+    for step in steps(doc):
+        assert not re.search(r"\$\{\{\s*(inputs\.|github\.event\.|github\.head_ref)", step.get("run", "")), (path.name, step.get("name"))
+
+
+# --- what they run ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_state_backend_and_secrets_come_from_github_secrets(path: Path) -> None:
+    text = path.read_text()
+    assert "PULUMI_BACKEND_URL: ${{ secrets.PULUMI_BACKEND_URL }}" in text
+    assert "PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PULUMI_CONFIG_PASSPHRASE }}" in text
+    assert "DOKPLOY_API_KEY: ${{ secrets.DOKPLOY_API_KEY }}" in text
+    assert "s3://bizosaas-pulumi-state?region=" in text  # the backend is documented where it is used
+
+
+def test_setup_installs_the_official_cli_and_the_venv() -> None:
+    action = yaml.safe_load((ROOT / ".github" / "actions" / "setup" / "action.yml").read_text())
+    uses = [s.get("uses", "") for s in action["runs"]["steps"]]
+    assert "pulumi/actions@v6" in uses and "actions/setup-python@v5" in uses
+    assert "venv/bin/pip install --disable-pip-version-check -q -r requirements.txt" in action["runs"]["steps"][1]["run"]
+    for path in FILES:
+        assert "./.github/actions/setup" in [s.get("uses") for s in steps(yaml.safe_load(path.read_text()))], path.name
+
+
+def test_preview_previews_both_stacks_and_keeps_one_comment() -> None:
+    doc = load("preview.yml")
+    assert doc["jobs"]["preview"]["strategy"]["matrix"]["stack"] == ["staging", "prod"]
+    script = runs(doc)
+    assert 'pulumi preview --stack "$STACK" --diff --non-interactive' in script
+    assert "--event-log" in script
+    assert 'venv/bin/python -m deployctl.preview.summary --stack "$STACK"' in script
+    github_script = next(s for s in doc["jobs"]["comment"]["steps"] if s.get("uses", "").startswith("actions/github-script"))
+    assert "<!-- bizosaas-deploy:pulumi-preview -->" in github_script["with"]["script"]
+    assert "updateComment" in github_script["with"]["script"] and "createComment" in github_script["with"]["script"]
+    assert 'echo "<!-- bizosaas-deploy:pulumi-preview -->"' in script
+    # Both summaries and the marker fit in one GitHub comment.
+    assert 2 * int(doc["env"]["SUMMARY_MAX_CHARS"]) + 400 < 65_536
+
+
+def test_preview_fails_when_a_preview_fails() -> None:
+    doc = load("preview.yml")
+    preview_steps = doc["jobs"]["preview"]["steps"]
+    fail = next(s for s in preview_steps if s.get("name") == "Fail when the preview failed")
+    assert fail["if"] == "steps.preview.outputs.exit_code != '0'" and "exit 1" in fail["run"]
+    comment_fail = doc["jobs"]["comment"]["steps"][-1]
+    assert comment_fail["if"] == "needs.preview.result != 'success'" and "exit 1" in comment_fail["run"]
+    assert doc["jobs"]["comment"]["if"].startswith("${{ !cancelled()")  # the comment is posted even when a preview failed
+
+
+def test_deploys_run_pulumi_up_and_check_verification() -> None:
+    staging = runs(load("deploy-staging.yml"))
+    assert "venv/bin/python -m deployctl up --stack staging" in staging
+    assert "docker compose -f" in staging and "build" in staging
+    assert 'pulumi stack output verified --stack "$STACK"' in staging
+    prod = runs(load("promote-prod.yml"))
+    assert "venv/bin/python -m deployctl up --stack prod" in prod
+    assert "pulumi stack output verified --stack staging" in prod
+    assert "--stack staging --yes" not in prod and "docker compose" not in prod  # prod builds and pushes nothing
+    rollback = runs(load("rollback.yml"))
+    assert 'venv/bin/python -m deployctl rollback --stack "$STACK" --release "$RELEASE"' in rollback
+
+
+def test_stage_release_images_plan() -> None:
+    sys.path.insert(0, str(ROOT / ".github" / "scripts"))
+    try:
+        import stage_release_images as sri
+    finally:
+        sys.path.pop(0)
+    catalog = {"services": {"a": {"local_image": "a-local:latest"}, "b": {"local_image": "b:latest"}, "c": {"local_image": "c:latest"}}}
+    stack = {"config": {"bizosaas:services": {"b": {"local_image": "b-override:1"}, "c": {"enabled": False}}}}
+    names = sri.local_images(catalog, stack)
+    assert names == {"a": "a-local:latest", "b": "b-override:1"}
+    pulls, missing = sri.plan({"b": "ghcr.io/o/b@sha256:" + "1" * 64}, names)
+    assert pulls == [("ghcr.io/o/b@sha256:" + "1" * 64, "b-override:1")] and missing == ["a"]
+    real = sri.local_images(yaml.safe_load((ROOT / "catalog.yaml").read_text()), yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text()))
+    assert len(real) == 14 and real["brain-api"] == "bizosaas-brain-gateway:latest"
