@@ -1,9 +1,9 @@
 # The two commands of README.md: `make demo` (the main job end to end, locally) and `make test`.
-.PHONY: setup demo test lint preview rollback releases clean-local
+.PHONY: setup demo test lint preview rollback releases
 
 STACK ?= local
 PY := venv/bin/python
-# This machine has no pulumi-docker plugin: use the stand-in (testkit/). Unset to use the real one.
+# This machine has no pulumi-docker plugin: use the stand-in (testkit/bin). Unset to use the real one.
 export BIZOSAAS_DOCKER_STANDIN ?= 1
 
 setup:
@@ -16,7 +16,7 @@ test: setup
 	bash scripts/test.sh
 
 lint:
-	venv/bin/ruff check .
+	venv/bin/ruff check . && venv/bin/mypy
 
 preview: setup
 	$(PY) -m deployctl preview --stack $(STACK) --diff

@@ -23,12 +23,14 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from dokploy_api.client import DokployClient
-from deployctl import engine, ledger
+from deployctl import engine, ledger, local_stack
+from deployctl.operations import rollback, unpin, up
+from dokploy_api import DokployClient
+from dokploy_api.deploy import deploy_and_wait
+from dokploy_api.lookup import find_or_create_environment, find_or_create_project
 from testkit import images
-from deployctl.__main__ import rollback, unpin, up
-from testkit.registry_stats import disk_bytes
 from testkit.dokploy import FakeDokploy
+from testkit.registry_stats import disk_bytes
 
 REGISTRY = "127.0.0.1:5000"
 ROOT = engine.PROJECT_DIR
@@ -55,7 +57,7 @@ def old_way(client: DokployClient, compose_ids: list[str], tag: str) -> int:
         subprocess.run(["docker", "tag", spec["local_image"], target], check=True, capture_output=True)
         subprocess.run(["docker", "push", target], check=True, capture_output=True)
     for compose_id in compose_ids:
-        client.deploy_and_wait(compose_id, redeploy=True, title="old way", timeout=300, poll_interval=0.5)
+        deploy_and_wait(client, compose_id, redeploy=True, title="old way", timeout=300, poll_interval=0.5)
     return len(RAW["services"])
 
 
@@ -77,13 +79,13 @@ def setup_old_way(client: DokployClient, compose: dict[str, str], tag: str, run:
         target = f"{REGISTRY}/bizoholic-digital/bizosaas-platform/{name}:{tag}"
         subprocess.run(["docker", "tag", spec["local_image"], target], check=True, capture_output=True)
         subprocess.run(["docker", "push", target], check=True, capture_output=True)
-    project = client.find_or_create_project(f"bench-old-{run}")
-    env = client.find_or_create_environment(project, "production")
+    project, _ = find_or_create_project(client, f"bench-old-{run}")
+    env, _ = find_or_create_environment(client, project, "production")
     ids = []
     for group, text in compose.items():
-        row = client.compose_create(name=group, environment_id=env["environmentId"], compose_type="docker-compose")
-        client.compose_update(row["composeId"], sourceType="raw", composeFile=old_compose(text, tag, 500))
-        client.deploy_and_wait(row["composeId"], timeout=300, poll_interval=0.5)
+        row = client.compose.create(name=group, environment_id=env["environmentId"], compose_type="docker-compose")
+        client.compose.update(row["composeId"], sourceType="raw", composeFile=old_compose(text, tag, 500))
+        deploy_and_wait(client, row["composeId"], timeout=300, poll_interval=0.5)
         ids.append(row["composeId"])
     return ids
 
@@ -102,7 +104,7 @@ def measure(name: str, srv: FakeDokploy, fn: Any) -> Row:
     started = time.monotonic()
     count = fn(on_event)
     seconds = time.monotonic() - started
-    n_pushed = count if isinstance(count, int) else len({u for u in pushed})
+    n_pushed = count if isinstance(count, int) else len(set(pushed))
     return Row(name, seconds, n_pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls)
 
 
@@ -125,7 +127,7 @@ def main() -> int:
 
     promote = {"bizosaas:promoteFrom": f"organization/bizosaas-deploy/{staging}"}
     for name, template, cfg in ((staging, "local.yaml", config(staging, 21000)), (prod, "local-prod.yaml", config(prod, 21100, **promote))):
-        st = engine.init_local_stack(name, ROOT / "stacks" / template, extra=cfg)
+        st = local_stack.init_from(name, ROOT / "stacks" / template, extra=cfg)
         st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(key, secret=True))
 
     rows: list[Row] = []
@@ -158,7 +160,7 @@ def main() -> int:
                 print(f"[bench] destroy {name}: {str(exc)[-300:]}")
             (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
         for compose_id in locals().get("old_ids", []):
-            client.compose_delete(compose_id, delete_volumes=True)
+            client.compose.delete(compose_id, delete_volumes=True)
         srv.stop()
         images.remove_containers(run)  # whatever a failed run left behind
         images.build_catalog_images(RAW, variant="v1")

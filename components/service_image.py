@@ -1,16 +1,30 @@
-"""ServiceImage: tag one locally built image with its registry name and push it.
+"""ServiceImage: tag one locally built image with its registry name and push it; its digest is the release identity.
 
-The pushed manifest digest (``sha256_digest``) is the release identity of the service. The local
-image id is the tag/push trigger, so an unchanged local image pushes nothing and changes nothing,
-and a rebuilt one is re-tagged and re-pushed.
+The local image id is the tag/push trigger, so an unchanged local image pushes nothing and
+changes nothing, and a rebuilt one is re-tagged and re-pushed. Give the docker provider through
+``opts`` (``providers=[...]``); the children inherit it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_docker as docker
 
-from core.catalog import Service
+
+@dataclass
+class ServiceImageArgs:
+    """What to push: the local image, where to, and the id that says whether it changed."""
+
+    local_image: str
+    """The locally built and tested image (``bizosaas-brain-gateway:latest``)."""
+    repository: str
+    """Registry repository without tag (``ghcr.io/org/platform/brain-api``)."""
+    tag: str
+    """The tag pushed for humans (``staging``); machines use the digest."""
+    local_image_id: str
+    """``sha256:...`` of the local image: a new id re-tags and re-pushes."""
 
 
 class ServiceImage(pulumi.ComponentResource):
@@ -21,31 +35,23 @@ class ServiceImage(pulumi.ComponentResource):
     repo_digest: pulumi.Output[str]
     """<repository>@sha256:..., the immutable reference the compose file uses."""
 
-    def __init__(
-        self,
-        service: Service,
-        tag: str,
-        local_image_id: str,
-        provider: docker.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("bizosaas:index:ServiceImage", service.name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        target = f"{service.image_repository}:{tag}"
+    def __init__(self, name: str, args: ServiceImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("bizosaas:index:ServiceImage", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
         tagged = docker.Tag(
-            f"{service.name}-tag",
-            source_image=service.local_image,
-            target_image=target,
-            tag_triggers=[local_image_id],
+            f"{name}-tag",
+            source_image=args.local_image,
+            target_image=f"{args.repository}:{args.tag}",
+            tag_triggers=[args.local_image_id],
             opts=child,
         )
         pushed = docker.RegistryImage(
-            f"{service.name}-image",
+            f"{name}-image",
             name=tagged.target_image,
             keep_remotely=True,
-            triggers={"local_image_id": local_image_id},
+            triggers={"local_image_id": args.local_image_id},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[tagged])),
         )
         self.sha256_digest = pushed.sha256_digest
-        self.repo_digest = pushed.sha256_digest.apply(lambda d: f"{service.image_repository}@{d}")
+        self.repo_digest = pushed.sha256_digest.apply(lambda d: f"{args.repository}@{d}")
         self.register_outputs({"sha256_digest": self.sha256_digest, "repo_digest": self.repo_digest})

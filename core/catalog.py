@@ -1,4 +1,4 @@
-"""The service catalog: load catalog.yaml, overlay one stack's settings, validate, resolve.
+"""Load catalog.yaml, overlay one stack's settings, validate everything, resolve the services.
 
 Pure: no pulumi, no network, no Docker. Every problem is reported with the stack, the service and
 the key path (``stack staging: services/brain-api/published: ...``), all problems at once, before
@@ -8,17 +8,20 @@ anything is pushed or deployed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-GROUPS = ("backend", "frontend")
+from core.model import GROUPS, SECRET_REF, Catalog, EnvVar, Service, StackSettings
+
+__all__ = ["GROUPS", "Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
+
+Say = Callable[[str, str], None]
+
 SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env"}
 OVERRIDE_KEYS = {"enabled", "published", "env", "local_image"}
-SECRET_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Docker reference grammar (distribution/reference), restricted to what we push to.
@@ -38,76 +41,6 @@ class CatalogError(ValueError):
         super().__init__("\n".join(problems))
 
 
-@dataclass(frozen=True)
-class EnvVar:
-    """One environment variable of a service, as the compose file will refer to it."""
-
-    name: str
-    kind: str  # "plain" | "secret" | "service_url" | "stack"
-    value: str = ""  # plain text (may contain ${SECRET}); the service name for service_url
-
-
-@dataclass(frozen=True)
-class Service:
-    """One deployable service, resolved for one stack."""
-
-    name: str
-    group: str
-    local_image: str
-    image_repository: str  # <registry>/<name>, no tag
-    container_name: str
-    port: int
-    published: int
-    health_path: str
-    env: tuple[EnvVar, ...]
-
-    @property
-    def internal_url(self) -> str:
-        """How other containers on dokploy-network reach this service."""
-        return f"http://{self.container_name}:{self.port}"
-
-    def secret_names(self) -> set[str]:
-        """Names of the secrets this service needs in its compose project's environment."""
-        names = {v.name for v in self.env if v.kind == "secret"}
-        for v in self.env:
-            if v.kind == "plain":
-                names.update(SECRET_REF.findall(v.value))
-        return names
-
-
-@dataclass(frozen=True)
-class StackSettings:
-    """The per-stack inputs that shape the catalog (read from Pulumi config by the program)."""
-
-    stack: str
-    registry: str
-    tag: str
-    container_suffix: str = ""
-    env: Mapping[str, str] = field(default_factory=dict)
-    services: Mapping[str, Any] = field(default_factory=dict)
-    secret_names: frozenset[str] = frozenset()
-    secrets_are_secret: bool = True
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """The enabled services of one stack, plus the catalog-wide defaults."""
-
-    stack: str
-    tag: str
-    services: dict[str, Service]
-    defaults: dict[str, Any]
-    groups: dict[str, dict[str, Any]]
-
-    def group(self, name: str) -> list[Service]:
-        """The enabled services of one compose project, in catalog order."""
-        return [s for s in self.services.values() if s.group == name]
-
-    def required_secrets(self) -> set[str]:
-        """Every secret name some enabled service needs."""
-        return set().union(*(s.secret_names() for s in self.services.values()))
-
-
 def load_catalog_file(path: Path) -> dict[str, Any]:
     """Read catalog.yaml as plain data."""
     data = yaml.safe_load(path.read_text())
@@ -116,10 +49,24 @@ def load_catalog_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def secret_names(raw: Mapping[str, Any]) -> frozenset[str]:
+    """Every secret any service of the raw catalog refers to ({secret: true} env vars and ${NAME} references)."""
+    names: set[str] = set()
+    for spec in (raw.get("services") or {}).values():
+        for var, value in ((spec or {}).get("env") or {}).items() if isinstance(spec, Mapping) else ():
+            if isinstance(value, Mapping) and value.get("secret") is True:
+                names.add(str(var))
+            elif isinstance(value, str):
+                names.update(SECRET_REF.findall(value))
+    return frozenset(names)
+
+
 def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     """Overlay one stack's settings on the raw catalog, validate everything, return the services."""
     problems: list[str] = []
-    say = lambda path, msg: problems.append(f"stack {settings.stack}: {path}: {msg}")  # noqa: E731
+
+    def say(path: str, msg: str) -> None:
+        problems.append(f"stack {settings.stack}: {path}: {msg}")
 
     if not REGISTRY_REPO.match(settings.registry or ""):
         say("bizosaas:registry", f"{settings.registry!r} is not a valid image repository (host[:port]/path, lower case)")
@@ -141,7 +88,8 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
 
     services: dict[str, Service] = {}
     for name, spec in raw_services.items():
-        over = overrides.get(name) if isinstance(overrides.get(name), Mapping) else {}
+        given = overrides.get(name)
+        over: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         if not over.get("enabled", True):
             continue
         svc = _service(name, spec, over, settings, say)
@@ -161,7 +109,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     )
 
 
-def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Any) -> Service | None:
+def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Say) -> Service | None:
     path = f"services/{name}"
     if not SERVICE_NAME.match(name):
         say(path, "service names are lower-case words joined by '-'")
@@ -201,14 +149,14 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
     )
 
 
-def _port(value: Any, path: str, say: Any) -> int:
+def _port(value: Any, path: str, say: Say) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         say(path, f"{value!r} should be a port number in 1-65535")
         return 0
-    return value
+    return int(value)
 
 
-def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: StackSettings, say: Any) -> tuple[EnvVar, ...]:
+def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: StackSettings, say: Say) -> tuple[EnvVar, ...]:
     out: list[EnvVar] = []
     for var in over:
         if var not in spec:
@@ -239,7 +187,7 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
     return tuple(out)
 
 
-def _check_references(services: dict[str, Service], raw_services: Mapping[str, Any], settings: StackSettings, say: Any) -> None:
+def _check_references(services: dict[str, Service], raw_services: Mapping[str, Any], settings: StackSettings, say: Say) -> None:
     for svc in services.values():
         for var in svc.env:
             if var.kind == "service_url" and var.value not in services:
@@ -250,7 +198,7 @@ def _check_references(services: dict[str, Service], raw_services: Mapping[str, A
             say(f"bizosaas:secrets/{secret}", f"is required by service {svc.name}: {hint}")
 
 
-def _check_unique(services: dict[str, Service], say: Any) -> None:
+def _check_unique(services: dict[str, Service], say: Say) -> None:
     seen_ports: dict[int, str] = {}
     seen_names: dict[str, str] = {}
     for svc in services.values():
@@ -260,12 +208,3 @@ def _check_unique(services: dict[str, Service], say: Any) -> None:
         if svc.container_name in seen_names:
             say(f"services/{svc.name}/container_name", f"{svc.container_name!r} is already used by {seen_names[svc.container_name]}")
         seen_names.setdefault(svc.container_name, svc.name)
-
-
-def env_value(var: EnvVar, services: Mapping[str, Service]) -> str:
-    """What the compose file says for one env var: a reference for secrets, text otherwise."""
-    if var.kind == "secret":
-        return "${" + var.name + "}"
-    if var.kind == "service_url":
-        return services[var.value].internal_url
-    return var.value

@@ -1,4 +1,4 @@
-"""Render one Dokploy compose project (and its environment text) from the catalog and the digests.
+"""Render one Dokploy compose project from the catalog and the digests, and the per-service preview summary.
 
 Pure: the same catalog and digests give the same bytes. Images are pinned as
 ``<repository>@sha256:<digest>``; secret values never enter the YAML: it says ``${NAME}`` and
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from core.catalog import Catalog, Service, env_value
+from core.model import Catalog, Service, env_value
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -64,24 +64,6 @@ def render_compose(catalog: Catalog, group: str, digests: Mapping[str, str]) -> 
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=4096)
 
 
-def render_env(catalog: Catalog, group: str, secrets: Mapping[str, str]) -> str:
-    """The dotenv text of one group: only the secrets its services refer to, sorted by name.
-
-    Values are single-quoted for compose's .env parser; a value with a newline or a single quote
-    is refused (the message names the variable, never the value).
-    """
-    names = sorted(set().union(*(s.secret_names() for s in catalog.group(group))))
-    lines = []
-    for name in names:
-        value = secrets.get(name)
-        if value is None:
-            raise RenderError(f"group {group}: secret {name} is not set")
-        if "\n" in value or "'" in value:
-            raise RenderError(f"group {group}: secret {name} contains a newline or a single quote")
-        lines.append(f"{name}='{value}'")
-    return "".join(line + "\n" for line in lines)
-
-
 def service_summary(catalog: Catalog, service: Service, image: Any, health_url: str) -> dict[str, Any]:
     """What a reviewer needs to see per service in `pulumi preview --diff` (no secret values).
 
@@ -94,3 +76,10 @@ def service_summary(catalog: Catalog, service: Service, image: Any, health_url: 
         "env": {v.name: ("<secret>" if v.kind == "secret" else env_value(v, catalog.services)) for v in service.env},
         "health": health_url,
     }
+
+
+def health_url(template: str, service: Service) -> str:
+    """The URL verification GETs for one service (template keys: published, port, path, container, service)."""
+    return template.format(
+        published=service.published, port=service.port, path=service.health_path, container=service.container_name, service=service.name
+    )

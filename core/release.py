@@ -1,29 +1,16 @@
-"""Releases: the content-addressed identity of what a stack runs, promotion and rollback inputs.
-
-Pure except `manifest_exists`, which asks the registry (Docker Registry HTTP API v2).
-"""
+"""Releases (pure): the content-addressed identity of what a stack runs, and the digests a promotion or rollback may use."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
-
-from core.catalog import Catalog
+from core.model import Catalog
 
 REF = re.compile(r"^(?P<repo>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
-MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.oci.image.index.v1+json",
-    ]
-)
 
 
 class ReleaseError(ValueError):
@@ -60,46 +47,19 @@ def promotable_digests(
     catalog: Catalog,
     manifest: Mapping[str, str] | None,
     verified: Any,
-    check_registry: bool | None,
-    auth: tuple[str, str] | None = None,
+    exists: Callable[[str, str], bool] | None = None,
 ) -> dict[str, str]:
-    """The digests another stack verified, refusing unverified releases and missing manifests."""
+    """The digests another stack verified, refusing unverified releases and, when ``exists`` is
+    given (repository, digest -> bool), digests the registry does not have."""
     key = f"bizosaas:promoteFrom ({source})"
     if not manifest:
         raise ReleaseError(f"stack {stack}: {key}: the source stack exports no release_manifest (has it been deployed?)")
     if verified is not True:
         raise ReleaseError(f"stack {stack}: {key}: release {release_id(manifest)} was not verified healthy; refusing to promote it")
     digests = digests_for(stack, catalog, manifest, key)
-    if check_registry:
+    if exists is not None:
         for name, digest in digests.items():
             repo = catalog.services[name].image_repository
-            if not manifest_exists(repo, digest, auth):
+            if not exists(repo, digest):
                 raise ReleaseError(f"stack {stack}: {key}/{name}: {repo}@{digest} is not in the registry")
     return digests
-
-
-def manifest_exists(repository: str, digest: str, auth: tuple[str, str] | None = None, timeout: float = 10) -> bool:
-    """HEAD /v2/<name>/manifests/<digest>; follows the bearer-token challenge GHCR and Docker Hub use."""
-    host, name = repository.split("/", 1)
-    scheme = "http" if host.startswith(("127.", "localhost")) else "https"
-    url = f"{scheme}://{host}/v2/{name}/manifests/{digest}"
-    headers = {"Accept": MANIFEST_TYPES}
-    resp = requests.head(url, headers=headers, auth=auth, timeout=timeout)
-    if resp.status_code == 401 and "bearer" in resp.headers.get("WWW-Authenticate", "").lower():
-        token = _bearer_token(resp.headers["WWW-Authenticate"], auth, timeout)
-        resp = requests.head(url, headers={**headers, "Authorization": f"Bearer {token}"}, timeout=timeout)
-    if resp.status_code == 404:
-        return False
-    if resp.status_code >= 400:
-        raise ReleaseError(f"registry {host}: HEAD manifest of {name} answered {resp.status_code}")
-    return True
-
-
-def _bearer_token(challenge: str, auth: tuple[str, str] | None, timeout: float) -> str:
-    params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
-    realm = params.pop("realm", "")
-    resp = requests.get(realm, params=params, auth=auth, timeout=timeout)
-    if resp.status_code != 200:
-        raise ReleaseError(f"registry token endpoint {realm} answered {resp.status_code}")
-    body = resp.json()
-    return str(body.get("token") or body.get("access_token") or "")

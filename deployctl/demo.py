@@ -6,54 +6,26 @@ then runs `pulumi up` on the local stack through the real engine and prints what
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
-from pathlib import Path
+from typing import Any
 
 import requests
 import yaml
 
-from deployctl import engine
+from components.program import CATALOG_FILE
+from components.stack_config import NAMESPACE, settings_from_file
+from core.catalog import load_catalog_file, resolve, secret_names
+from core.compose import health_url
+from deployctl import engine, local_stack, operations
 from testkit import images
+from testkit.dokploy import launch
 
 LOCAL_DOKPLOY = "http://127.0.0.1:3999"
-TEMPLATES = engine.PROJECT_DIR / "stacks"
 
 
 def say(msg: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def init_stack(stack: str) -> None:
-    """Pulumi.<stack>.yaml from stacks/<stack>.yaml, with fresh random secrets."""
-    engine.init_local_stack(stack, TEMPLATES / f"{stack}.yaml")
-
-
-def ensure_fake_dokploy(key: str, url: str = LOCAL_DOKPLOY) -> None:
-    """Start `python -m testkit.dokploy` in the background unless one already answers at url."""
-    try:
-        if requests.get(f"{url}/api/health", timeout=2).ok:
-            return
-    except requests.ConnectionError:
-        pass
-    state = engine.STATE_DIR / "dokploy"
-    state.mkdir(parents=True, exist_ok=True)
-    port = url.rsplit(":", 1)[1]
-    log = (engine.STATE_DIR / "dokploy.log").open("ab")
-    cmd = [str(engine.VENV_PYTHON), "-m", "testkit.dokploy", "--host", "127.0.0.1", "--port", port,
-           "--api-key-env", "DOKPLOY_API_KEY", "--state-file", str(state / "state.json"), "--work-dir", str(state), "--docker"]
-    subprocess.Popen(cmd, cwd=engine.PROJECT_DIR, stdout=log, stderr=log, start_new_session=True,
-                     env={**os.environ, "DOKPLOY_API_KEY": key})
-    for _ in range(100):
-        try:
-            if requests.get(f"{url}/api/health", timeout=1).ok:
-                say(f"Dokploy-compatible stand-in listening on {url} (log: .state/dokploy.log)")
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the Dokploy stand-in did not start; see {engine.STATE_DIR / 'dokploy.log'}")
 
 
 def health(url: str) -> str:
@@ -65,19 +37,21 @@ def health(url: str) -> str:
 
 
 def run(stack: str) -> int:
-    from deployctl.__main__ import up
-
-    raw = yaml.safe_load((engine.PROJECT_DIR / "catalog.yaml").read_text())
+    """Build the images, start the stand-in, `pulumi up` the local stack, print what runs where."""
+    raw = load_catalog_file(CATALOG_FILE)
     t0 = time.monotonic()
     say(f"building {len(raw['services'])} local test images (FROM scratch + busybox)")
     for i, name in enumerate(raw["services"], 1):
         images.build_catalog_images(raw, only=[name])
         print(f"  [{i:2}/{len(raw['services'])}] {raw['services'][name]['local_image']}", flush=True)
     say(f"images built in {time.monotonic() - t0:.1f}s")
-    init_stack(stack)
-    ensure_fake_dokploy(engine.local_dokploy_key())
+    local_stack.init(stack)
+    if launch.ensure_running(
+        LOCAL_DOKPLOY, local_stack.local_dokploy_key(), engine.STATE_DIR / "dokploy", engine.VENV_PYTHON, engine.PROJECT_DIR
+    ):
+        say(f"Dokploy-compatible stand-in listening on {LOCAL_DOKPLOY} (log: .state/dokploy.log)")
     say(f"pulumi up --stack {stack} (real engine, file backend under .state/backend)")
-    result, elapsed = up(stack)
+    result, elapsed = operations.up(stack)
     changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
     outputs = {k: v.value for k, v in result.outputs.items()}
     print_table(stack, outputs, elapsed)
@@ -88,18 +62,15 @@ def run(stack: str) -> int:
     return 0
 
 
-def print_table(stack: str, outputs: dict, elapsed: float) -> None:
-    cfg = yaml.safe_load(Path(engine.PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
-    template = cfg.get("bizosaas:healthUrl", "")
-    raw = yaml.safe_load((engine.PROJECT_DIR / "catalog.yaml").read_text())
-    overrides = cfg.get("bizosaas:services") or {}
+def print_table(stack: str, outputs: dict[str, Any], elapsed: float) -> None:
+    """service, digest, compose project and whether its health URL answers now."""
+    config = (yaml.safe_load((engine.PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
+    raw = load_catalog_file(CATALOG_FILE)
+    catalog = resolve(raw, settings_from_file(stack, config, secret_names(raw)))
+    template = str(config.get(f"{NAMESPACE}:healthUrl") or "")
     print(f"\n{'service':30} {'image digest':22} {'project':9} health")
-    for name, spec in raw["services"].items():
-        digest = outputs["image_digests"].get(name)
-        if not digest:
-            continue
-        published = (overrides.get(name) or {}).get("published", spec["published"])
-        url = template.format(published=published, port=spec["port"], path=spec["health"], container="", service=name)
-        print(f"{name:30} {digest[:19]:22} {spec['group']:9} {health(url)}")
+    for name, svc in catalog.services.items():
+        digest = outputs["image_digests"].get(name, "")
+        print(f"{name:30} {digest[:19]:22} {svc.group:9} {health(health_url(template, svc)) if template else '-'}")
     print(f"\nrelease {outputs['release_id']}  verified={outputs['verified']}  pulumi up took {elapsed:.1f}s\n")
     sys.stdout.flush()

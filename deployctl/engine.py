@@ -12,9 +12,7 @@ import os
 import secrets as pysecrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pulumi import automation as auto
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -22,16 +20,6 @@ STATE_DIR = PROJECT_DIR / ".state"
 TOOLS_BIN = PROJECT_DIR / ".tools" / "pulumi" / "bin"
 STANDINS_BIN = PROJECT_DIR / "testkit" / "bin"
 VENV_PYTHON = PROJECT_DIR / "venv" / "bin" / "python"
-# Every secret a catalog service may refer to; `init` gives each a fresh random value locally.
-LOCAL_SECRET_NAMES = (
-    "DATABASE_URL",
-    "REDIS_BASE_URL",
-    "OPENAI_API_KEY",
-    "SECRET_KEY",
-    "JWT_SECRET",
-    "AMAZON_ACCESS_KEY",
-    "AMAZON_SECRET_KEY",
-)
 
 
 def docker_standin_enabled() -> bool:
@@ -65,15 +53,11 @@ def engine_env(backend_dir: Path | None = None) -> dict[str, str]:
 
 def passphrase() -> str:
     """PULUMI_CONFIG_PASSPHRASE, or a per-machine one generated once under .state (never committed)."""
-    return os.environ.get("PULUMI_CONFIG_PASSPHRASE") or _machine_secret("passphrase")
+    return os.environ.get("PULUMI_CONFIG_PASSPHRASE") or machine_secret("passphrase")
 
 
-def local_dokploy_key() -> str:
-    """The API key of this machine's Dokploy stand-in, shared by the local stacks (generated once)."""
-    return _machine_secret("dokploy-api-key")
-
-
-def _machine_secret(name: str) -> str:
+def machine_secret(name: str) -> str:
+    """A per-machine random value kept under .state (mode 0600), generated once."""
     path = STATE_DIR / name
     if not path.exists():
         STATE_DIR.mkdir(parents=True, exist_ok=True)
@@ -94,34 +78,3 @@ def stack(name: str, program: Callable[[], None] = inline_program, work_dir: Pat
     env = engine_env()
     opts = auto.LocalWorkspaceOptions(work_dir=str(work_dir), pulumi_home=env["PULUMI_HOME"], env_vars=env)
     return auto.create_or_select_stack(name, project_name="bizosaas-deploy", program=program, opts=opts)
-
-
-def init_local_stack(name: str, template: Path, extra: dict[str, Any] | None = None, work_dir: Path = PROJECT_DIR) -> auto.Stack:
-    """Write Pulumi.<name>.yaml from a template (once) and give every secret a fresh random value."""
-    target = work_dir / f"Pulumi.{name}.yaml"
-    if not target.exists():
-        config = yaml.safe_load(template.read_text())["config"]
-        config.update(extra or {})
-        target.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
-    st = stack(name, work_dir=work_dir)
-    existing = st.get_all_config()
-    if "bizosaas:dokployApiKey" not in existing:
-        st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(local_dokploy_key(), secret=True))
-    for secret in LOCAL_SECRET_NAMES:
-        if not _has_secret(existing, secret):
-            st.set_config(f"bizosaas:secrets.{secret}", auto.ConfigValue(_local_secret(secret), secret=True), path=True)
-    return st
-
-
-def _has_secret(existing: dict[str, auto.ConfigValue], name: str) -> bool:
-    value = existing.get("bizosaas:secrets")
-    return bool(value and f'"{name}"' in value.value)
-
-
-def _local_secret(name: str) -> str:
-    token = pysecrets.token_hex(16)
-    if name == "DATABASE_URL":
-        return f"postgresql://bizosaas:{token}@127.0.0.1:5433/bizosaas_local"
-    if name == "REDIS_BASE_URL":
-        return f"redis://:{token}@127.0.0.1:6380"
-    return token

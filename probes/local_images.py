@@ -42,9 +42,8 @@ class ImageReport:
 def docker_inspect_all(images: list[str]) -> Inspector:
     """One `docker image inspect` for every image (a missing one answers None), as an Inspector."""
     run = subprocess.run(["docker", "image", "inspect", *images], capture_output=True, text=True, check=False)
-    if run.returncode != 0 and not run.stdout.strip().startswith("["):
-        if "No such" not in run.stderr:
-            raise RuntimeError(f"docker image inspect failed: {run.stderr.strip()[:300]}")
+    if run.returncode != 0 and not run.stdout.strip().startswith("[") and "No such" not in run.stderr:
+        raise RuntimeError(f"docker image inspect failed: {run.stderr.strip()[:300]}")
     found = json.loads(run.stdout) if run.stdout.strip().startswith("[") else []
     by_tag = {tag: data for data in found for tag in data.get("RepoTags") or []}
     return lambda image: by_tag.get(image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest")

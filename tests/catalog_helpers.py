@@ -6,13 +6,11 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from core.catalog import StackSettings, load_catalog_file
+from core.catalog import StackSettings, load_catalog_file, secret_names
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = load_catalog_file(ROOT / "catalog.yaml")
-SECRET_NAMES = frozenset(
-    {"DATABASE_URL", "REDIS_BASE_URL", "OPENAI_API_KEY", "SECRET_KEY", "JWT_SECRET", "AMAZON_ACCESS_KEY", "AMAZON_SECRET_KEY"}
-)
+SECRET_NAMES = secret_names(RAW)  # every secret the catalog refers to
 STACK_ENV = {
     "ENVIRONMENT": "staging",
     "LOG_LEVEL": "INFO",

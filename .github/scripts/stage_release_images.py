@@ -23,18 +23,17 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from components.stack_config import settings_from_file  # noqa: E402  (the repository is on sys.path now)
+from core.catalog import resolve, secret_names  # noqa: E402
 
 
-def local_images(catalog: Mapping[str, Any], stack_config: Mapping[str, Any]) -> dict[str, str]:
-    """service -> local image name: catalog.yaml, with the stack file's bizosaas:services overrides."""
-    overrides = (stack_config.get("config") or {}).get("bizosaas:services") or {}
-    out = {}
-    for name, spec in sorted((catalog.get("services") or {}).items()):
-        over = overrides.get(name) or {}
-        if over.get("enabled", True) is False:
-            continue
-        out[name] = str(over.get("local_image", spec.get("local_image", "")))
-    return out
+def local_images(catalog: Mapping[str, Any], stack: str, stack_file: Mapping[str, Any]) -> dict[str, str]:
+    """service -> local image name of the stack's enabled services (the catalog, overlaid and validated)."""
+    config = stack_file.get("config") or {}
+    resolved = resolve(catalog, settings_from_file(stack, config, secret_names(catalog)))
+    return {name: svc.local_image for name, svc in sorted(resolved.services.items())}
 
 
 def plan(manifest: Mapping[str, str], names: Mapping[str, str]) -> tuple[list[tuple[str, str]], list[str]]:
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     catalog = yaml.safe_load((REPO / "catalog.yaml").read_text())
     stack_file = REPO / f"Pulumi.{args.stack}.yaml"
     stack_config = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else {}
-    pulls, missing = plan(manifest, local_images(catalog, stack_config or {}))
+    pulls, missing = plan(manifest, local_images(catalog, args.stack, stack_config or {}))
     for service in missing:
         print(f"::warning::{service}: {args.stack} has no deployed image; the preview reports it as not built")
     for ref, local in pulls:

@@ -10,6 +10,7 @@ Dokploy's ``/root/.docker`` volume), and ``DOCKER_HOST`` is passed through when 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -148,10 +149,8 @@ class DockerRunner:
 
     @staticmethod
     def _kill(proc: subprocess.Popen[bytes]) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def kill_all(self) -> None:
         """Kill every command still running (a restart of Dokploy kills its children)."""

@@ -69,8 +69,8 @@ def stack_config() -> tuple[dict[str, str], list[str]]:
 
 
 def image_inspector(image: str) -> dict[str, Any]:
-    from core.catalog import load_catalog_file
     from components.program import CATALOG_FILE
+    from core.catalog import load_catalog_file
 
     port = next(s["port"] for s in load_catalog_file(CATALOG_FILE)["services"].values() if s["local_image"] == image)
     return {"Id": "sha256:" + "1" * 64, "Config": {"ExposedPorts": {f"{port}/tcp": {}}}}
@@ -154,8 +154,8 @@ def test_compose_project_gets_the_env_text_as_a_secret_input(mocks: Mocks) -> An
 
 
 def test_missing_local_image_fails_before_any_resource(mocks: Mocks) -> None:
-    from core.catalog import CatalogError
     from components.program import build
+    from core.catalog import CatalogError
 
     with pytest.raises(CatalogError, match="image bizosaas-brain-gateway:latest does not exist"):
         build("staging", pulumi.Config("bizosaas"), inspect=lambda image: None)

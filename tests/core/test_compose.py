@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from core.catalog import resolve
-from core.compose import RenderError, render_compose, render_env
+from core.compose import RenderError, render_compose
+from core.dotenv import DotenvError, render_env
 from tests.catalog_helpers import fake_digest, raw_catalog, settings
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -77,8 +78,8 @@ def test_no_secret_value_in_compose_text_and_all_in_env_text() -> None:
 def test_bad_digest_and_bad_secret_are_refused_without_the_value() -> None:
     with pytest.raises(RenderError, match="brain-api: 'latest' is not a sha256 digest"):
         render_compose(CATALOG, "backend", {**DIGESTS, "brain-api": "latest"})
-    with pytest.raises(RenderError) as err:
+    with pytest.raises(DotenvError) as err:
         render_env(CATALOG, "backend", {**SECRETS, "JWT_SECRET": "multi\nline-s3cr3t"})
     assert "JWT_SECRET" in str(err.value) and "s3cr3t" not in str(err.value)
-    with pytest.raises(RenderError, match="secret SECRET_KEY is not set"):
+    with pytest.raises(DotenvError, match="secret SECRET_KEY is not set"):
         render_env(CATALOG, "backend", {k: v for k, v in SECRETS.items() if k != "SECRET_KEY"})

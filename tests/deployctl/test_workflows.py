@@ -120,7 +120,7 @@ def test_permissions_are_least_privilege(path: Path) -> None:
 def test_only_the_comment_job_may_write_and_it_runs_no_project_code() -> None:
     comment = load("preview.yml")["jobs"]["comment"]
     uses = [s.get("uses", "") for s in comment["steps"]]
-    assert not any(u.startswith("actions/checkout") or u.startswith("./") for u in uses)
+    assert not any(u.startswith(("actions/checkout", "./")) for u in uses)
     assert not re.search(r"^\s*(pulumi|python|venv/bin/)", "\n".join(s.get("run", "") for s in comment["steps"]), re.MULTILINE)
 
 
@@ -159,7 +159,7 @@ def test_preview_previews_both_stacks_and_keeps_one_comment() -> None:
     script = runs(doc)
     assert 'pulumi preview --stack "$STACK" --diff --non-interactive' in script
     assert "--event-log" in script
-    assert 'venv/bin/python -m deployctl.preview.summary --stack "$STACK"' in script
+    assert 'venv/bin/python -m deployctl.preview --stack "$STACK"' in script
     github_script = next(s for s in doc["jobs"]["comment"]["steps"] if s.get("uses", "").startswith("actions/github-script"))
     assert "<!-- bizosaas-deploy:pulumi-preview -->" in github_script["with"]["script"]
     assert "updateComment" in github_script["with"]["script"] and "createComment" in github_script["with"]["script"]
@@ -197,11 +197,12 @@ def test_stage_release_images_plan() -> None:
         import stage_release_images as sri
     finally:
         sys.path.pop(0)
-    catalog = {"services": {"a": {"local_image": "a-local:latest"}, "b": {"local_image": "b:latest"}, "c": {"local_image": "c:latest"}}}
-    stack = {"config": {"bizosaas:services": {"b": {"local_image": "b-override:1"}, "c": {"enabled": False}}}}
-    names = sri.local_images(catalog, stack)
-    assert names == {"a": "a-local:latest", "b": "b-override:1"}
-    pulls, missing = sri.plan({"b": "ghcr.io/o/b@sha256:" + "1" * 64}, names)
-    assert pulls == [("ghcr.io/o/b@sha256:" + "1" * 64, "b-override:1")] and missing == ["a"]
-    real = sri.local_images(yaml.safe_load((ROOT / "catalog.yaml").read_text()), yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text()))
+    catalog = yaml.safe_load((ROOT / "catalog.yaml").read_text())
+    staging = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    staging["config"]["bizosaas:services"] = {"brain-api": {"local_image": "brain-override:1"}, "amazon-sourcing": {"enabled": False}}
+    names = sri.local_images(catalog, "staging", staging)
+    assert len(names) == 13 and "amazon-sourcing" not in names and names["brain-api"] == "brain-override:1"
+    pulls, missing = sri.plan({"brain-api": "ghcr.io/o/b@sha256:" + "1" * 64}, names)
+    assert pulls == [("ghcr.io/o/b@sha256:" + "1" * 64, "brain-override:1")] and len(missing) == 12 and "brain-api" not in missing
+    real = sri.local_images(catalog, "staging", yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text()))
     assert len(real) == 14 and real["brain-api"] == "bizosaas-brain-gateway:latest"

@@ -23,11 +23,11 @@ import requests
 import yaml
 from pulumi import automation as auto
 
-from deployctl import engine, ledger
+from deployctl import engine, ledger, local_stack
+from deployctl.operations import rollback, unpin, up
 from testkit import images
-from deployctl.__main__ import rollback, unpin, up
-from testkit.registry_stats import stored_bytes
 from testkit.dokploy import FakeDokploy
+from testkit.registry_stats import stored_bytes
 from tests.engine_helpers import REGISTRY, registry_digest
 
 pytestmark = pytest.mark.engine
@@ -68,7 +68,7 @@ class World:
         }
 
     def init(self, stack: str, template: str, config: dict[str, Any]) -> auto.Stack:
-        st = engine.init_local_stack(stack, ROOT / "stacks" / template, extra=config)
+        st = local_stack.init_from(stack, ROOT / "stacks" / template, extra=config)
         st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(self.key, secret=True))
         return st
 
@@ -126,7 +126,7 @@ def test_up_ships_14_healthy_services_pinned_by_digest(world: World) -> None:
     repo = f"{REGISTRY}/bizoholic-digital/bizosaas-platform/brain-api"
     assert out["release_manifest"]["brain-api"] == f"{repo}@{registry_digest(repo, world.stack)}"
     assert len(world.project_containers(world.stack)) == 14
-    assert {s: world.health(s) for s in RAW["services"]} == {s: 200 for s in RAW["services"]}
+    assert {s: world.health(s) for s in RAW["services"]} == dict.fromkeys(RAW["services"], 200)
     backend = yaml.safe_load(out["compose"]["backend"])
     assert backend["services"]["brain-api"]["image"] == out["release_manifest"]["brain-api"]
     assert [e["release_id"] for e in ledger.releases(world.stack)] == [out["release_id"]]

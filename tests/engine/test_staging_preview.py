@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from deployctl import engine
+from deployctl import engine, local_stack
 from testkit import images
 
 pytestmark = pytest.mark.engine
@@ -26,14 +26,14 @@ def staging_copy(tmp_path: Path) -> Iterator[tuple[auto.Stack, list[str]]]:
     saved = os.environ.get("PULUMI_BACKEND_URL")
     os.environ["PULUMI_BACKEND_URL"] = (tmp_path / "backend").as_uri()
     name = f"test-{secrets.token_hex(3)}-staging"
-    st = engine.init_local_stack(name, ROOT / "Pulumi.staging.yaml")
+    st = local_stack.init_from(name, ROOT / "Pulumi.staging.yaml")
     dummies = []
     for key in ("registryToken", "registryPullToken"):
         value = f"dummy-{key}-{secrets.token_hex(8)}"
         dummies.append(value)
         st.set_config(f"bizosaas:{key}", auto.ConfigValue(value, secret=True))
     dummies += list(json.loads(st.get_all_config()["bizosaas:secrets"].value).values())
-    assert len(dummies) == 2 + len(engine.LOCAL_SECRET_NAMES)
+    assert len(dummies) == 2 + len(local_stack.catalog_secret_names())
     try:
         yield st, dummies
     finally:

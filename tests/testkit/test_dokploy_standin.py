@@ -453,10 +453,12 @@ def test_validators_are_cached_and_every_operation_maps_errors() -> None:
     for name in index.procedures():
         op = index.find(name)
         assert op is not None
+        issues: list[dict[str, Any]] = []
         try:
             index.parse(op, {"unexpected": [1, {"a": None}]})
         except ValidationFailed as exc:
-            assert all(isinstance(i["message"], str) and "path" in i for i in exc.issues), name
+            issues = exc.issues
+        assert all(isinstance(i["message"], str) and "path" in i for i in issues), name
 
 
 # -- projects, environments, registries ---------------------------------------------------------

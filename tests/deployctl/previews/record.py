@@ -191,14 +191,14 @@ def leaked_secrets(text: str) -> list[tuple[str, str]]:
 
 
 def write_golden(out_dir: Path = HERE) -> list[Path]:
-    """Rewrite <scenario>.md (and <scenario>.preview.md) from the recordings with deployctl.preview.summary."""
-    from deployctl.preview import summary as ps
+    """Rewrite <scenario>.md (and <scenario>.preview.md) from the recordings with deployctl.preview."""
+    from deployctl.preview import load_preview, stack_of, summarize
 
     written = []
     for path in sorted(out_dir.glob("*.json")):
-        stack = ps.stack_of(ps.load_preview(path.read_text())) or "staging"
+        stack = stack_of(load_preview(path.read_text())) or "staging"
         golden = path.with_suffix(".md")
-        golden.write_text(ps.summarize(stack, ps.load_preview(path.read_text())))
+        golden.write_text(summarize(stack, load_preview(path.read_text())))
         written.append(golden)
     return written
 

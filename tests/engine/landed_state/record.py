@@ -31,9 +31,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
     (tmp / "backend").mkdir()
-    from testkit.dokploy import FakeDokploy  # the landed layout
-
     from deployctl import engine
+    from testkit.dokploy import FakeDokploy  # the landed layout
 
     srv = FakeDokploy(api_keys={KEY}, docker=False, state_file=tmp / "dokploy.json", deploy_start_delay=0.05, deploy_duration=0.05)
     srv.start()
@@ -52,8 +51,15 @@ def main() -> None:
         "bizosaas:pollInterval": 0.1,
         "bizosaas:registryPullUser": "puller",
         "bizosaas:registryPullHost": "127.0.0.1:5000",
-        "bizosaas:env": {"ENVIRONMENT": "landed", "LOG_LEVEL": "INFO", "ALLOWED_HOSTS": "*", "ALLOWED_ORIGINS": "http://x",
-                         "SALEOR_API_URL": "http://s:8000", "SUPERSET_URL": "http://s:8088", "TEMPORAL_UI_URL": "http://t:8080"},
+        "bizosaas:env": {
+            "ENVIRONMENT": "landed",
+            "LOG_LEVEL": "INFO",
+            "ALLOWED_HOSTS": "*",
+            "ALLOWED_ORIGINS": "http://x",
+            "SALEOR_API_URL": "http://s:8000",
+            "SUPERSET_URL": "http://s:8088",
+            "TEMPORAL_UI_URL": "http://t:8080",
+        },
     }
     stack_file = ROOT / f"Pulumi.{stack_name}.yaml"
     stack_file.write_text(json.dumps({"config": cfg}))
@@ -63,7 +69,15 @@ def main() -> None:
 
         st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(KEY, secret=True))
         st.set_config("bizosaas:registryPullToken", auto.ConfigValue("fixture-pull-token-000000", secret=True))
-        for name in ("DATABASE_URL", "REDIS_BASE_URL", "OPENAI_API_KEY", "SECRET_KEY", "JWT_SECRET", "AMAZON_ACCESS_KEY", "AMAZON_SECRET_KEY"):
+        for name in (
+            "DATABASE_URL",
+            "REDIS_BASE_URL",
+            "OPENAI_API_KEY",
+            "SECRET_KEY",
+            "JWT_SECRET",
+            "AMAZON_ACCESS_KEY",
+            "AMAZON_SECRET_KEY",
+        ):
             st.set_config(f"bizosaas:secrets.{name}", auto.ConfigValue(f"fixture-{name.lower()}-value", secret=True), path=True)
         text = stack_file.read_text()
         import yaml

@@ -1,0 +1,356 @@
+"""ComposeProject: one Dokploy compose service, written as raw YAML + dotenv, deployed once, awaited and verified.
+
+Provider guarantees (``ComposeProjectProvider``):
+
+* check: every input is validated; a failure names the property and never echoes a secret.
+* diff: works on the stored outputs only and makes no API call. Names, compose type and the
+  Dokploy URL force a replacement (deleted before the new one is created, since both would be
+  the same Dokploy compose); compose file, env (by hash), services, health URLs and settings
+  are updates. Unknown preview values count as changed.
+* create: finds or creates the project and environment, adopts a compose of the same name left
+  by an earlier failed create, writes the YAML and the env, deploys once, waits, verifies health.
+  If it fails, the compose stays in Dokploy and the next ``pulumi up`` adopts it.
+* update: writes only what differs, deploys once (redeploy), waits, verifies health. On failure
+  with ``rollback_on_failure`` the previous compose file and env (kept in state, env as a
+  secret) are written back and redeployed before the error is raised. A failed update keeps the
+  old state, so the next ``pulumi up`` tries again.
+* read: reports drift made in Dokploy's UI (compose file, env, source/compose type, a failed or
+  stopped last deployment) so that the next ``up`` repairs it; a compose deleted there is gone.
+* delete: ``compose.delete`` (volumes per ``delete_volumes``); an already deleted compose is fine.
+* The API key is never returned in outputs; read/delete (which only see the outputs) take it
+  from the stack config (``dokployApiKey``) or ``DOKPLOY_API_KEY``. The key and the env values
+  never appear in an error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi import Input, Output, ResourceOptions
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+from components.compose_project_inputs import (
+    COMPOSE_COMPUTED,
+    COMPOSE_INPUTS,
+    SECRET_OUTPUTS,
+    check_inputs,
+    diff_inputs,
+    live_drift,
+    sha256_text,
+)
+from components.provider_support import DokployProviderBase, append_to_error, connection_props, guard, now, props_of, read_result, same
+from core.dotenv import env_values
+from dokploy_api import DeploymentFailed, DokployClient, DokployNotFound
+from dokploy_api.deploy import deploy_and_wait
+from dokploy_api.lookup import find_compose, find_or_create_environment, find_or_create_project
+from probes.health import HealthCheckFailed, verify_health
+
+
+def _secrets(props: Mapping[str, Any]) -> list[str]:
+    out = [props["api_key"]] if isinstance(props.get("api_key"), str) else []
+    if isinstance(props.get("env"), str):
+        out.extend(env_values(props["env"]))
+    return out
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class ComposeProjectArgs:
+    """Inputs of one Dokploy compose project."""
+
+    dokploy_url: str
+    """Dokploy base URL (https://...; plain http only to loopback unless allow_insecure_http)."""
+    api_key: Input[str]
+    """Dokploy API key (secret; never stored in outputs)."""
+    project_name: str
+    """Dokploy project to find or create."""
+    environment_name: str
+    """Environment inside the project; "production" is the project's default environment."""
+    compose_name: str
+    """Compose service name inside the environment (its identity, with the project and environment)."""
+    compose_file: Input[str]
+    """Rendered compose YAML; holds no secret values (it refers to ${NAME} from the env)."""
+    env: Input[str]
+    """Dotenv text (KEY=value lines) written beside the compose file; secret."""
+    services: Input[Mapping[str, Mapping[str, Any]]]
+    """Per-service summary shown in `pulumi preview --diff` (image digest, ports, env keys, health)."""
+    health_urls: Input[Mapping[str, str]]
+    """service -> URL that must answer 2xx after a deploy ({} = no check)."""
+    compose_type: str = "docker-compose"
+    deploy_timeout: float = 600.0
+    poll_interval: float = 2.0
+    health_timeout: float = 120.0
+    rollback_on_failure: bool = False
+    allow_insecure_http: bool = False
+    delete_volumes: bool = False
+
+
+@dataclass
+class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
+    """Dynamic provider behind ComposeProject (see the module docstring for its guarantees)."""
+
+    health_options: dict[str, Any] = field(default_factory=dict)
+    """Extra verify_health keyword arguments (tests: interval)."""
+    deploy_options: dict[str, Any] = field(default_factory=dict)
+    """Extra deploy_and_wait keyword arguments (tests: unsure_grace, log_lines)."""
+
+    def _redactions(self, props: Mapping[str, Any]) -> list[str]:
+        return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
+
+    def _verify(self, props: Mapping[str, Any]) -> None:
+        verify_health(
+            dict(props.get("health_urls") or {}),
+            timeout=float(props.get("health_timeout", 120.0)),
+            redact=_secrets(props),
+            **self.health_options,
+        )
+
+    def _deploy(self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str) -> dict[str, Any]:
+        return deploy_and_wait(
+            client,
+            compose_id,
+            redeploy=redeploy,
+            title=f"pulumi {why} {sha256_text(props.get('compose_file'))[:12]}",
+            description=f"pulumi: {props.get('project_name')}/{props.get('environment_name')}/{props.get('compose_name')}",
+            timeout=float(props.get("deploy_timeout", 600.0)),
+            poll_interval=float(props.get("poll_interval", 2.0)),
+            **self.deploy_options,
+        )
+
+    @staticmethod
+    def _write(client: DokployClient, compose_id: str, props: Mapping[str, Any], live: Mapping[str, Any] | None) -> tuple[bool, bool]:
+        """Write the compose file and env where Dokploy's copy differs; return (compose_written, env_written)."""
+        want_file = props.get("compose_file") or ""
+        want_type = props.get("compose_type") or "docker-compose"
+        want_env = props.get("env") or ""
+        compose_written = env_written = False
+        if live is None or live.get("composeFile") != want_file or live.get("sourceType") != "raw" or live.get("composeType") != want_type:
+            client.compose.update(compose_id, sourceType="raw", composeType=want_type, composeFile=want_file)
+            compose_written = True
+        if live is None or (live.get("env") or "") != want_env or live.get("createEnvFile") is False:
+            client.compose.save_environment(compose_id, want_env, create_env_file=True)
+            env_written = True
+        return compose_written, env_written
+
+    @staticmethod
+    def _outputs(props: Mapping[str, Any], **computed: Any) -> dict[str, Any]:
+        outs = {k: props[k] for k in COMPOSE_INPUTS if k in props and k != "api_key"}
+        outs["compose_sha256"] = sha256_text(props.get("compose_file"))
+        outs["env_sha256"] = sha256_text(props.get("env"))
+        outs["drift"] = []
+        outs.update(computed)
+        return outs
+
+    @staticmethod
+    def _deployment_outputs(row: Mapping[str, Any] | None) -> dict[str, Any]:
+        row = row or {}
+        return {
+            "deployment_id": row.get("deploymentId"),
+            "deployment_status": row.get("status"),
+            "deployment_finished_at": row.get("finishedAt"),
+        }
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return CheckResult(news, [CheckFailure(prop, reason) for prop, reason in check_inputs(props_of(news))])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """Compare the stored outputs with the new inputs; no API call."""
+        replaces, changed = diff_inputs(props_of(olds), props_of(news))
+        return DiffResult(changes=bool(replaces or changed), replaces=replaces, stables=[], delete_before_replace=bool(replaces))
+
+    @guard(_secrets)
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        p = props_of(props)
+        with self._client(p, "create") as client:
+            project, _ = find_or_create_project(client, p["project_name"])
+            environment, _ = find_or_create_environment(client, project, p["environment_name"])
+            env_id = environment["environmentId"]
+            existing = find_compose(client, env_id, p["compose_name"])
+            live: dict[str, Any] | None = None
+            if existing is not None:
+                compose_id = existing["composeId"]
+                live = client.compose.one(compose_id)
+                app_name = live.get("appName")
+            else:
+                row = client.compose.create(
+                    p["compose_name"],
+                    env_id,
+                    compose_type=p.get("compose_type") or "docker-compose",
+                    source_type="raw",
+                    description="managed by pulumi (bizosaas-deploy)",
+                )
+                compose_id, app_name = row["composeId"], row.get("appName")
+            try:
+                self._write(client, compose_id, p, live)
+                deployment = self._deploy(client, compose_id, p, redeploy=existing is not None, why="create")
+                self._verify(p)
+            except Exception as exc:
+                raise append_to_error(exc, f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)") from None
+        outs = self._outputs(
+            p,
+            project_id=project["projectId"],
+            environment_id=env_id,
+            compose_id=compose_id,
+            app_name=app_name,
+            healthy=True,
+            verified_at=now(),
+            **self._deployment_outputs(deployment),
+        )
+        return CreateResult(compose_id, outs)
+
+    @guard(_secrets)
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        old = props_of(olds)
+        new = props_of(news)
+        compose_changed = old.get("compose_sha256") != sha256_text(new.get("compose_file"))
+        env_changed = old.get("env_sha256") != sha256_text(new.get("env"))
+        must_deploy = compose_changed or env_changed or bool(old.get("drift")) or old.get("deployment_status") not in (None, "done")
+        must_verify = must_deploy or old.get("healthy") is False or not same(old.get("health_urls"), new.get("health_urls"))
+        keep = {k: old[k] for k in COMPOSE_COMPUTED if k in old and k not in ("compose_sha256", "env_sha256", "drift")}
+        if not must_deploy and not must_verify:
+            return UpdateResult(self._outputs(new, **{**keep, "drift": []}))
+        with self._client(new, "update") as client:
+            try:
+                live = client.compose.one(_id)
+            except DokployNotFound as exc:
+                raise append_to_error(exc, "; it was deleted in Dokploy: run `pulumi refresh`, then `pulumi up` creates it again") from None
+            deployment: dict[str, Any] | None = None
+            try:
+                if must_deploy:
+                    self._write(client, _id, new, live)
+                    deployment = self._deploy(client, _id, new, redeploy=True, why="update")
+                self._verify(new)
+            except (DeploymentFailed, HealthCheckFailed) as exc:
+                if new.get("rollback_on_failure") and must_deploy:
+                    raise append_to_error(exc, self._rollback(client, _id, old, new, compose_changed, env_changed)) from None
+                raise
+        computed = {**keep, "drift": [], "healthy": True, "verified_at": now(), "app_name": live.get("appName") or keep.get("app_name")}
+        if deployment is not None:
+            computed.update(self._deployment_outputs(deployment))
+        return UpdateResult(self._outputs(new, **computed))
+
+    def _rollback(
+        self,
+        client: DokployClient,
+        compose_id: str,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+        compose_changed: bool,
+        env_changed: bool,
+    ) -> str:
+        """Write the previous compose file/env back and redeploy; return a sentence for the error message."""
+        notes: list[str] = []
+        try:
+            if compose_changed and isinstance(old.get("compose_file"), str):
+                compose_type = old.get("compose_type") or new.get("compose_type") or "docker-compose"
+                client.compose.update(compose_id, sourceType="raw", composeType=compose_type, composeFile=old["compose_file"])
+            elif compose_changed:
+                notes.append("the previous compose file is not in the state, so it was not restored")
+            if env_changed and isinstance(old.get("env"), str):
+                client.compose.save_environment(compose_id, old["env"], create_env_file=True)
+            elif env_changed:
+                notes.append("the previous env is not in the state, so it was not restored")
+            previous = {**new, "compose_file": old.get("compose_file", new.get("compose_file"))}
+            row = self._deploy(client, compose_id, previous, redeploy=True, why="rollback")
+        except Exception as exc:  # the rollback's own failure is reported with the original
+            return f"\nrollback to the previous version FAILED too: {exc}"
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        return f"\nrolled back to the previous compose file and env: deployment {row.get('deploymentId')} {row.get('status')}{extra}"
+
+    @guard(_secrets)
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        live = self._live(props, lambda client: client.compose.one(id_))
+        if live is None:
+            return ReadResult("", {})
+        outs = {k: v for k, v in props_of(props).items() if k != "api_key"}
+        environment = _mapping(live.get("environment"))
+        project = _mapping(environment.get("project"))
+        # Identity: filled from Dokploy when missing (import), otherwise kept as declared.
+        for key, value in (
+            ("compose_name", live.get("name")),
+            ("environment_name", "production" if environment.get("isDefault") else environment.get("name")),
+            ("project_name", project.get("name")),
+            ("compose_type", live.get("composeType")),
+        ):
+            if key not in outs and value is not None:
+                outs[key] = value
+        outs.setdefault("services", {})
+        outs.setdefault("health_urls", {})
+        outs["compose_id"] = id_
+        outs["app_name"] = live.get("appName")
+        outs["environment_id"] = live.get("environmentId") or outs.get("environment_id")
+        outs["project_id"] = project.get("projectId") or outs.get("project_id")
+        live_file = live.get("composeFile") if isinstance(live.get("composeFile"), str) else ""
+        live_env = live.get("env") if isinstance(live.get("env"), str) else ""
+        inputs_changed = False
+        if outs.get("compose_sha256") != sha256_text(live_file) or "compose_file" not in outs:
+            outs["compose_file"], outs["compose_sha256"] = live_file, sha256_text(live_file)
+            inputs_changed = True
+        if outs.get("env_sha256") != sha256_text(live_env) or "env" not in outs:
+            outs["env"], outs["env_sha256"] = live_env, sha256_text(live_env)
+            inputs_changed = True
+        drift, latest = live_drift(live, outs.get("compose_type"))
+        if latest is not None and latest.get("status") in ("done", "error", "cancelled"):
+            outs.update(self._deployment_outputs(latest))
+        outs["drift"] = drift
+        return read_result(id_, outs, COMPOSE_INPUTS, inputs_changed)
+
+    @guard(_secrets)
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        p = props_of(props)
+        self._delete(p, lambda client: client.compose.delete(id_, delete_volumes=bool(p.get("delete_volumes"))))
+
+
+class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
+    """One Dokploy compose service, deployed from raw YAML + dotenv and verified by its health URLs."""
+
+    project_id: Output[str]
+    """Dokploy project id."""
+    environment_id: Output[str]
+    """Dokploy environment id."""
+    compose_id: Output[str]
+    """Dokploy compose id (also the resource id)."""
+    app_name: Output[str]
+    """Docker compose project name Dokploy chose (immutable)."""
+    deployment_id: Output[str]
+    """The deployment this resource last waited for."""
+    deployment_status: Output[str]
+    """Its status ("done" after a successful create/update)."""
+    deployment_finished_at: Output[str]
+    """Its finish time (ISO-8601)."""
+    healthy: Output[bool]
+    """True once every health URL answered 2xx after the deploy."""
+    verified_at: Output[str]
+    """When the deploy and health were verified (UTC, ISO-8601)."""
+    compose_sha256: Output[str]
+    """sha256 of the compose file."""
+    env_sha256: Output[str]
+    """sha256 of the env text (the env itself is only kept as a secret)."""
+    drift: Output[list[str]]
+    """What a refresh found changed in Dokploy's UI (empty after create/update)."""
+
+    def __init__(self, name: str, args: ComposeProjectArgs, opts: ResourceOptions | None = None) -> None:
+        props: dict[str, Any] = {
+            **connection_props(args.dokploy_url, args.api_key, args.allow_insecure_http),
+            "project_name": args.project_name,
+            "environment_name": args.environment_name,
+            "compose_name": args.compose_name,
+            "compose_file": args.compose_file,
+            "env": Output.secret(args.env),
+            "services": args.services,
+            "health_urls": args.health_urls,
+            "compose_type": args.compose_type,
+            "deploy_timeout": float(args.deploy_timeout),
+            "poll_interval": float(args.poll_interval),
+            "health_timeout": float(args.health_timeout),
+            "rollback_on_failure": bool(args.rollback_on_failure),
+            "delete_volumes": bool(args.delete_volumes),
+        }
+        props.update(dict.fromkeys(COMPOSE_COMPUTED))
+        opts = ResourceOptions.merge(ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS)), opts)
+        super().__init__(ComposeProjectProvider(), name, props, opts)

@@ -1,0 +1,156 @@
+"""ComposeProject's properties and the pure decisions about them: input checks, the diff, drift seen in Dokploy."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from components.provider_support import is_unknown, norm_url, same
+from core.dotenv import bad_line
+from dokploy_api import DokployConfigError, check_base_url
+
+COMPOSE_TYPES = ("docker-compose", "stack")
+COMPOSE_INPUTS = (
+    "dokploy_url",
+    "api_key",
+    "project_name",
+    "environment_name",
+    "compose_name",
+    "compose_file",
+    "env",
+    "services",
+    "health_urls",
+    "compose_type",
+    "deploy_timeout",
+    "poll_interval",
+    "health_timeout",
+    "rollback_on_failure",
+    "allow_insecure_http",
+    "delete_volumes",
+)
+COMPOSE_COMPUTED = (
+    "project_id",
+    "environment_id",
+    "compose_id",
+    "app_name",
+    "deployment_id",
+    "deployment_status",
+    "deployment_finished_at",
+    "healthy",
+    "verified_at",
+    "compose_sha256",
+    "env_sha256",
+    "drift",
+)
+REPLACE_KEYS = ("dokploy_url", "project_name", "environment_name", "compose_name", "compose_type")
+UPDATE_KEYS = tuple(k for k in COMPOSE_INPUTS if k not in (*REPLACE_KEYS, "api_key", "compose_file", "env"))
+"""Inputs that change in place (the compose file and env are compared by hash)."""
+SECRET_OUTPUTS = ["env"]
+
+
+def sha256_text(text: str | None) -> str:
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()
+
+
+def check_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(property, reason) for every invalid input; unknown preview values are not judged."""
+    failures: list[tuple[str, str]] = []
+
+    def fail(prop: str, reason: str) -> None:
+        failures.append((prop, f"{prop}: {reason}"))
+
+    def known(key: str) -> bool:
+        return key in props and not is_unknown(props[key])
+
+    insecure = props.get("allow_insecure_http", False)
+    if known("dokploy_url"):
+        try:
+            check_base_url(props["dokploy_url"], allow_insecure_http=bool(insecure) if not is_unknown(insecure) else True)
+        except DokployConfigError as exc:
+            fail("dokploy_url", str(exc).removeprefix("dokploy_url: "))
+    elif "dokploy_url" not in props:
+        fail("dokploy_url", "is required")
+    if "api_key" not in props or (known("api_key") and (not isinstance(props["api_key"], str) or not props["api_key"].strip())):
+        fail("api_key", "is required (a Dokploy API key)")
+    for key in ("project_name", "environment_name", "compose_name"):
+        if key not in props:
+            fail(key, "is required")
+        elif known(key) and (not isinstance(props[key], str) or not props[key].strip()):
+            fail(key, "should be a non-empty string")
+        elif known(key) and props[key] != props[key].strip():
+            fail(key, "should not start or end with spaces")
+    if known("compose_type") and props["compose_type"] not in COMPOSE_TYPES:
+        fail("compose_type", f"should be one of {', '.join(COMPOSE_TYPES)}")
+    if "compose_file" not in props:
+        fail("compose_file", "is required")
+    elif known("compose_file") and (not isinstance(props["compose_file"], str) or not props["compose_file"].strip()):
+        fail("compose_file", "should be non-empty compose YAML")
+    if known("env"):
+        env = props["env"]
+        if env is not None and not isinstance(env, str):
+            fail("env", "should be dotenv text (KEY=value lines)")
+        elif isinstance(env, str) and (n := bad_line(env)) is not None:
+            fail("env", f"line {n} is not KEY=value")
+    if known("services"):
+        svc = props["services"]
+        if not isinstance(svc, Mapping) or not all(isinstance(v, Mapping) for v in svc.values()):
+            fail("services", "should map each service name to a summary object")
+    if known("health_urls"):
+        urls = props["health_urls"]
+        if not isinstance(urls, Mapping):
+            fail("health_urls", "should map service names to URLs")
+        else:
+            for name, url in urls.items():
+                if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+                    fail("health_urls", f"{name}: should be an http(s) URL")
+    for key, minimum in (("deploy_timeout", 1.0), ("poll_interval", 0.01), ("health_timeout", 0.0)):
+        if known(key):
+            v = props[key]
+            if isinstance(v, bool) or not isinstance(v, int | float) or v < minimum:
+                fail(key, f"should be a number >= {minimum:g} (seconds)")
+    for key in ("rollback_on_failure", "allow_insecure_http", "delete_volumes"):
+        if known(key) and not isinstance(props[key], bool):
+            fail(key, "should be true or false")
+    return failures
+
+
+def diff_inputs(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(keys that force a replacement, keys that change in place) between the stored outputs and new inputs."""
+    replaces: list[str] = []
+    changed: list[str] = []
+    for key in REPLACE_KEYS:
+        if key not in new:
+            continue
+        if is_unknown(new[key]):
+            changed.append(key)
+        elif key in old and not same(norm_url(old[key]), norm_url(new[key])):
+            replaces.append(key)
+    for key, hash_key in (("compose_file", "compose_sha256"), ("env", "env_sha256")):
+        if key in new and (is_unknown(new[key]) or old.get(hash_key) != sha256_text(new[key])):
+            changed.append(key)
+    for key in UPDATE_KEYS:
+        if key in new and (is_unknown(new[key]) or key not in old or not same(old[key], new[key])):
+            changed.append(key)
+    if old.get("drift") or old.get("deployment_status") not in (None, "done") or old.get("healthy") is False:
+        changed.append("deployment")
+    return replaces, changed
+
+
+def live_drift(live: Mapping[str, Any], declared_type: str | None) -> tuple[list[str], dict[str, Any] | None]:
+    """What a compose row in Dokploy says differs from what we manage, and its latest deployment row (or None)."""
+    drift: list[str] = []
+    if live.get("sourceType") != "raw":
+        drift.append(f"sourceType is {live.get('sourceType')!r} in Dokploy, not 'raw'")
+    if declared_type and live.get("composeType") != declared_type:
+        drift.append(f"composeType is {live.get('composeType')!r} in Dokploy")
+    if live.get("createEnvFile") is False:
+        drift.append("createEnvFile is off in Dokploy")
+    deployments = [d for d in live.get("deployments") or [] if isinstance(d, dict)]
+    latest = max(deployments, key=lambda d: str(d.get("createdAt") or "")) if deployments else None
+    if latest is not None and latest.get("status") in ("error", "cancelled"):
+        drift.append(f"the last deployment {latest.get('deploymentId')} ended {latest.get('status')!r}")
+    if live.get("composeStatus") == "idle" and deployments:
+        drift.append("the compose is idle in Dokploy (stopped, or a deploy was cancelled)")
+    return drift, latest

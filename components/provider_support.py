@@ -1,0 +1,188 @@
+"""What every Dokploy dynamic provider shares: plain props, unknown/equal checks, secret-safe errors, the API key and the client.
+
+The providers are pickled into the state (dill, by reference to their module); they hold only
+plain, picklable fields: no client, session or secret is kept on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pulumi
+from pulumi import Input, Output
+from pulumi.dynamic import ConfigureRequest, ReadResult
+
+from core.redact import redact
+from core.wire import UNKNOWN, unwrap_secrets
+from dokploy_api import DokployClient, DokployConfigError, DokployError, DokployNotFound
+
+PROVIDER_KEY = "__provider"
+API_KEY_CONFIG = "dokployApiKey"
+"""The stack config key (any namespace) refresh and destroy read the API key from."""
+API_KEY_ENV = "DOKPLOY_API_KEY"
+
+
+def props_of(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The resource's properties as plain values, without the pickled provider."""
+    return {k: v for k, v in unwrap_secrets(dict(raw or {})).items() if k != PROVIDER_KEY}
+
+
+def is_unknown(value: Any) -> bool:
+    """Whether a preview value (or anything inside it) is not known yet."""
+    if isinstance(value, pulumi.output.Unknown) or value == UNKNOWN:
+        return True
+    if isinstance(value, Mapping):
+        return any(is_unknown(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(is_unknown(v) for v in value)
+    return False
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality as the state sees it: 1 == 1.0, tuples == lists, mapping keys as text."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return bool(a is b or a == b)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return bool(_jsonish(a) == _jsonish(b))
+
+
+def norm_url(url: Any) -> Any:
+    return url.strip().rstrip("/") if isinstance(url, str) else url
+
+
+def now() -> str:
+    """UTC, ISO-8601, seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def append_to_error(exc: BaseException, text: str) -> BaseException:
+    """The same exception with ``text`` added to its message."""
+    msg = f"{exc}{text}"
+    if isinstance(exc, DokployError):
+        exc.message = msg
+    exc.args = (msg,)
+    return exc
+
+
+def connection_props(dokploy_url: str, api_key: Input[str], allow_insecure_http: bool) -> dict[str, Any]:
+    """The inputs every Dokploy resource has: where Dokploy is and the key (always a secret)."""
+    return {"dokploy_url": dokploy_url, "api_key": Output.secret(api_key), "allow_insecure_http": bool(allow_insecure_http)}
+
+
+def read_result(id_: str, outs: dict[str, Any], input_keys: tuple[str, ...], inputs_changed: bool) -> ReadResult:
+    """The refreshed outputs, and the inputs too when Dokploy's copy differs (so the next diff repairs the drift)."""
+    return ReadResult(id_, outs, {k: outs[k] for k in input_keys if k in outs} if inputs_changed else None)
+
+
+def guard(secrets_of: Callable[[Mapping[str, Any]], Iterable[str]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a provider method: whatever escapes has the resource's secrets removed and no chained context."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: Any, *args: Any) -> Any:
+            try:
+                return fn(self, *args)
+            except Exception as exc:
+                secrets: list[str] = []
+                for arg in args:
+                    if isinstance(arg, Mapping):
+                        secrets.extend(secrets_of(props_of(arg)))
+                secrets += [v for v in (getattr(self, "_configured_key", None), os.environ.get(API_KEY_ENV)) if v]
+                _scrub(exc, secrets)
+                raise exc from None
+
+        wrapper.__name__ = fn.__name__
+        wrapper.__doc__ = fn.__doc__
+        wrapper.__qualname__ = fn.__qualname__
+        return wrapper
+
+    return deco
+
+
+@dataclass
+class DokployProviderBase:
+    """Resolves the API key (props on create/update, else stack config, else the environment) and builds the client."""
+
+    api_key_config_keys: tuple[str, ...] = ("bizosaas:dokployApiKey", "dokployApiKey")
+    """Kept for states written before the key was looked up in any namespace (unused)."""
+    api_key_env: str = API_KEY_ENV
+    client_options: dict[str, Any] = field(default_factory=dict)
+    """Extra DokployClient keyword arguments (tests: timeout, backoff); plain, picklable values only."""
+    _configured_key: str | None = field(default=None, repr=False)
+
+    serialize_as_secret_always = True
+
+    def _redactions(self, props: Mapping[str, Any]) -> list[str]:
+        """Secret values that must never appear in an error message (besides the key)."""
+        return []
+
+    def _client(self, props: Mapping[str, Any], what: str) -> DokployClient:
+        return DokployClient(
+            str(props.get("dokploy_url") or ""),
+            self._api_key(props, what),
+            allow_insecure_http=bool(props.get("allow_insecure_http")),
+            redact=self._redactions(props),
+            **self.client_options,
+        )
+
+    def _live(self, props: Mapping[str, Any], fetch: Callable[[DokployClient], dict[str, Any]]) -> dict[str, Any] | None:
+        """What Dokploy has for this resource (``fetch`` with a client), or None when Dokploy no longer has it."""
+        with self._client(props_of(props), "read") as client:
+            try:
+                return fetch(client)
+            except DokployNotFound:
+                return None
+
+    def _delete(self, props: Mapping[str, Any], remove: Callable[[DokployClient], object]) -> None:
+        """Run ``remove`` with a client; what Dokploy no longer has is deleted already."""
+        with self._client(props, "delete") as client, contextlib.suppress(DokployNotFound):
+            remove(client)
+
+    def configure(self, req: ConfigureRequest) -> None:
+        """Remember ``<namespace>:dokployApiKey`` from the stack config (read and delete only get outputs)."""
+        try:
+            raw = dict(getattr(req.config, "_props", {}) or {})
+        except Exception:  # a malformed config must not break the provider
+            raw = {}
+        for key in sorted(raw):
+            value = unwrap_secrets(raw[key])
+            if key.rsplit(":", 1)[-1] == API_KEY_CONFIG and isinstance(value, str) and value:
+                self._configured_key = value
+                return
+
+    def _api_key(self, props: Mapping[str, Any], what: str) -> str:
+        key = props.get("api_key")
+        if isinstance(key, str) and key:
+            return key
+        if self._configured_key:
+            return self._configured_key
+        env_key = os.environ.get(self.api_key_env)
+        if env_key:
+            return env_key
+        raise DokployConfigError(
+            f"{what}: the Dokploy API key is not kept in the state (by design); provide it as stack config "
+            f"(`pulumi config set --secret {API_KEY_CONFIG} ...`) or the {self.api_key_env} environment variable"
+        )
+
+
+def _jsonish(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonish(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonish(v) for v in value]
+    return value
+
+
+def _scrub(exc: BaseException, secrets: Iterable[str]) -> None:
+    text = str(exc)
+    clean = redact(text, secrets)
+    if clean == text:
+        return
+    if isinstance(exc, DokployError):
+        exc.message = clean
+    exc.args = (clean,)

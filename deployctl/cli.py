@@ -1,0 +1,64 @@
+"""deployctl's command line: parse the arguments, call the operation, print one line per problem.
+
+    python -m deployctl demo      --stack local        the main job end to end on the local default
+    python -m deployctl preview   --stack S            pulumi preview --diff
+    python -m deployctl up        --stack S
+    python -m deployctl releases  --stack S
+    python -m deployctl rollback  --stack S --release r-XXXXXXXXXXXX|previous
+    python -m deployctl unpin     --stack S            go back to deploying freshly pushed images
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from deployctl import engine, ledger, operations
+
+COMMANDS = ["demo", "init", "preview", "up", "refresh", "destroy", "releases", "rollback", "unpin"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="deployctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--stack", default="local")
+    parser.add_argument("--release", help="rollback: a release id from `releases`, or 'previous'")
+    parser.add_argument("--diff", action="store_true", help="preview: accepted for familiarity; the diff is always shown")
+    args = parser.parse_args(argv)
+    engine.engine_env()  # PATH, backend, passphrase: the ledger commands need them too
+
+    if args.command == "demo":
+        from deployctl import demo
+
+        return demo.run(args.stack)
+    if args.command == "init":
+        from deployctl import local_stack
+
+        local_stack.init(args.stack)
+        return 0
+    if args.command == "preview":
+        operations.preview(args.stack)
+    elif args.command == "up":
+        operations.up(args.stack)
+    elif args.command == "refresh":
+        engine.stack(args.stack).refresh(on_output=operations.print_line, color="never")
+    elif args.command == "destroy":
+        engine.stack(args.stack).destroy(on_output=operations.print_line, color="never")
+    elif args.command == "releases":
+        for e in ledger.releases(args.stack):
+            print(f"{e['release_id']}  {e['time']}  by {e['by']}  commit {e['commit'] or '-'}  update {e['update']}")
+    elif args.command == "rollback":
+        if not args.release:
+            parser.error("rollback needs --release (see `releases`)")
+        try:
+            _, elapsed, entry = operations.rollback(args.stack, args.release)
+        except LookupError as exc:
+            print(f"deployctl: {exc.args[0]}", file=sys.stderr)
+            return 1
+        print(
+            f"stack {args.stack}: rolled back to {entry['release_id']} (recorded {entry['time']}) in {elapsed:.1f}s; "
+            f"`python -m deployctl unpin --stack {args.stack}` returns to fresh images"
+        )
+    elif args.command == "unpin":
+        operations.unpin(args.stack)
+    return 0

@@ -1,0 +1,90 @@
+"""deployctl.preview.analyse: what a reviewer learns per service and per compose project, and that secrets stay out."""
+
+from __future__ import annotations
+
+import copy
+
+from core.wire import UNKNOWN
+from deployctl.preview.analyse import redact_compose, safe_url, short_digest
+from deployctl.preview.markdown import code
+from deployctl.preview.parse import preview_from_events, top_key, urn_stack
+from deployctl.preview.render import is_prod, summarize
+from tests.deployctl.preview import pre_event, raw_events, summary
+from tests.deployctl.previews.record import fake_secret_values, leaked_secrets
+
+# --- per service and per compose project ----------------------------------------------------------
+
+
+def test_env_key_added_names_the_key_only() -> None:
+    text = summary("env-key-added.json")
+    assert "- `auth-service` (`backend`): env added `SESSION_COOKIE_NAME`" in text
+    assert "Nothing to promote: no image digest changes" in text
+    assert "bizosaas_sid" not in text.split("<details>")[0]  # the value only shows in the collapsed compose diff
+
+
+def test_port_change_shows_ports_and_health() -> None:
+    text = summary("port-changed.json")
+    assert "ports `3001:3000` → `3101:3000`" in text
+    assert "health `https://dokploy.example.invalid:3001/api/health` → `https://dokploy.example.invalid:3101/api/health`" in text
+    assert "redeploys `frontend`" in text and "`backend`" not in text
+
+
+def test_secret_change_is_named_never_shown() -> None:
+    text = summary("secret-changed.json")
+    assert "env added `STRIPE_API_KEY (secret)`" in text
+    assert "- `backend`: update (redeploys); environment (secret) changed" in text
+
+
+def test_push_counts_and_which_projects_redeploy() -> None:
+    text = summary("image-pushed.json")
+    assert "redeploys `backend`, 1 image push." in text
+    assert "- `ai-agents`: replace, `58e9e21fb9fa` → new digest (known after push)" in text
+    assert "- `frontend`: recomputed after the pushes (no redeploy expected" in text
+    assert "Will reach prod on promotion (1 image digest)." in text
+    assert "`ai-agents-tag`" not in text  # re-tagging is part of the push
+
+
+# --- secrets: even when the input carries plaintext (e.g. `preview --json --show-secrets`) -----
+
+
+def test_plaintext_secret_inputs_never_reach_the_summary() -> None:
+    events = copy.deepcopy(raw_events("image-changed.json"))
+    md = pre_event(events, "::backend", "update")
+    values = fake_secret_values()
+    old, new = md["old"]["inputs"], md["new"]["inputs"]
+    old["env"] = f"DATABASE_URL='{values['secret DATABASE_URL']}'\n"
+    new["env"] = f"DATABASE_URL='{values['secret DATABASE_URL']}'\nJWT_SECRET='{values['secret JWT_SECRET']}'\n"
+    new["api_key"] = values["dokploy api key"]
+    new["services"]["auth-service"]["env"]["JWT_SECRET"] = values["secret JWT_SECRET"]
+    new["compose_file"] = new["compose_file"].replace("JWT_SECRET: ${JWT_SECRET}", f"JWT_SECRET: {values['secret JWT_SECRET']}")
+    text = summarize("staging", preview_from_events(events))
+    assert leaked_secrets(text) == []
+    assert "+      JWT_SECRET: <redacted>" in text
+    assert "env changed `JWT_SECRET (secret)`" in text  # "<secret>" -> plaintext: named, not shown
+    assert "- `backend`: update (redeploys); api_key (secret) changed; environment (secret) changed" in text
+
+
+def test_redact_compose_keeps_references_and_hides_values() -> None:
+    text = "    environment:\n      DATABASE_URL: ${DATABASE_URL}\n      JWT_SECRET: 'abc123'\n      - OPENAI_API_KEY=sk-1\n      LOG: x\n"
+    out = redact_compose(text, {"DATABASE_URL", "JWT_SECRET", "OPENAI_API_KEY"})
+    assert out.splitlines() == [
+        "    environment:",
+        "      DATABASE_URL: ${DATABASE_URL}",
+        "      JWT_SECRET: <redacted>",
+        "      - OPENAI_API_KEY=<redacted>",
+        "      LOG: x",
+    ]
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def test_helpers() -> None:
+    assert short_digest("ghcr.io/o/r@sha256:" + "ab" * 32) == "ababababab" + "ab"
+    assert short_digest(UNKNOWN) == "known after push"
+    assert code("a`b") == "``a`b``"
+    assert top_key('services["brain-api"].image') == "services" and top_key("env") == "env"
+    assert is_prod("prod") and is_prod("org/bizosaas-deploy/prod") and not is_prod("staging")
+    assert safe_url("https://u:p@h:1/health?token=abc&x=1") == "https://<redacted>@h:1/health?token=<redacted>&x=<redacted>"
+    assert safe_url("https://h:8001/health") == "https://h:8001/health"
+    assert urn_stack("urn:pulumi:staging::bizosaas-deploy::pulumi:pulumi:Stack::x") == "staging"
