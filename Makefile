@@ -3,8 +3,9 @@
 
 STACK ?= local
 PY := venv/bin/python
-# This machine has no pulumi-docker plugin: use the stand-in (testkit/bin). Unset to use the real one.
-export BIZOSAAS_DOCKER_STANDIN ?= 1
+# This machine has no Python language host, pulumi-docker or pulumi-command plugin: use the stand-ins in
+# testkit/bin (BIZOSAAS_STANDINS=0 uses the real ones).
+export BIZOSAAS_STANDINS ?= 1
 
 setup:
 	bash scripts/setup.sh

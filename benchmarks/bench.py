@@ -109,7 +109,7 @@ def measure(name: str, srv: FakeDokploy, fn: Any) -> Row:
 
 
 def main() -> int:
-    os.environ.setdefault("BIZOSAAS_DOCKER_STANDIN", "1")
+    os.environ.setdefault("BIZOSAAS_STANDINS", "1")
     tmp = Path(tempfile.mkdtemp(prefix="bizosaas-bench-"))
     os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
     run = secrets.token_hex(3)
@@ -120,15 +120,15 @@ def main() -> int:
 
     def config(stack: str, offset: int, **extra: Any) -> dict[str, Any]:
         return {
-            "bizosaas:tag": stack, "bizosaas:containerSuffix": stack, "bizosaas:dokployUrl": srv.base_url,
-            "bizosaas:dokployProject": f"bizosaas-{stack}", "bizosaas:healthTimeout": 30,
-            "bizosaas:services": {n: {"published": s["published"] + offset} for n, s in RAW["services"].items()}, **extra,
+            "bizosaas-deploy:tag": stack, "bizosaas-deploy:containerSuffix": stack, "bizosaas-deploy:dokployUrl": srv.base_url,
+            "bizosaas-deploy:dokployProject": f"bizosaas-{stack}", "bizosaas-deploy:healthTimeout": 30,
+            "bizosaas-deploy:services": {n: {"published": s["published"] + offset} for n, s in RAW["services"].items()}, **extra,
         }
 
-    promote = {"bizosaas:promoteFrom": f"organization/bizosaas-deploy/{staging}"}
+    promote = {"bizosaas-deploy:promoteFrom": f"organization/bizosaas-deploy/{staging}"}
     for name, template, cfg in ((staging, "local.yaml", config(staging, 21000)), (prod, "local-prod.yaml", config(prod, 21100, **promote))):
         st = local_stack.init_from(name, ROOT / "stacks" / template, extra=cfg)
-        st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(key, secret=True))
+        st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(key, secret=True))
 
     rows: list[Row] = []
     try:

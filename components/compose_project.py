@@ -3,12 +3,13 @@
 Provider guarantees (``ComposeProjectProvider``):
 
 * check: every input is validated; a failure names the property and never echoes a secret.
-* diff: works on the stored outputs only and makes no API call. Names, compose type and the
-  Dokploy URL force a replacement (deleted before the new one is created, since both would be
+* diff: works on the stored outputs only and makes no API call. The environment, compose name,
+  compose type and the Dokploy URL force a replacement (deleted before the new one is created, since both would be
   the same Dokploy compose); compose file, env (by hash), services, health URLs and settings
   are updates. Unknown preview values count as changed.
-* create: finds or creates the project and environment, adopts a compose of the same name left
-  by an earlier failed create, writes the YAML and the env, deploys once, waits, verifies health.
+* create: in the environment its DokployProject found or created, adopts a compose of the same
+  name left by an earlier failed create, else creates one; writes the YAML and the env, deploys
+  once, waits, verifies health.
   If it fails, the compose stays in Dokploy and the next ``pulumi up`` adopts it.
 * update: writes only what differs, deploys once (redeploy), waits, verifies health. On failure
   with ``rollback_on_failure`` the previous compose file and env (kept in state, env as a
@@ -44,7 +45,7 @@ from components.provider_support import DokployProviderBase, append_to_error, co
 from core.dotenv import env_values
 from dokploy_api import DeploymentFailed, DokployClient, DokployNotFound
 from dokploy_api.deploy import deploy_and_wait
-from dokploy_api.lookup import find_compose, find_or_create_environment, find_or_create_project
+from dokploy_api.lookup import find_compose
 from probes.health import HealthCheckFailed, verify_health
 
 
@@ -68,9 +69,13 @@ class ComposeProjectArgs:
     api_key: Input[str]
     """Dokploy API key (secret; never stored in outputs)."""
     project_name: str
-    """Dokploy project to find or create."""
+    """The Dokploy project's name (shown in Dokploy's deployment descriptions)."""
     environment_name: str
-    """Environment inside the project; "production" is the project's default environment."""
+    """The environment's name inside the project."""
+    project_id: Input[str]
+    """DokployProject.project_id."""
+    environment_id: Input[str]
+    """DokployProject.environment_id: where the compose lives."""
     compose_name: str
     """Compose service name inside the environment (its identity, with the project and environment)."""
     compose_file: Input[str]
@@ -167,9 +172,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         p = props_of(props)
         with self._client(p, "create") as client:
-            project, _ = find_or_create_project(client, p["project_name"])
-            environment, _ = find_or_create_environment(client, project, p["environment_name"])
-            env_id = environment["environmentId"]
+            env_id = p["environment_id"]
             existing = find_compose(client, env_id, p["compose_name"])
             live: dict[str, Any] | None = None
             if existing is not None:
@@ -193,8 +196,6 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 raise append_to_error(exc, f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)") from None
         outs = self._outputs(
             p,
-            project_id=project["projectId"],
-            environment_id=env_id,
             compose_id=compose_id,
             app_name=app_name,
             healthy=True,
@@ -339,6 +340,8 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
             **connection_props(args.dokploy_url, args.api_key, args.allow_insecure_http),
             "project_name": args.project_name,
             "environment_name": args.environment_name,
+            "project_id": args.project_id,
+            "environment_id": args.environment_id,
             "compose_name": args.compose_name,
             "compose_file": args.compose_file,
             "env": Output.secret(args.env),

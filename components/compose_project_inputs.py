@@ -17,6 +17,8 @@ COMPOSE_INPUTS = (
     "api_key",
     "project_name",
     "environment_name",
+    "project_id",
+    "environment_id",
     "compose_name",
     "compose_file",
     "env",
@@ -31,8 +33,6 @@ COMPOSE_INPUTS = (
     "delete_volumes",
 )
 COMPOSE_COMPUTED = (
-    "project_id",
-    "environment_id",
     "compose_id",
     "app_name",
     "deployment_id",
@@ -44,7 +44,8 @@ COMPOSE_COMPUTED = (
     "env_sha256",
     "drift",
 )
-REPLACE_KEYS = ("dokploy_url", "project_name", "environment_name", "compose_name", "compose_type")
+REPLACE_KEYS = ("dokploy_url", "environment_id", "compose_name", "compose_type")
+"""A compose lives in one environment of one Dokploy: moving it is a new compose (the old one deleted first)."""
 UPDATE_KEYS = tuple(k for k in COMPOSE_INPUTS if k not in (*REPLACE_KEYS, "api_key", "compose_file", "env"))
 """Inputs that change in place (the compose file and env are compared by hash)."""
 SECRET_OUTPUTS = ["env"]
@@ -74,7 +75,7 @@ def check_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
         fail("dokploy_url", "is required")
     if "api_key" not in props or (known("api_key") and (not isinstance(props["api_key"], str) or not props["api_key"].strip())):
         fail("api_key", "is required (a Dokploy API key)")
-    for key in ("project_name", "environment_name", "compose_name"):
+    for key in ("project_name", "environment_name", "compose_name", "project_id", "environment_id"):
         if key not in props:
             fail(key, "is required")
         elif known(key) and (not isinstance(props[key], str) or not props[key].strip()):

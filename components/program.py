@@ -1,7 +1,7 @@
 """The Pulumi program: the only place where the catalog, images, compose rendering and Dokploy meet.
 
 Flow: stack config -> catalog (validated) -> local image checks -> ServiceImage per service (or the
-digests of a promoted/pinned release) -> two rendered compose projects -> Dokploy ComposeProject
+digests of a promoted/pinned release) -> one DokployProject -> two rendered compose projects -> ComposeProject
 resources (deploy + health verification) -> exports (release manifest, compose text, release).
 """
 
@@ -16,7 +16,9 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
+from components import stack_config
 from components.compose_project import ComposeProject, ComposeProjectArgs
+from components.dokploy_project import DokployProject, DokployProjectArgs
 from components.registry_credentials import DokployRegistry, RegistryArgs
 from components.service_image import ServiceImage, ServiceImageArgs
 from components.stack_config import DeploySettings, dokploy_api_key, read_deploy, read_settings
@@ -25,38 +27,56 @@ from core.catalog import GROUPS, Catalog, CatalogError, load_catalog_file, resol
 from core.compose import health_url, image_ref, render_compose, service_summary
 from core.dotenv import render_env
 from core.hosts import is_loopback
-from probes.local_images import Inspector, check_local_images
+from probes.local_images import ImageReport, Inspector, check_local_images
 from probes.registry import manifest_exists
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CATALOG_FILE = PROJECT_DIR / "catalog.yaml"
 
 
-def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None) -> dict[str, Any]:
-    """Declare every resource of one stack and return what the stack exports."""
-    catalog = resolve(load_catalog_file(CATALOG_FILE), read_settings(cfg, stack))
+def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, config_problems: list[str] | None = None) -> dict[str, Any]:
+    """Declare every resource of one stack and return what the stack exports.
+
+    Every problem (config, catalog, local images) is collected first and raised together as one
+    CatalogError, before any resource is declared.
+    """
+    problems = stack_config.check_running_stack(stack) if config_problems is None else list(config_problems)
+    catalog = _catalog(stack, cfg, problems)
     promote_from = cfg.get("promoteFrom")
-    pinned = cfg.get_object("pinnedRelease")
+    pinned = stack_config.optional_object(cfg, "pinnedRelease")
+    pushes = not (promote_from or pinned)
+    report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
+    problems += report.errors if report else []
+    if problems or catalog is None:
+        raise CatalogError(problems)
+    for warning in report.warnings if report else []:
+        pulumi.log.warn(warning)
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
 
-    if promote_from or pinned:
+    if report is None:
         released = _released_digests(stack, catalog, promote_from, pinned, cfg)
         digest_of = {n: released.apply(_item(n)) for n in catalog.services}
     else:
-        images = _push_images(stack, catalog, cfg, inspect)
+        images = _push_images(catalog, cfg, report)
         digest_of = {n: img.sha256_digest for n, img in images.items()}
     digests = pulumi.Output.all(**digest_of)
 
     deploy = read_deploy(cfg, stack)
     api_key = dokploy_api_key(cfg)
-    registry = _dokploy_registry(cfg, deploy, api_key)
+    project = DokployProject(
+        "project",
+        DokployProjectArgs(deploy.dokploy_url, api_key, deploy.project_name, deploy.environment_name, deploy.allow_insecure_http),
+    )
+    registry = _dokploy_registry(cfg, deploy, api_key, project)
     projects: dict[str, ComposeProject] = {}
     compose_text: dict[str, pulumi.Output[str]] = {}
     for group in GROUPS:
         if catalog.group(group):  # each project depends only on its own services' digests
             group_digests = {s.name: digest_of[s.name] for s in catalog.group(group)}
             compose_text[group] = pulumi.Output.all(**group_digests).apply(_renderer(catalog, group))
-            projects[group] = _compose_project(catalog, group, group_digests, compose_text[group], secrets, deploy, api_key, registry)
+            projects[group] = _compose_project(
+                catalog, group, group_digests, compose_text[group], secrets, deploy, api_key, project, registry
+            )
     manifest = digests.apply(lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services})
     # Verified means every compose project's services answered their health URL after the deploy.
     checked = bool(deploy.health_url)
@@ -72,6 +92,15 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None) -
     }
 
 
+def _catalog(stack: str, cfg: pulumi.Config, problems: list[str]) -> Catalog | None:
+    """The resolved catalog, or None with its problems added to ``problems``."""
+    try:
+        return resolve(load_catalog_file(CATALOG_FILE), read_settings(cfg, stack))
+    except CatalogError as exc:
+        problems += exc.problems
+        return None
+
+
 def _item(name: str) -> Callable[[Mapping[str, str]], str]:
     return lambda digests: digests[name]
 
@@ -83,19 +112,14 @@ def _renderer(catalog: Catalog, group: str) -> Callable[[Mapping[str, str]], str
 def main() -> None:
     """The program entry point (__main__.py, and deployctl's inline program): declare and export."""
     try:
-        outputs = build(pulumi.get_stack(), pulumi.Config("bizosaas"))
+        outputs = build(pulumi.get_stack(), pulumi.Config(stack_config.PROJECT))
     except (CatalogError, release.ReleaseError) as exc:  # bad input: one clear message, no traceback
         raise pulumi.RunError(f"invalid configuration, nothing was pushed or deployed:\n{exc}") from None
     for key, value in outputs.items():
         pulumi.export(key, value)
 
 
-def _push_images(stack: str, catalog: Catalog, cfg: pulumi.Config, inspect: Inspector | None) -> dict[str, ServiceImage]:
-    report = check_local_images(stack, list(catalog.services.values()), inspect)
-    for warning in report.warnings:
-        pulumi.log.warn(warning)
-    if report.errors:
-        raise CatalogError(report.errors)
+def _push_images(catalog: Catalog, cfg: pulumi.Config, report: ImageReport) -> dict[str, ServiceImage]:
     registry_host = next(iter(catalog.services.values())).image_repository.split("/", 1)[0]
     if is_loopback(registry_host):  # a plain-HTTP loopback registry (the local stack)
         registry_host = f"http://{registry_host}"
@@ -121,7 +145,7 @@ def _released_digests(
 ) -> pulumi.Output[dict[str, str]]:
     """Digests of an existing release: a pinned one (rollback) or the verified release of another stack."""
     if pinned:
-        return pulumi.Output.from_input(release.digests_for(stack, catalog, dict(pinned), "bizosaas:pinnedRelease"))
+        return pulumi.Output.from_input(release.digests_for(stack, catalog, dict(pinned), f"{stack_config.PROJECT}:pinnedRelease"))
     source = pulumi.StackReference(promote_from or "")
     check = cfg.get_bool("checkRegistry")
     user = cfg.get("registryPullUser")
@@ -130,13 +154,16 @@ def _released_digests(
     def promotable(mvt: list[Any]) -> dict[str, str]:
         auth = (user, mvt[2]) if user and mvt[2] else None
         exists = (lambda repo, digest: manifest_exists(repo, digest, auth)) if check else None
-        return release.promotable_digests(stack, promote_from or "", catalog, mvt[0], mvt[1], exists)
+        key = f"{stack_config.PROJECT}:promoteFrom ({promote_from})"
+        return release.promotable_digests(stack, key, catalog, mvt[0], mvt[1], exists)
 
     digests = pulumi.Output.all(source.get_output("release_manifest"), source.get_output("verified"), token).apply(promotable)
     return pulumi.Output.unsecret(digests)  # digests are not secret; the token only authenticated the check
 
 
-def _dokploy_registry(cfg: pulumi.Config, deploy: DeploySettings, api_key: pulumi.Output[str]) -> DokployRegistry | None:
+def _dokploy_registry(
+    cfg: pulumi.Config, deploy: DeploySettings, api_key: pulumi.Output[str], project: DokployProject
+) -> DokployRegistry | None:
     """Pull credentials for Dokploy's Docker host (GHCR: a token with read:packages)."""
     if not cfg.get("registryPullUser"):
         return None
@@ -151,6 +178,7 @@ def _dokploy_registry(cfg: pulumi.Config, deploy: DeploySettings, api_key: pulum
             password=cfg.require_secret("registryPullToken"),
             allow_insecure_http=deploy.allow_insecure_http,
         ),
+        opts=pulumi.ResourceOptions(depends_on=[project]),
     )
 
 
@@ -162,6 +190,7 @@ def _compose_project(
     secrets: pulumi.Output[Any],
     deploy: DeploySettings,
     api_key: pulumi.Output[str],
+    project: DokployProject,
     registry: DokployRegistry | None,
 ) -> ComposeProject:
     services = catalog.group(group)
@@ -169,9 +198,7 @@ def _compose_project(
     env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env(catalog, group, dict(s or {})))
     # field by field, so a preview shows exactly which services get a new image (and nothing else unknown)
     summary = {
-        s.name: service_summary(
-            catalog, s, digest_of[s.name].apply(partial(image_ref, s)), health_url(template, s) if template else ""
-        )
+        s.name: service_summary(catalog, s, digest_of[s.name].apply(partial(image_ref, s)), health_url(template, s) if template else "")
         for s in services
     }
     return ComposeProject(
@@ -181,6 +208,8 @@ def _compose_project(
             api_key=api_key,
             project_name=deploy.project_name,
             environment_name=deploy.environment_name,
+            project_id=project.project_id,
+            environment_id=project.environment_id,
             compose_name=group,
             compose_file=compose_text,
             env=env_text,

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import grpc
 import pulumi
 from pulumi import Input, Output
 from pulumi.dynamic import ConfigureRequest, ReadResult
+from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
 from core.redact import redact
 from core.wire import UNKNOWN, unwrap_secrets
@@ -70,6 +74,33 @@ def append_to_error(exc: BaseException, text: str) -> BaseException:
     return exc
 
 
+def engine_warning(message: str) -> None:
+    """Show ``message`` as a warning in the engine's diagnostics, from inside a provider operation.
+
+    The dynamic-provider host is started with the engine's address as its argument; a provider
+    that runs anywhere else (a test calling it directly) writes the warning to stderr.
+    """
+    if not message:
+        return
+    address = _engine_address()
+    if address:
+        try:
+            with grpc.insecure_channel(address) as channel:
+                request = engine_pb2.LogRequest(severity=engine_pb2.WARNING, message=message)
+                engine_pb2_grpc.EngineStub(channel).Log(request, timeout=10)
+            return
+        except grpc.RpcError:
+            pass
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _engine_address() -> str:
+    main = sys.modules.get("__main__")
+    in_host = getattr(getattr(main, "__spec__", None), "name", "") == "pulumi.dynamic.__main__"
+    arg = sys.argv[1] if len(sys.argv) > 1 else ""
+    return arg if in_host and re.fullmatch(r"[\w.\[\]:-]+:\d+", arg) else ""
+
+
 def connection_props(dokploy_url: str, api_key: Input[str], allow_insecure_http: bool) -> dict[str, Any]:
     """The inputs every Dokploy resource has: where Dokploy is and the key (always a secret)."""
     return {"dokploy_url": dokploy_url, "api_key": Output.secret(api_key), "allow_insecure_http": bool(allow_insecure_http)}
@@ -94,7 +125,8 @@ def guard(secrets_of: Callable[[Mapping[str, Any]], Iterable[str]]) -> Callable[
                         secrets.extend(secrets_of(props_of(arg)))
                 secrets += [v for v in (getattr(self, "_configured_key", None), os.environ.get(API_KEY_ENV)) if v]
                 _scrub(exc, secrets)
-                raise exc from None
+                # only this frame and the host's own are left in the traceback the engine prints
+                raise exc.with_traceback(None) from None
 
         wrapper.__name__ = fn.__name__
         wrapper.__doc__ = fn.__doc__

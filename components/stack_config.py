@@ -1,20 +1,181 @@
-"""Read one stack's Pulumi config into the settings the program uses (the only module that knows the config keys)."""
+"""Read and check one stack's Pulumi config; the only module that knows the config keys.
+
+The keys live in the project's namespace (``bizosaas-deploy:``, the name in Pulumi.yaml), so the
+commands a Pulumi user types work as printed: ``pulumi config set --secret dokployApiKey ...``.
+``check`` reports every problem of a stack's config at once, each naming the stack, the key and
+the command that fixes it: an unknown key, a key in a namespace the program does not read (such
+as the ``bizosaas:`` namespace of stacks written before this layout), a value of the wrong type, a
+secret given as plain text (every value under ``secrets`` included), a required key missing.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime.config import is_config_secret
+import yaml
+from pulumi.runtime.config import CONFIG, is_config_secret
 
-from core.catalog import CatalogError
 from core.model import StackSettings
 
-NAMESPACE = "bizosaas"
+PROJECT = "bizosaas-deploy"
+"""The namespace the program reads (Pulumi.yaml's project name)."""
+LEGACY_NAMESPACE = "bizosaas"
+"""The namespace stacks written before the config fix used; read by nothing now."""
+ENGINE_NAMESPACES = ("pulumi",)
+"""Namespaces the engine itself reads (``pulumi:disable-default-providers`` ...)."""
 API_KEY_ENV = "DOKPLOY_API_KEY"
+MIGRATE = "sed -i 's/^  bizosaas:/  bizosaas-deploy:/' Pulumi.{stack}.yaml"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its kind and what it is for (the text the error for an unknown key lists)."""
+
+    kind: str
+    """text | number | bool | object | secret | secrets (an object whose every value is a secret)"""
+    help: str
+
+
+KEYS: dict[str, Key] = {
+    "registry": Key("text", "image repository prefix the images are pushed to (ghcr.io/org/platform)"),
+    "tag": Key("text", "the tag pushed beside the digest, for humans (default: the stack name)"),
+    "containerSuffix": Key("text", "appended to every container name (staging, prod)"),
+    "registryUser": Key("text", "user the images are pushed as (unset: a registry without authentication)"),
+    "registryToken": Key("secret", "token with write:packages for registryUser"),
+    "registryPullUser": Key("text", "user Dokploy pulls as (registers registry credentials in Dokploy)"),
+    "registryPullToken": Key("secret", "token with read:packages for registryPullUser"),
+    "registryPullHost": Key("text", "registry host Dokploy logs in to (default ghcr.io)"),
+    "registryName": Key("text", "name of the registry entry in Dokploy (default ghcr)"),
+    "dockerHost": Key("text", "Docker Engine the images are pushed from (default DOCKER_HOST)"),
+    "dokployUrl": Key("text", "Dokploy base URL (https://...)"),
+    "dokployApiKey": Key("secret", f"Dokploy API key (or the {API_KEY_ENV} environment variable)"),
+    "dokployProject": Key("text", "Dokploy project (default bizosaas-<stack>)"),
+    "dokployEnvironment": Key("text", "environment in that project (default production)"),
+    "dokployAllowHttp": Key("bool", "allow plain http:// to a non-loopback Dokploy"),
+    "healthUrl": Key("text", "health URL template: {published} {port} {path} {container} {service}"),
+    "healthTimeout": Key("number", "seconds every health URL has to answer 2xx after a deploy"),
+    "deployTimeout": Key("number", "seconds a Dokploy deployment may take"),
+    "pollInterval": Key("number", "seconds between deployment polls"),
+    "rollbackOnFailure": Key("bool", "restore the previous compose file and env when a deploy or verification fails"),
+    "env": Key("object", "stack values the catalog's {stack: KEY} env vars read"),
+    "services": Key("object", "per-service overrides: enabled, published, env, local_image"),
+    "secrets": Key("secrets", "the secret env values, each set with --secret --path secrets.NAME"),
+    "promoteFrom": Key("text", "org/project/stack whose verified release this stack deploys"),
+    "checkRegistry": Key("bool", "promotion: check every digest is in the registry first"),
+    "pinnedRelease": Key("object", "rollback: service -> repository@sha256 this stack deploys"),
+}
+REQUIRED = ("registry", "dokployUrl")
+
+
+def set_command(name: str) -> str:
+    """The command that sets a key, as a user types it."""
+    kind = KEYS[name].kind if name in KEYS else "text"
+    if kind == "secrets":
+        return "pulumi config set --secret --path secrets.NAME <value>"
+    if kind == "object":
+        return f"pulumi config set --path {name}.KEY <value>"
+    return f"pulumi config set {'--secret ' if kind == 'secret' else ''}{name} <value>"
+
+
+def check(
+    stack: str,
+    values: Mapping[str, Any],
+    secret_keys: Collection[str],
+    stack_file: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Every problem of one stack's config (``values``: full key -> raw value, as the engine passes it)."""
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+
+    def say(key: str, msg: str) -> None:
+        problems.append(f"stack {stack}: {key}: {msg}")
+
+    for full, raw in sorted(values.items()):
+        namespace, _, name = full.partition(":")
+        if namespace == PROJECT:
+            _check_value(name, raw, full in secret_keys, say)
+        elif namespace == LEGACY_NAMESPACE:
+            say(
+                full,
+                f"this program reads the {PROJECT}: namespace (the project name), not {LEGACY_NAMESPACE}: ; "
+                f"set it again with `{set_command(name)}`, or move every key at once: {MIGRATE.format(stack=stack)}",
+            )
+        elif namespace not in ENGINE_NAMESPACES:
+            say(full, f"nothing reads the {namespace}: namespace; this program reads {PROJECT}: keys (`{set_command(name)}`)")
+    present = {full.partition(":")[2] for full in values if full.startswith(f"{PROJECT}:")}
+    for name in REQUIRED:
+        if name not in present:
+            say(f"{PROJECT}:{name}", f"is required, the {KEYS[name].help}: `{set_command(name)}`")
+    if "dokployApiKey" not in present and not environ.get(API_KEY_ENV):
+        say(f"{PROJECT}:dokployApiKey", f"is required: `{set_command('dokployApiKey')}`, or set {API_KEY_ENV}")
+    pushes = not ({"promoteFrom", "pinnedRelease"} & present)
+    for user, token in (("registryUser", "registryToken"), ("registryPullUser", "registryPullToken")):
+        if user in present and token not in present and (pushes or user == "registryPullUser"):
+            say(f"{PROJECT}:{token}", f"is required with {user}: `{set_command(token)}`")
+    if f"{PROJECT}:secrets" in secret_keys:  # else the whole object is plain: said once above
+        problems += _plain_secrets(stack, stack_file)
+    return problems
+
+
+def _check_value(name: str, raw: Any, is_secret: bool, say: Callable[[str, str], None]) -> None:
+    key = f"{PROJECT}:{name}"
+    spec = KEYS.get(name)
+    if spec is None:
+        close = difflib.get_close_matches(name, KEYS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        say(key, f"unknown key; {hint}known keys: {', '.join(sorted(KEYS))}")
+        return
+    if spec.kind in ("secret", "secrets") and not is_secret:
+        say(key, f"is a secret but set as plain text: `pulumi config rm {name}`, then `{set_command(name)}`")
+    value = _parsed(raw)
+    if spec.kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        say(key, f"should be a number of seconds, not {raw!r}")
+    elif spec.kind == "bool" and not isinstance(value, bool):
+        say(key, f"should be true or false, not {raw!r}")
+    elif spec.kind in ("object", "secrets") and not isinstance(value, dict):
+        say(key, f"should be an object (`{set_command(name)}`)")
+    elif spec.kind in ("text", "secret") and (not isinstance(raw, str) or not raw.strip()):
+        say(key, "should be non-empty text")
+
+
+def _parsed(raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _plain_secrets(stack: str, stack_file: Mapping[str, Any] | None) -> list[str]:
+    """Values under ``secrets`` that the stack file holds in plain text (the engine marks the whole object secret)."""
+    config = (stack_file or {}).get("config") or {}
+    tree = config.get(f"{PROJECT}:secrets")
+    if not isinstance(tree, Mapping) or "secure" in tree:
+        return []
+    return [
+        f"stack {stack}: {PROJECT}:secrets/{name}: is plain text in Pulumi.{stack}.yaml; every value under secrets must be secret: "
+        f"`pulumi config set --secret --path secrets.{name} <value>`"
+        for name, value in sorted(tree.items())
+        if not (isinstance(value, Mapping) and "secure" in value)
+    ]
+
+
+def check_running_stack(stack: str) -> list[str]:
+    """``check`` for the stack the program runs as: the engine's config, its secret keys, the stack file beside Pulumi.yaml."""
+    values = dict(CONFIG.get())
+    secret_keys = {k for k in values if is_config_secret(k)}
+    path = Path.cwd() / f"Pulumi.{stack}.yaml"
+    stack_file = yaml.safe_load(path.read_text()) if path.is_file() else None
+    return check(stack, values, secret_keys, stack_file if isinstance(stack_file, Mapping) else None)
 
 
 @dataclass(frozen=True)
@@ -34,40 +195,57 @@ class DeploySettings:
 
 
 def read_settings(cfg: pulumi.Config, stack: str) -> StackSettings:
-    """The catalog-shaping part of the stack config."""
-    secrets = cfg.get_object("secrets") or {}
+    """The catalog-shaping part of the stack config (``check`` has vetted the types and secrecy)."""
+    secrets = _mapping(_safe(cfg.get_object, "secrets"))
     names = frozenset(k for k, v in secrets.items() if v not in (None, ""))
-    secret = not secrets or is_config_secret(f"{NAMESPACE}:secrets")
-    return _settings(stack, cfg.get, cfg.get_object, names, secrets_are_secret=secret)
+    return _settings(stack, cfg.get, cfg.get_object, names)
 
 
 def settings_from_file(stack: str, config: Mapping[str, Any], secret_names: frozenset[str]) -> StackSettings:
     """The same settings from a stack file's ``config:`` mapping, without decrypting anything (tools, the demo)."""
-    def get(key: str) -> Any:
-        return config.get(f"{NAMESPACE}:{key}")
 
-    return _settings(stack, get, get, secret_names, secrets_are_secret=True)
+    def get(key: str) -> Any:
+        return config.get(f"{PROJECT}:{key}")
+
+    return _settings(stack, get, get, secret_names)
 
 
 def _settings(
-    stack: str, text: Callable[[str], Any], obj: Callable[[str], Any], secret_names: frozenset[str], *, secrets_are_secret: bool
+    stack: str, text: Callable[[str], Any], obj: Callable[[str], Any], secret_names: frozenset[str]
 ) -> StackSettings:
     return StackSettings(
         stack=stack,
         registry=str(text("registry") or ""),
         tag=str(text("tag") or stack),
         container_suffix=str(text("containerSuffix") or ""),
-        env={k: str(v) for k, v in (obj("env") or {}).items()},
-        services=obj("services") or {},
+        env={k: str(v) for k, v in _mapping(_safe(obj, "env")).items()},
+        services=_mapping(_safe(obj, "services")),
         secret_names=secret_names,
-        secrets_are_secret=secrets_are_secret,
+        namespace=PROJECT,
     )
+
+
+def _safe(obj: Callable[[str], Any], key: str) -> Any:
+    try:
+        return obj(key)
+    except pulumi.ConfigTypeError:  # reported by check()
+        return None
+
+
+def optional_object(cfg: pulumi.Config, key: str) -> dict[str, Any] | None:
+    """An object-valued key, or None when it is unset or not an object (``check`` reports the latter)."""
+    value = _safe(cfg.get_object, key)
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def read_deploy(cfg: pulumi.Config, stack: str) -> DeploySettings:
     """The Dokploy and verification part of the stack config."""
     return DeploySettings(
-        dokploy_url=cfg.require("dokployUrl"),
+        dokploy_url=cfg.get("dokployUrl") or "",
         project_name=cfg.get("dokployProject") or f"bizosaas-{stack}",
         environment_name=cfg.get("dokployEnvironment") or "production",
         health_url=cfg.get("healthUrl") or "",
@@ -80,11 +258,8 @@ def read_deploy(cfg: pulumi.Config, stack: str) -> DeploySettings:
 
 
 def dokploy_api_key(cfg: pulumi.Config) -> pulumi.Output[str]:
-    """The Dokploy API key: secret stack config, else DOKPLOY_API_KEY."""
+    """The Dokploy API key: secret stack config, else DOKPLOY_API_KEY (``check`` reported it when neither is set)."""
     key = cfg.get_secret("dokployApiKey")
     if key is not None:
         return key
-    if os.environ.get(API_KEY_ENV):
-        return pulumi.Output.secret(os.environ[API_KEY_ENV])
-    hint = f"pulumi config set --secret dokployApiKey ..., or {API_KEY_ENV}"
-    raise CatalogError([f"stack {pulumi.get_stack()}: {NAMESPACE}:dokployApiKey: is required ({hint})"])
+    return pulumi.Output.secret(os.environ.get(API_KEY_ENV, ""))

@@ -68,23 +68,23 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     def say(path: str, msg: str) -> None:
         problems.append(f"stack {settings.stack}: {path}: {msg}")
 
+    ns = settings.namespace
+
     if not REGISTRY_REPO.match(settings.registry or ""):
-        say("bizosaas:registry", f"{settings.registry!r} is not a valid image repository (host[:port]/path, lower case)")
+        say(f"{ns}:registry", f"{settings.registry!r} is not a valid image repository (host[:port]/path, lower case)")
     if not TAG.match(settings.tag or ""):
-        say("bizosaas:tag", f"{settings.tag!r} is not a valid image tag ([A-Za-z0-9_.-], at most 128)")
-    if not settings.secrets_are_secret:
-        say("bizosaas:secrets", "must be set with `pulumi config set --secret --path secrets.NAME`, not as plain config")
+        say(f"{ns}:tag", f"{settings.tag!r} is not a valid image tag ([A-Za-z0-9_.-], at most 128)")
 
     raw_services = raw.get("services") or {}
     overrides = settings.services or {}
     for name in overrides:
         if name not in raw_services:
-            say(f"bizosaas:services/{name}", f"unknown service (known: {', '.join(raw_services)})")
+            say(f"{ns}:services/{name}", f"unknown service (known: {', '.join(raw_services)})")
         elif not isinstance(overrides[name], Mapping):
-            say(f"bizosaas:services/{name}", "should be a mapping")
+            say(f"{ns}:services/{name}", "should be a mapping")
         else:
             for key in sorted(set(overrides[name]) - OVERRIDE_KEYS):
-                say(f"bizosaas:services/{name}/{key}", f"unknown key (allowed: {', '.join(sorted(OVERRIDE_KEYS))})")
+                say(f"{ns}:services/{name}/{key}", f"unknown key (allowed: {', '.join(sorted(OVERRIDE_KEYS))})")
 
     services: dict[str, Service] = {}
     for name, spec in raw_services.items():
@@ -110,6 +110,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
 
 
 def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Say) -> Service | None:
+    ns = settings.namespace
     path = f"services/{name}"
     if not SERVICE_NAME.match(name):
         say(path, "service names are lower-case words joined by '-'")
@@ -126,7 +127,7 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
     if not isinstance(local_image, str) or not LOCAL_IMAGE.match(local_image):
         say(f"{path}/local_image", f"{local_image!r} is not a valid image reference")
     port = _port(spec.get("port"), f"{path}/port", say)
-    published_path = f"bizosaas:services/{name}/published" if "published" in over else f"{path}/published"
+    published_path = f"{ns}:services/{name}/published" if "published" in over else f"{path}/published"
     published = _port(over.get("published", spec.get("published")), published_path, say)
     health = spec.get("health", "")
     if not isinstance(health, str) or not health.startswith("/"):
@@ -157,17 +158,18 @@ def _port(value: Any, path: str, say: Say) -> int:
 
 
 def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: StackSettings, say: Say) -> tuple[EnvVar, ...]:
+    ns = settings.namespace
     out: list[EnvVar] = []
     for var in over:
         if var not in spec:
-            say(f"bizosaas:services/{name}/env/{var}", "is not an env var of this service in catalog.yaml")
+            say(f"{ns}:services/{name}/env/{var}", "is not an env var of this service in catalog.yaml")
     for var, value in spec.items():
         path = f"services/{name}/env/{var}"
         if not ENV_NAME.match(str(var)):
             say(path, "env var names are upper case letters, digits and '_'")
         if isinstance(value, Mapping) and value.get("secret") is True:
             if var in over or var in settings.env:
-                where = f"bizosaas:services/{name}/env/{var}" if var in over else f"bizosaas:env/{var}"
+                where = f"{ns}:services/{name}/env/{var}" if var in over else f"{ns}:env/{var}"
                 say(where, "is a secret: set it with `pulumi config set --secret --path secrets." f"{var}`, not as plain config")
             out.append(EnvVar(var, "secret"))
         elif isinstance(value, Mapping) and "service_url" in value:
@@ -179,7 +181,7 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
             elif key in settings.env:
                 out.append(EnvVar(var, "plain", str(settings.env[key])))
             else:
-                say(f"bizosaas:env/{key}", f"is required by service {name} (env {var})")
+                say(f"{ns}:env/{key}", f"is required by service {name} (env {var})")
         elif isinstance(value, str | int | float) and not isinstance(value, bool):
             out.append(EnvVar(var, "plain", str(over.get(var, value))))
         else:
@@ -188,14 +190,23 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
 
 
 def _check_references(services: dict[str, Service], raw_services: Mapping[str, Any], settings: StackSettings, say: Say) -> None:
+    ns = settings.namespace
     for svc in services.values():
         for var in svc.env:
             if var.kind == "service_url" and var.value not in services:
                 why = "is disabled in this stack" if var.value in raw_services else "is not in the catalog"
                 say(f"services/{svc.name}/env/{var.name}", f"points at service {var.value!r}, which {why}")
+    missing: dict[str, list[str]] = {}
+    for svc in services.values():
         for secret in sorted(svc.secret_names() - settings.secret_names):
-            hint = f"pulumi config set --secret --path secrets.{secret} <value>"
-            say(f"bizosaas:secrets/{secret}", f"is required by service {svc.name}: {hint}")
+            missing.setdefault(secret, []).append(svc.name)
+    for secret, users in sorted(missing.items()):
+        hint = f"pulumi config set --secret --path secrets.{secret} <value>"
+        say(f"{ns}:secrets/{secret}", f"is required by {_plural(users, 'service')}: {hint}")
+
+
+def _plural(names: list[str], noun: str) -> str:
+    return f"{noun} {names[0]}" if len(names) == 1 else f"{noun}s {', '.join(names)}"
 
 
 def _check_unique(services: dict[str, Service], say: Say) -> None:

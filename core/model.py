@@ -59,7 +59,8 @@ class StackSettings:
     env: Mapping[str, str] = field(default_factory=dict)
     services: Mapping[str, Any] = field(default_factory=dict)
     secret_names: frozenset[str] = frozenset()
-    secrets_are_secret: bool = True
+    namespace: str = "bizosaas-deploy"
+    """The stack config namespace (the Pulumi project name): messages name keys as ``<namespace>:key``."""
 
 
 @dataclass(frozen=True)

@@ -43,15 +43,15 @@ def digests_for(stack: str, catalog: Catalog, manifest: Mapping[str, str], key: 
 
 def promotable_digests(
     stack: str,
-    source: str,
+    key: str,
     catalog: Catalog,
     manifest: Mapping[str, str] | None,
     verified: Any,
     exists: Callable[[str, str], bool] | None = None,
 ) -> dict[str, str]:
     """The digests another stack verified, refusing unverified releases and, when ``exists`` is
-    given (repository, digest -> bool), digests the registry does not have."""
-    key = f"bizosaas:promoteFrom ({source})"
+    given (repository, digest -> bool), digests the registry does not have. ``key`` names the
+    config key in messages (``bizosaas-deploy:promoteFrom (org/project/staging)``)."""
     if not manifest:
         raise ReleaseError(f"stack {stack}: {key}: the source stack exports no release_manifest (has it been deployed?)")
     if verified is not True:

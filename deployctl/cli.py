@@ -26,7 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diff", action="store_true", help="preview: accepted for familiarity; the diff is always shown")
     args = parser.parse_args(argv)
     engine.engine_env()  # PATH, backend, passphrase: the ledger commands need them too
+    try:
+        return _run(args, parser)
+    except operations.EngineFailed as exc:  # the engine printed its progress; the problems once, no traceback
+        print(f"deployctl: {args.command} --stack {args.stack} failed:", file=sys.stderr)
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
 
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "demo":
         from deployctl import demo
 
@@ -41,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "up":
         operations.up(args.stack)
     elif args.command == "refresh":
-        engine.stack(args.stack).refresh(on_output=operations.print_line, color="never")
+        operations.refresh(args.stack)
     elif args.command == "destroy":
-        engine.stack(args.stack).destroy(on_output=operations.print_line, color="never")
+        operations.destroy(args.stack)
     elif args.command == "releases":
         for e in ledger.releases(args.stack):
             print(f"{e['release_id']}  {e['time']}  by {e['by']}  commit {e['commit'] or '-'}  update {e['update']}")

@@ -14,7 +14,7 @@ import requests
 import yaml
 
 from components.program import CATALOG_FILE
-from components.stack_config import NAMESPACE, settings_from_file
+from components.stack_config import PROJECT, settings_from_file
 from core.catalog import load_catalog_file, resolve, secret_names
 from core.compose import health_url
 from deployctl import engine, local_stack, operations
@@ -67,7 +67,7 @@ def print_table(stack: str, outputs: dict[str, Any], elapsed: float) -> None:
     config = (yaml.safe_load((engine.PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
     raw = load_catalog_file(CATALOG_FILE)
     catalog = resolve(raw, settings_from_file(stack, config, secret_names(raw)))
-    template = str(config.get(f"{NAMESPACE}:healthUrl") or "")
+    template = str(config.get(f"{PROJECT}:healthUrl") or "")
     print(f"\n{'service':30} {'image digest':22} {'project':9} health")
     for name, svc in catalog.services.items():
         digest = outputs["image_digests"].get(name, "")

@@ -9,6 +9,7 @@ is the real engine: planning, diffs, state on a file backend, secrets, plugins, 
 from __future__ import annotations
 
 import os
+import re
 import secrets as pysecrets
 from collections.abc import Callable
 from pathlib import Path
@@ -22,16 +23,18 @@ STANDINS_BIN = PROJECT_DIR / "testkit" / "bin"
 VENV_PYTHON = PROJECT_DIR / "venv" / "bin" / "python"
 
 
-def docker_standin_enabled() -> bool:
-    """Whether to use the stand-in pulumi-docker plugin (BIZOSAAS_DOCKER_STANDIN=1: make demo, tests)."""
-    return os.environ.get("BIZOSAAS_DOCKER_STANDIN", "").lower() in ("1", "true", "yes")
+def standins_enabled() -> bool:
+    """Whether the engine uses testkit's stand-ins (the language host and provider plugins that cannot be
+    installed here): BIZOSAAS_STANDINS=1, as `make demo` and the tests set it. Never on a user's machine."""
+    flag = os.environ.get("BIZOSAAS_STANDINS") or os.environ.get("BIZOSAAS_DOCKER_STANDIN") or ""
+    return flag.lower() in ("1", "true", "yes")
 
 
 def engine_env(backend_dir: Path | None = None) -> dict[str, str]:
-    """The environment the engine runs with: our pulumi (and the stand-in plugin, if enabled) first
+    """The environment the engine runs with: our pulumi (and the stand-ins, if enabled) first
     on PATH, a file backend under .state unless PULUMI_BACKEND_URL says otherwise."""
     backend_dir = backend_dir or STATE_DIR / "backend"
-    first = [str(TOOLS_BIN)] + ([str(STANDINS_BIN)] if docker_standin_enabled() else [])
+    first = [str(TOOLS_BIN)] + ([str(STANDINS_BIN)] if standins_enabled() else [])
     path = os.environ.get("PATH", "").split(os.pathsep)
     env = {
         "PATH": os.pathsep.join(first + [p for p in path if p not in first]),
@@ -45,7 +48,7 @@ def engine_env(backend_dir: Path | None = None) -> dict[str, str]:
     }
     if env["PULUMI_BACKEND_URL"].startswith("file://"):
         Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    if docker_standin_enabled():  # a missing plugin is an error here, never a download attempt
+    if standins_enabled():  # a missing plugin is an error here, never a download attempt
         env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     os.environ.update(env)  # the Automation API's own CLI calls read os.environ too
     return env
@@ -67,14 +70,27 @@ def machine_secret(name: str) -> str:
 
 
 def inline_program() -> None:
-    """The program, exactly as __main__.py runs it."""
+    """The program, exactly as __main__.py runs it (for `stack(..., program=inline_program)`)."""
     from components.program import main
 
     main()
 
 
-def stack(name: str, program: Callable[[], None] = inline_program, work_dir: Path = PROJECT_DIR) -> auto.Stack:
-    """Select (or create) a stack of this project on the configured backend."""
+def stack(name: str, program: Callable[[], None] | None = None, work_dir: Path = PROJECT_DIR) -> auto.Stack:
+    """Select (or create) a stack on the configured backend.
+
+    Without ``program`` the engine runs ``work_dir``'s Pulumi.yaml project as `pulumi up` does
+    (its ``__main__.py`` through the Python language host): what a user runs. With ``program``,
+    that function runs inline (the SDK's own language server), for small test projects.
+    """
     env = engine_env()
     opts = auto.LocalWorkspaceOptions(work_dir=str(work_dir), pulumi_home=env["PULUMI_HOME"], env_vars=env)
-    return auto.create_or_select_stack(name, project_name="bizosaas-deploy", program=program, opts=opts)
+    if program is None:
+        return auto.create_or_select_stack(name, work_dir=str(work_dir), opts=opts)
+    return auto.create_or_select_stack(name, project_name=_project_name(work_dir), program=program, opts=opts)
+
+
+def _project_name(work_dir: Path) -> str:
+    text = (work_dir / "Pulumi.yaml").read_text() if (work_dir / "Pulumi.yaml").is_file() else ""
+    match = re.search(r"^name:\s*(\S+)", text, re.MULTILINE)
+    return match.group(1) if match else "bizosaas-deploy"

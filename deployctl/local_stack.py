@@ -46,16 +46,16 @@ def init_from(name: str, template: Path, extra: dict[str, Any] | None = None, wo
         target.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     st = engine.stack(name, work_dir=work_dir)
     existing = st.get_all_config()
-    if "bizosaas:dokployApiKey" not in existing:
-        st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(local_dokploy_key(), secret=True))
+    if "bizosaas-deploy:dokployApiKey" not in existing:
+        st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(local_dokploy_key(), secret=True))
     for secret in sorted(catalog_secret_names()):
         if not _has_secret(existing, secret):
-            st.set_config(f"bizosaas:secrets.{secret}", auto.ConfigValue(_random_secret(secret), secret=True), path=True)
+            st.set_config(f"bizosaas-deploy:secrets.{secret}", auto.ConfigValue(_random_secret(secret), secret=True), path=True)
     return st
 
 
 def _has_secret(existing: Mapping[str, auto.ConfigValue], name: str) -> bool:
-    value = existing.get("bizosaas:secrets")
+    value = existing.get("bizosaas-deploy:secrets")
     return bool(value and f'"{name}"' in value.value)
 
 

@@ -6,6 +6,6 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 venv/bin/ruff check .
 venv/bin/mypy
-export BIZOSAAS_DOCKER_STANDIN=1  # the real pulumi-docker plugin cannot be installed here
+export BIZOSAAS_STANDINS=1  # the language host and provider plugins cannot be installed here: testkit stand-ins
 export PATH="$here/testkit/bin:$here/.tools/pulumi/bin:$PATH"
 exec venv/bin/python -m pytest -ra --cov --cov-report=term "$@"

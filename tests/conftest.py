@@ -2,6 +2,6 @@
 
 import os
 
-# The real pulumi-docker plugin cannot be installed on these machines: engine tests use the
+# The real language host and provider plugins cannot be installed on these machines: engine tests use the
 # stand-in (testkit/bin/pulumi-resource-docker), as `make test` and `make demo` do.
-os.environ.setdefault("BIZOSAAS_DOCKER_STANDIN", "1")
+os.environ.setdefault("BIZOSAAS_STANDINS", "1")

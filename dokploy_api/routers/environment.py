@@ -20,3 +20,7 @@ class EnvironmentApi(Router):
         if description is not None:
             body["description"] = description
         return as_dict(self._t.mutate("environment.create", body, idempotent=False), "environment.create")
+
+    def remove(self, environment_id: str) -> dict[str, Any]:
+        """Delete an empty, non-default environment (Dokploy refuses the others with a 400)."""
+        return as_dict(self._t.mutate("environment.remove", {"environmentId": environment_id}, idempotent=False), "environment.remove")

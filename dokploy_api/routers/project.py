@@ -24,3 +24,7 @@ class ProjectApi(Router):
         if description is not None:
             body["description"] = description
         return as_dict(self._t.mutate("project.create", body, idempotent=False), "project.create")
+
+    def remove(self, project_id: str) -> dict[str, Any]:
+        """Delete a project and, in Dokploy's database, everything in it (containers keep running: delete composes first)."""
+        return as_dict(self._t.mutate("project.remove", {"projectId": project_id}, idempotent=False), "project.remove")

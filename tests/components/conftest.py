@@ -17,6 +17,8 @@ from pulumi.dynamic.config import Config
 
 from components.compose_project import ComposeProjectProvider
 from components.registry_credentials import RegistryProvider
+from dokploy_api import DokployClient
+from dokploy_api.lookup import find_or_create_environment, find_or_create_project
 from testkit.dokploy import FakeDokploy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,11 +114,19 @@ def env_text(values: dict[str, str]) -> str:
 
 @pytest.fixture
 def props(srv: FakeDokploy, api_key: str, env_secrets: dict[str, str]) -> dict[str, Any]:
+    """ComposeProject inputs in the project a DokployProject made (created here, before the test counts calls)."""
+    with DokployClient(srv.base_url, api_key) as client:
+        project, _ = find_or_create_project(client, "bizosaas-test")
+        environment, _ = find_or_create_environment(client, project, "production")
+    settle(srv)
+    srv.reset_calls()
     return {
         "dokploy_url": srv.base_url,
         "api_key": api_key,
         "project_name": "bizosaas-test",
         "environment_name": "production",
+        "project_id": project["projectId"],
+        "environment_id": environment["environmentId"],
         "compose_name": "backend",
         "compose_file": compose_yaml(),
         "env": env_text(env_secrets),
@@ -181,7 +191,7 @@ def assert_clean(text: str, api_key: str, env_secrets: dict[str, str]) -> None:
 
 
 def configured(provider: ComposeProjectProvider | RegistryProvider, api_key: str) -> Any:
-    provider.configure(ConfigureRequest(Config({"bizosaas:dokployApiKey": api_key}, "bizosaas-deploy")))
+    provider.configure(ConfigureRequest(Config({"bizosaas-deploy:dokployApiKey": api_key}, "bizosaas-deploy")))
     return provider
 
 

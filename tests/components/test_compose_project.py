@@ -105,26 +105,18 @@ def test_create_deploys_once_and_returns_outputs_when_fresh(
     [row] = composes(srv)
     assert (row["name"], row["sourceType"], row["composeFile"], row["env"]) == ("backend", "raw", props["compose_file"], props["env"])
     assert row["createEnvFile"] is True and row["composeStatus"] == "done"
-    assert procs(srv, "POST") == ["project.create", "compose.create", "compose.update", "compose.saveEnvironment", "compose.deploy"]
+    assert procs(srv, "POST") == ["compose.create", "compose.update", "compose.saveEnvironment", "compose.deploy"]
     assert len(deployments(srv)) == 1
 
 
-def test_create_reuses_project_and_production_env_when_they_exist(
+def test_create_puts_the_compose_in_the_environment_it_is_given_and_never_creates_a_project(
     provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy
 ) -> None:
     first = provider.create(props).outs or {}
     second = provider.create({**props, "compose_name": "frontend"}).outs or {}
-    assert (first["project_id"], first["environment_id"]) == (second["project_id"], second["environment_id"])
-    assert procs(srv, "POST").count("project.create") == 1
-
-
-def test_create_uses_a_named_environment_when_not_production(
-    provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy, api_key: str
-) -> None:
-    outs = provider.create({**props, "environment_name": "staging"}).outs or {}
-    with DokployClient(srv.base_url, api_key) as client:
-        env = client.environment.one(outs["environment_id"])
-    assert env["name"] == "staging" and env["isDefault"] is False
+    assert {r["environmentId"] for r in composes(srv)} == {props["environment_id"]}
+    assert (first["environment_id"], second["environment_id"]) == (props["environment_id"], props["environment_id"])
+    assert not [p for p in procs(srv) if p.startswith(("project.", "environment.create"))]
 
 
 def test_noop_diff_makes_zero_api_calls_when_nothing_changed(
@@ -196,7 +188,7 @@ def test_settings_change_needs_no_api_call_when_only_timeouts_change(
     assert settle(srv) == []
 
 
-@pytest.mark.parametrize("key", ["project_name", "environment_name", "compose_name", "compose_type", "dokploy_url"])
+@pytest.mark.parametrize("key", ["environment_id", "compose_name", "compose_type", "dokploy_url"])
 def test_diff_replaces_deleting_first_when_identity_changes(
     provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy, key: str
 ) -> None:
@@ -375,7 +367,7 @@ def test_rate_limited_key_is_a_clear_401_when_every_call_is_refused(
     with pytest.raises(DokployUnauthorized) as info:
         provider.create(props)
     msg = str(info.value)
-    assert msg.startswith("project.all: Unauthorized (401): the API key is missing, wrong, expired or rate-limited")
+    assert msg.startswith("environment.one: Unauthorized (401): the API key is missing, wrong, expired or rate-limited")
     assert_clean(msg, api_key, env_secrets)
     assert len(settle(srv)) == 1 and srv.write_calls == 0
 

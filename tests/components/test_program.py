@@ -52,20 +52,35 @@ class Mocks(pulumi.runtime.Mocks):
 
 def stack_config() -> tuple[dict[str, str], list[str]]:
     cfg = {
-        "bizosaas:registry": "ghcr.io/bizoholic-digital/bizosaas-platform",
-        "bizosaas:tag": "staging",
-        "bizosaas:containerSuffix": "staging",
-        "bizosaas:registryUser": "bizoholic-digital",
-        "bizosaas:registryToken": REGISTRY_TOKEN,
-        "bizosaas:registryPullUser": "bizoholic-digital",
-        "bizosaas:registryPullToken": PULL_TOKEN,
-        "bizosaas:dokployUrl": "https://dokploy.example.test",
-        "bizosaas:dokployApiKey": API_KEY,
-        "bizosaas:healthUrl": "https://staging.example.test:{published}{path}",
-        "bizosaas:env": json.dumps(STACK_ENV),
-        "bizosaas:secrets": json.dumps(SECRET_VALUES),
+        "bizosaas-deploy:registry": "ghcr.io/bizoholic-digital/bizosaas-platform",
+        "bizosaas-deploy:tag": "staging",
+        "bizosaas-deploy:containerSuffix": "staging",
+        "bizosaas-deploy:registryUser": "bizoholic-digital",
+        "bizosaas-deploy:registryToken": REGISTRY_TOKEN,
+        "bizosaas-deploy:registryPullUser": "bizoholic-digital",
+        "bizosaas-deploy:registryPullToken": PULL_TOKEN,
+        "bizosaas-deploy:dokployUrl": "https://dokploy.example.test",
+        "bizosaas-deploy:dokployApiKey": API_KEY,
+        "bizosaas-deploy:healthUrl": "https://staging.example.test:{published}{path}",
+        "bizosaas-deploy:env": json.dumps(STACK_ENV),
+        "bizosaas-deploy:secrets": json.dumps(SECRET_VALUES),
     }
-    return cfg, ["bizosaas:registryToken", "bizosaas:registryPullToken", "bizosaas:dokployApiKey", "bizosaas:secrets"]
+    return cfg, [
+        "bizosaas-deploy:registryToken",
+        "bizosaas-deploy:registryPullToken",
+        "bizosaas-deploy:dokployApiKey",
+        "bizosaas-deploy:secrets",
+    ]
+
+
+def checked_config() -> list[str]:
+    """What components.stack_config.check says of the test config (nothing: it is complete)."""
+    from components.stack_config import check
+
+    cfg, secret_keys = stack_config()
+    problems = check("staging", cfg, set(secret_keys), None, environ={})
+    assert problems == []
+    return problems
 
 
 def image_inspector(image: str) -> dict[str, Any]:
@@ -90,7 +105,7 @@ def mocks() -> Mocks:
 def test_program_declares_14_tags_14_pushes_two_compose_projects(mocks: Mocks) -> Any:
     from components.program import build
 
-    outputs = build("staging", pulumi.Config("bizosaas"), inspect=image_inspector)
+    outputs = build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=checked_config())
 
     def check(args: list[Any]) -> None:
         manifest, compose, _ids = args
@@ -119,7 +134,7 @@ def test_program_declares_14_tags_14_pushes_two_compose_projects(mocks: Mocks) -
 def test_no_secret_value_in_compose_outputs_or_plain_inputs(mocks: Mocks) -> Any:
     from components.program import build
 
-    outputs = build("staging", pulumi.Config("bizosaas"), inspect=image_inspector)
+    outputs = build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=checked_config())
 
     def check(exported: Any) -> None:
         text = json.dumps(exported)
@@ -138,7 +153,7 @@ def test_no_secret_value_in_compose_outputs_or_plain_inputs(mocks: Mocks) -> Any
 def test_compose_project_gets_the_env_text_as_a_secret_input(mocks: Mocks) -> Any:
     from components.program import build
 
-    outputs = build("staging", pulumi.Config("bizosaas"), inspect=image_inspector)
+    outputs = build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=checked_config())
 
     def check(_: Any) -> None:
         backend = next(r for r in mocks.resources if r.name == "backend")
@@ -158,5 +173,19 @@ def test_missing_local_image_fails_before_any_resource(mocks: Mocks) -> None:
     from core.catalog import CatalogError
 
     with pytest.raises(CatalogError, match="image bizosaas-brain-gateway:latest does not exist"):
-        build("staging", pulumi.Config("bizosaas"), inspect=lambda image: None)
+        build("staging", pulumi.Config("bizosaas-deploy"), inspect=lambda image: None, config_problems=checked_config())
     assert not [r for r in mocks.resources if r.typ.startswith("docker:")]
+
+
+def test_config_catalog_and_image_problems_are_reported_together_before_any_resource(mocks: Mocks) -> None:
+    from components.program import build
+    from core.catalog import CatalogError
+
+    config_problem = "stack staging: bizosaas-deploy:dokployApiKey: is required: `pulumi config set --secret dokployApiKey <value>`"
+    pulumi.runtime.set_config("bizosaas-deploy:services", json.dumps({"brain-api": {"published": 70000}}))
+    with pytest.raises(CatalogError) as info:
+        build("staging", pulumi.Config("bizosaas-deploy"), inspect=lambda image: None, config_problems=[config_problem])
+    lines = info.value.problems
+    assert lines[0] == config_problem
+    assert "stack staging: bizosaas-deploy:services/brain-api/published: 70000 should be a port number in 1-65535" in lines
+    assert mocks.resources == []

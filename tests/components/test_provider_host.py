@@ -74,7 +74,7 @@ class ProviderHost:
 
 @pytest.fixture
 def host(api_key: str) -> Iterator[ProviderHost]:
-    h = ProviderHost({"bizosaas:dokployApiKey": api_key})
+    h = ProviderHost({"bizosaas-deploy:dokployApiKey": api_key})
     try:
         yield h
     finally:
@@ -109,10 +109,10 @@ def test_host_runs_full_lifecycle_with_pickled_provider_when_driven_like_the_eng
     changed = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=_struct(changed_news)), timeout=30)
     assert changed.changes == provider_pb2.DiffResponse.DIFF_SOME and list(changed.replaces) == []
     renamed = stub.Diff(
-        provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=_struct({**news, "project_name": "other"})),
+        provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=_struct({**news, "environment_id": "other"})),
         timeout=30,
     )
-    assert list(renamed.replaces) == ["project_name"] and renamed.deleteBeforeReplace is True
+    assert list(renamed.replaces) == ["environment_id"] and renamed.deleteBeforeReplace is True
     preview = stub.Diff(
         provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=_struct({**news, "env": rpc.UNKNOWN})),
         timeout=30,
@@ -149,7 +149,7 @@ def test_host_reports_clear_errors_without_secrets_when_faults_hit(
     host: ProviderHost, pickled: str, props: dict[str, Any], srv: FakeDokploy, api_key: str, env_secrets: dict[str, str], fault: str
 ) -> None:
     expected = {
-        "rate_limited": "DokployUnauthorized: project.all: Unauthorized (401): the API key is missing, wrong, expired or rate-limited",
+        "rate_limited": "DokployUnauthorized: environment.one: Unauthorized (401): the API key is missing, wrong, expired or rate-limited",
         "deploy_error": "Error: image pull failed for 127.0.0.1:5000/bizosaas/web",
         "stuck": "DeploymentTimeout: compose.deploy: deployment",
         "deploy_502": "no deployment appeared within 1.5s, so nothing was deployed",

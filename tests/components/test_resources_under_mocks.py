@@ -51,6 +51,8 @@ def test_resources_register_secrets_and_type_tokens_when_declared() -> Any:
             api_key=key,
             project_name="p",
             environment_name="production",
+            project_id="p-1",
+            environment_id="e-1",
             compose_name="backend",
             compose_file="services: {}\n",
             env=f"A={token}\n",

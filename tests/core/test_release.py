@@ -19,27 +19,27 @@ def test_release_id_is_content_addressed() -> None:
 
 
 def test_verified_release_is_promoted_digest_for_digest() -> None:
-    digests = promotable_digests("prod", "org/p/staging", CATALOG, MANIFEST, True)
+    digests = promotable_digests("prod", "bizosaas-deploy:promoteFrom (org/p/staging)", CATALOG, MANIFEST, True)
     assert digests == {n: fake_digest(n) for n in CATALOG.services}
 
 
 def test_unverified_release_is_refused() -> None:
-    with pytest.raises(ReleaseError, match=r"stack prod: bizosaas:promoteFrom \(org/p/staging\): release r-\w+ was not verified"):
-        promotable_digests("prod", "org/p/staging", CATALOG, MANIFEST, False)
+    with pytest.raises(ReleaseError, match=r"stack prod: bizosaas-deploy:promoteFrom \(org/p/staging\): release r-\w+ was not verified"):
+        promotable_digests("prod", "bizosaas-deploy:promoteFrom (org/p/staging)", CATALOG, MANIFEST, False)
 
 
 def test_missing_manifest_and_tag_references_are_refused() -> None:
     with pytest.raises(ReleaseError, match="exports no release_manifest"):
-        promotable_digests("prod", "s", CATALOG, None, True)
+        promotable_digests("prod", "bizosaas-deploy:promoteFrom (s)", CATALOG, None, True)
     bad = {**MANIFEST, "brain-api": "ghcr.io/bizoholic-digital/bizosaas-platform/brain-api:staging"}
     with pytest.raises(ReleaseError, match=r"brain-api: .* is not <repository>@sha256:<digest>"):
-        digests_for("prod", CATALOG, bad, "bizosaas:pinnedRelease")
+        digests_for("prod", CATALOG, bad, "bizosaas-deploy:pinnedRelease")
 
 
 def test_foreign_repository_is_refused() -> None:
     bad = {**MANIFEST, "brain-api": f"docker.io/evil/brain-api@{fake_digest('x')}"}
     with pytest.raises(ReleaseError, match="is not this stack's repository"):
-        digests_for("prod", CATALOG, bad, "bizosaas:pinnedRelease")
+        digests_for("prod", CATALOG, bad, "bizosaas-deploy:pinnedRelease")
 
 
 def test_digest_missing_from_the_registry_is_refused_when_exists_is_given() -> None:
@@ -50,5 +50,5 @@ def test_digest_missing_from_the_registry_is_refused_when_exists_is_given() -> N
         return not repo.endswith("/brain-api")
 
     with pytest.raises(ReleaseError, match=r"brain-api: .*brain-api@sha256:\w+ is not in the registry"):
-        promotable_digests("prod", "org/p/staging", CATALOG, MANIFEST, True, exists)
+        promotable_digests("prod", "bizosaas-deploy:promoteFrom (org/p/staging)", CATALOG, MANIFEST, True, exists)
     assert asked and all(d.startswith("sha256:") for _, d in asked)

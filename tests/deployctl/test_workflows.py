@@ -68,11 +68,14 @@ def test_the_validator_rejects_a_broken_workflow(tmp_path: Path) -> None:
 # --- one deploy of a stack at a time; prod behind the production environment ----------------------
 
 
-@pytest.mark.parametrize(("name", "group"), [
-    ("deploy-staging.yml", "deploy-staging"),
-    ("promote-prod.yml", "deploy-prod"),
-    ("rollback.yml", "deploy-${{ inputs.stack }}"),
-])
+@pytest.mark.parametrize(
+    ("name", "group"),
+    [
+        ("deploy-staging.yml", "deploy-staging"),
+        ("promote-prod.yml", "deploy-prod"),
+        ("rollback.yml", "deploy-${{ inputs.stack }}"),
+    ],
+)
 def test_deploys_of_one_stack_never_overlap(name: str, group: str) -> None:
     concurrency = load(name)["concurrency"]
     assert concurrency == {"group": group, "cancel-in-progress": False}
@@ -83,7 +86,8 @@ def test_rollback_group_is_the_same_as_the_deploy_group_of_its_stack() -> None:
     stacks = triggers(load("rollback.yml"))["workflow_dispatch"]["inputs"]["stack"]["options"]
     assert stacks == ["staging", "prod"]
     assert {group.replace("${{ inputs.stack }}", s) for s in stacks} == {
-        load("deploy-staging.yml")["concurrency"]["group"], load("promote-prod.yml")["concurrency"]["group"],
+        load("deploy-staging.yml")["concurrency"]["group"],
+        load("promote-prod.yml")["concurrency"]["group"],
     }
 
 
@@ -199,7 +203,10 @@ def test_stage_release_images_plan() -> None:
         sys.path.pop(0)
     catalog = yaml.safe_load((ROOT / "catalog.yaml").read_text())
     staging = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
-    staging["config"]["bizosaas:services"] = {"brain-api": {"local_image": "brain-override:1"}, "amazon-sourcing": {"enabled": False}}
+    staging["config"]["bizosaas-deploy:services"] = {
+        "brain-api": {"local_image": "brain-override:1"},
+        "amazon-sourcing": {"enabled": False},
+    }
     names = sri.local_images(catalog, "staging", staging)
     assert len(names) == 13 and "amazon-sourcing" not in names and names["brain-api"] == "brain-override:1"
     pulls, missing = sri.plan({"brain-api": "ghcr.io/o/b@sha256:" + "1" * 64}, names)

@@ -49,27 +49,33 @@ class World:
         self.srv = self.new_server()
 
     def new_server(self) -> FakeDokploy:
-        srv = FakeDokploy(api_keys={self.key}, docker=True, work_dir=self.tmp / "dokploy", state_file=self.tmp / "dokploy.json",
-                          port=self.port, builds_concurrency=2)
+        srv = FakeDokploy(
+            api_keys={self.key},
+            docker=True,
+            work_dir=self.tmp / "dokploy",
+            state_file=self.tmp / "dokploy.json",
+            port=self.port,
+            builds_concurrency=2,
+        )
         srv.start()
         return srv
 
     def config(self, stack: str, suffix: str, offset: int, **extra: Any) -> dict[str, Any]:
         services = {n: {"published": s["published"] + offset} for n, s in RAW["services"].items()}
         return {
-            "bizosaas:tag": stack,
-            "bizosaas:containerSuffix": suffix,
-            "bizosaas:dokployUrl": self.srv.base_url,
-            "bizosaas:dokployProject": f"bizosaas-{stack}",
-            "bizosaas:services": services,
-            "bizosaas:healthTimeout": 20,
-            "bizosaas:deployTimeout": 90,
+            "bizosaas-deploy:tag": stack,
+            "bizosaas-deploy:containerSuffix": suffix,
+            "bizosaas-deploy:dokployUrl": self.srv.base_url,
+            "bizosaas-deploy:dokployProject": f"bizosaas-{stack}",
+            "bizosaas-deploy:services": services,
+            "bizosaas-deploy:healthTimeout": 20,
+            "bizosaas-deploy:deployTimeout": 90,
             **extra,
         }
 
     def init(self, stack: str, template: str, config: dict[str, Any]) -> auto.Stack:
         st = local_stack.init_from(stack, ROOT / "stacks" / template, extra=config)
-        st.set_config("bizosaas:dokployApiKey", auto.ConfigValue(self.key, secret=True))
+        st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(self.key, secret=True))
         return st
 
     def health(self, service: str, offset: int = PORT_OFFSET) -> int:
@@ -158,7 +164,9 @@ def test_one_changed_image_pushes_one_and_redeploys_one_project(world: World) ->
 
 def test_prod_promotes_the_verified_release_without_pushing(world: World) -> None:
     source = f"organization/bizosaas-deploy/{world.stack}"
-    world.init(world.prod, "local-prod.yaml", world.config(world.prod, world.prod, PORT_OFFSET + 100, **{"bizosaas:promoteFrom": source}))
+    world.init(
+        world.prod, "local-prod.yaml", world.config(world.prod, world.prod, PORT_OFFSET + 100, **{"bizosaas-deploy:promoteFrom": source})
+    )
     before = registry_bytes()
     result, _ = up(world.prod, quiet=True)
     staging = engine.stack(world.stack).outputs()
@@ -183,16 +191,16 @@ def test_prod_refuses_an_unverified_release_and_a_digest_not_in_the_registry(wor
     prod = engine.stack(world.prod)
     try:
         _fake_release_stack(f"{world.stack}-unverified", manifest, verified=False)
-        prod.set_config("bizosaas:promoteFrom", auto.ConfigValue(f"organization/bizosaas-deploy/{world.stack}-unverified"))
+        prod.set_config("bizosaas-deploy:promoteFrom", auto.ConfigValue(f"organization/bizosaas-deploy/{world.stack}-unverified"))
         with pytest.raises(auto.errors.CommandError, match="was not verified healthy; refusing to promote it"):
             prod.preview(color="never")
         missing = {**manifest, "brain-api": manifest["brain-api"].split("@")[0] + "@sha256:" + "0" * 64}
         _fake_release_stack(f"{world.stack}-missing", missing, verified=True)
-        prod.set_config("bizosaas:promoteFrom", auto.ConfigValue(f"organization/bizosaas-deploy/{world.stack}-missing"))
+        prod.set_config("bizosaas-deploy:promoteFrom", auto.ConfigValue(f"organization/bizosaas-deploy/{world.stack}-missing"))
         with pytest.raises(auto.errors.CommandError, match=r"brain-api: .*@sha256:0{64} is not in the registry"):
             prod.preview(color="never")
     finally:
-        prod.set_config("bizosaas:promoteFrom", auto.ConfigValue(f"organization/bizosaas-deploy/{world.stack}"))
+        prod.set_config("bizosaas-deploy:promoteFrom", auto.ConfigValue(f"organization/bizosaas-deploy/{world.stack}"))
         for name in (f"{world.stack}-unverified", f"{world.stack}-missing"):
             engine.stack(name, program=lambda: None).destroy(color="never")
             (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
@@ -208,8 +216,9 @@ def test_rollback_to_the_previous_release_redeploys_one_project_and_pushes_nothi
     deploys = [c for c in world.srv.calls if c[1] in ("compose.deploy", "compose.redeploy")]
     assert len(deploys) == 1
     assert registry_bytes() == before
-    running = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", f"bizosaas-brain-{world.stack}"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    running = subprocess.run(
+        ["docker", "inspect", "-f", "{{.Config.Image}}", f"bizosaas-brain-{world.stack}"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert running == first["manifest"]["brain-api"]
     print(f"rollback took {elapsed:.1f}s")
     unpin(world.stack)
@@ -222,8 +231,12 @@ def test_unhealthy_service_fails_up_restores_previous_compose_and_next_up_conver
     broken_dir = world.tmp / "broken"
     broken_dir.mkdir()
     images.write_context(broken_dir, "brain-api", 8001, "/not-the-health-path", "broken")
-    subprocess.run(["docker", "build", "-q", "-t", RAW["services"]["brain-api"]["local_image"], str(broken_dir)],
-                   check=True, capture_output=True, env={"DOCKER_BUILDKIT": "0", "PATH": os.environ["PATH"]})
+    subprocess.run(
+        ["docker", "build", "-q", "-t", RAW["services"]["brain-api"]["local_image"], str(broken_dir)],
+        check=True,
+        capture_output=True,
+        env={"DOCKER_BUILDKIT": "0", "PATH": os.environ["PATH"]},
+    )
     entries = len(ledger.releases(world.stack))
     with pytest.raises(auto.errors.CommandError) as err:
         up(world.stack, quiet=True)
@@ -289,8 +302,12 @@ def test_registry_refusing_a_push_fails_before_any_deploy_and_next_up_converges(
     name = f"{world.stack}-ro"
     only_brain = {n: {"enabled": False} for n in RAW["services"] if n != "brain-api"}
     only_brain["brain-api"] = {"published": 29901}
-    config = world.config(name, name, 0, **{"bizosaas:registry": f"127.0.0.1:{port}/bizoholic-digital/bizosaas-platform",
-                                            "bizosaas:services": only_brain})
+    config = world.config(
+        name,
+        name,
+        0,
+        **{"bizosaas-deploy:registry": f"127.0.0.1:{port}/bizoholic-digital/bizosaas-platform", "bizosaas-deploy:services": only_brain},
+    )
     world.init(name, "local.yaml", config)
     try:
         world.srv.reset_calls()
@@ -319,8 +336,11 @@ def _start_registry(port: int, data: Path, readonly: bool) -> subprocess.Popen[b
     }
     path = data.parent / f"registry-{port}-{readonly}.yml"
     path.write_text(json.dumps(config))
-    proc = subprocess.Popen([shutil.which("docker-registry") or "/usr/bin/docker-registry", "serve", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [shutil.which("docker-registry") or "/usr/bin/docker-registry", "serve", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(100):
         try:
             if requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200:

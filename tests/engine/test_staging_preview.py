@@ -31,8 +31,8 @@ def staging_copy(tmp_path: Path) -> Iterator[tuple[auto.Stack, list[str]]]:
     for key in ("registryToken", "registryPullToken"):
         value = f"dummy-{key}-{secrets.token_hex(8)}"
         dummies.append(value)
-        st.set_config(f"bizosaas:{key}", auto.ConfigValue(value, secret=True))
-    dummies += list(json.loads(st.get_all_config()["bizosaas:secrets"].value).values())
+        st.set_config(f"bizosaas-deploy:{key}", auto.ConfigValue(value, secret=True))
+    dummies += list(json.loads(st.get_all_config()["bizosaas-deploy:secrets"].value).values())
     assert len(dummies) == 2 + len(local_stack.catalog_secret_names())
     try:
         yield st, dummies
@@ -68,12 +68,12 @@ def test_staging_preview_lists_14_pushes_and_two_compose_projects(staging_copy: 
 
 def test_missing_secret_stops_preview_with_one_clear_message(staging_copy: tuple[auto.Stack, list[str]]) -> None:
     st, _ = staging_copy
-    st.remove_config("bizosaas:secrets.JWT_SECRET", path=True)
-    st.set_config("bizosaas:env.JWT_SECRET", auto.ConfigValue("plain-value-here"), path=True)
+    st.remove_config("bizosaas-deploy:secrets.JWT_SECRET", path=True)
+    st.set_config("bizosaas-deploy:env.JWT_SECRET", auto.ConfigValue("plain-value-here"), path=True)
     with pytest.raises(auto.errors.CommandError) as err:
         st.preview(color="never")
     text = str(err.value)
     name = st.name
-    assert f"stack {name}: bizosaas:secrets/JWT_SECRET: is required by service auth-service" in text
-    assert f"stack {name}: bizosaas:env/JWT_SECRET: is a secret" in text
+    assert f"stack {name}: bizosaas-deploy:secrets/JWT_SECRET: is required by service auth-service" in text
+    assert f"stack {name}: bizosaas-deploy:env/JWT_SECRET: is a secret" in text
     assert "Traceback" not in text

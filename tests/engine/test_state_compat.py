@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from components.stack_config import MIGRATE
 from deployctl import engine
 from testkit.dokploy import FakeDokploy
 
@@ -61,8 +64,12 @@ class Landed:
 
 
 def migrate_stack_file(text: str) -> str:
-    """The recorded stack file as a user would have it after following today's upgrade notes (none yet)."""
-    return text
+    """The recorded stack file after the documented one-line migration (components.stack_config.MIGRATE), run for real."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"Pulumi.{STACK}.yaml"
+        path.write_text(text)
+        subprocess.run(["sh", "-c", MIGRATE.format(stack=STACK)], cwd=tmp, check=True)
+        return path.read_text()
 
 
 @pytest.fixture
@@ -97,7 +104,7 @@ def test_landed_state_refreshes_previews_clean_and_destroys_with_its_pickled_pro
 
 def test_landed_state_updates_in_place_with_the_new_providers(landed: Landed) -> None:
     landed.set_plain(
-        "bizosaas:env", {**yaml.safe_load((FIXTURE / "stack.yaml").read_text())["config"]["bizosaas:env"], "LOG_LEVEL": "DEBUG"}
+        "bizosaas-deploy:env", {**yaml.safe_load((FIXTURE / "stack.yaml").read_text())["config"]["bizosaas:env"], "LOG_LEVEL": "DEBUG"}
     )
     before = {c["composeId"] for c in landed.composes()}
     landed.srv.reset_calls()

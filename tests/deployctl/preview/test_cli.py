@@ -22,14 +22,14 @@ def test_cli_writes_the_summary(tmp_path: Path) -> None:
 
 def test_a_failed_preview_says_so_and_exits_non_zero(tmp_path: Path) -> None:
     events = raw_events("image-changed.json")
-    events.append({"diagnosticEvent": {"severity": "error", "message": "bizosaas:dokployApiKey: is required\n"}, "sequence": 99})
+    events.append({"diagnosticEvent": {"severity": "error", "message": "bizosaas-deploy:dokployApiKey: is required\n"}, "sequence": 99})
     path = tmp_path / "failed.json"
     path.write_text(json.dumps(events))
     out = tmp_path / "summary.md"
     assert main(["--stack", "staging", "--input", str(path), "--out", str(out)]) == 1
     text = out.read_text()
     assert text.splitlines()[1] == "**staging**: preview FAILED (1 error); nothing will be deployed from this plan."
-    assert "bizosaas:dokployApiKey: is required" in text
+    assert "bizosaas-deploy:dokployApiKey: is required" in text
 
 
 def test_a_non_zero_preview_exit_code_marks_the_summary_failed(tmp_path: Path) -> None:

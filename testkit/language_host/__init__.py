@@ -1,0 +1,1 @@
+"""STAND-IN for the pulumi-language-python plugin (see __main__)."""

@@ -1,0 +1,114 @@
+"""Stack config checks: one namespace, every problem at once, each naming the stack, the key and the command."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.stack_config import MIGRATE, check
+
+NS = "bizosaas-deploy"
+SECRETS = {"DATABASE_URL": "postgresql://x", "JWT_SECRET": "j"}
+
+
+def base() -> tuple[dict[str, Any], set[str]]:
+    """A complete staging config as the engine passes it (objects as JSON text) and its secret keys."""
+    values = {
+        f"{NS}:registry": "ghcr.io/o/p",
+        f"{NS}:dokployUrl": "https://dokploy.example.test",
+        f"{NS}:dokployApiKey": "k",
+        f"{NS}:registryUser": "o",
+        f"{NS}:registryToken": "t",
+        f"{NS}:healthTimeout": "180",
+        f"{NS}:rollbackOnFailure": "false",
+        f"{NS}:env": json.dumps({"ENVIRONMENT": "staging"}),
+        f"{NS}:secrets": json.dumps(SECRETS),
+    }
+    return values, {f"{NS}:dokployApiKey", f"{NS}:registryToken", f"{NS}:secrets"}
+
+
+def problems(change: dict[str, Any] | None = None, drop: tuple[str, ...] = (), plain: tuple[str, ...] = (), **kw: Any) -> list[str]:
+    values, secret = base()
+    values.update(change or {})
+    for key in drop:
+        values.pop(key)
+    return check("staging", values, secret - set(plain), environ=kw.pop("environ", {}), **kw)
+
+
+def test_a_complete_config_in_the_project_namespace_has_no_problem() -> None:
+    assert problems() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"bizosaas:dokployApiKey": "k"},
+            "stack staging: bizosaas:dokployApiKey: this program reads the bizosaas-deploy: namespace "
+            "(the project name), not bizosaas: ; set it again with `pulumi config set --secret dokployApiKey <value>`, "
+            "or move every key at once: " + MIGRATE.format(stack="staging"),
+        ),
+        (
+            {"docker:host": "tcp://x"},
+            "stack staging: docker:host: nothing reads the docker: namespace; this program reads "
+            "bizosaas-deploy: keys (`pulumi config set host <value>`)",
+        ),
+        (
+            {f"{NS}:dokployURL": "https://x"},
+            "stack staging: bizosaas-deploy:dokployURL: unknown key; did you mean dokployUrl? known keys: ",
+        ),
+        ({f"{NS}:healthTimeout": "soon"}, "stack staging: bizosaas-deploy:healthTimeout: should be a number of seconds, not 'soon'"),
+        ({f"{NS}:rollbackOnFailure": "no"}, "stack staging: bizosaas-deploy:rollbackOnFailure: should be true or false, not 'no'"),
+        (
+            {f"{NS}:services": "[1]"},
+            "stack staging: bizosaas-deploy:services: should be an object (`pulumi config set --path services.KEY <value>`)",
+        ),
+        ({f"{NS}:dokployUrl": " "}, "stack staging: bizosaas-deploy:dokployUrl: should be non-empty text"),
+    ],
+)
+def test_each_bad_key_is_one_line_naming_the_key_and_the_command(change: dict[str, Any], message: str) -> None:
+    [problem] = problems(change)
+    assert problem.startswith(message)
+
+
+def test_a_secret_set_as_plain_text_is_refused_with_the_command_that_fixes_it() -> None:
+    assert problems(plain=(f"{NS}:registryToken",)) == [
+        "stack staging: bizosaas-deploy:registryToken: is a secret but set as plain text: `pulumi config rm registryToken`, "
+        "then `pulumi config set --secret registryToken <value>`"
+    ]
+
+
+def test_every_value_under_secrets_must_be_secret_in_the_stack_file() -> None:
+    stack_file = {"config": {f"{NS}:secrets": {"DATABASE_URL": {"secure": "v1:abc"}, "JWT_SECRET": "plain-value"}}}
+    assert problems(stack_file=stack_file) == [
+        "stack staging: bizosaas-deploy:secrets/JWT_SECRET: is plain text in Pulumi.staging.yaml; every value under secrets must be "
+        "secret: `pulumi config set --secret --path secrets.JWT_SECRET <value>`"
+    ]
+    assert "plain-value" not in " ".join(problems(stack_file=stack_file))
+
+
+def test_missing_required_keys_and_the_api_key_are_reported_together_in_one_run() -> None:
+    found = problems({"bizosaas:registryToken": "x", f"{NS}:dokployProjekt": "p"}, drop=(f"{NS}:dokployApiKey", f"{NS}:dokployUrl"))
+    assert [p.split(": ")[1] for p in found] == [
+        f"{NS}:dokployProjekt",
+        "bizosaas:registryToken",
+        f"{NS}:dokployUrl",
+        f"{NS}:dokployApiKey",
+    ]
+
+
+def test_the_api_key_may_come_from_the_environment() -> None:
+    assert problems(drop=(f"{NS}:dokployApiKey",), environ={"DOKPLOY_API_KEY": "k"}) == []
+
+
+def test_a_push_user_needs_its_token_unless_the_stack_pushes_nothing() -> None:
+    assert problems(drop=(f"{NS}:registryToken",)) == [
+        "stack staging: bizosaas-deploy:registryToken: is required with registryUser: `pulumi config set --secret registryToken <value>`"
+    ]
+    assert problems({f"{NS}:promoteFrom": "o/p/staging"}, drop=(f"{NS}:registryToken",)) == []
+
+
+def test_engine_namespace_is_left_to_the_engine() -> None:
+    assert problems({"pulumi:disable-default-providers": '["docker"]'}) == []

@@ -1,0 +1,177 @@
+"""What this project relies on Dokploy to do, through the real engine, against every target (see conftest).
+
+One stack per target, the tests in order: first up (one project, one environment, two composes
+done, the composes created in parallel), no-op up, a compose edited in Dokploy, a compose whose
+first deploy failed adopted by the next up, destroy.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi import automation as auto
+
+from components.compose_project import ComposeProject, ComposeProjectArgs
+from components.dokploy_project import DokployProject, DokployProjectArgs
+from deployctl import engine
+from tests.conformance.conftest import Target
+
+pytestmark = pytest.mark.engine
+BROKEN_IMAGE = "127.0.0.1:1/conformance/missing@sha256:" + "0" * 64  # no registry listens there: the pull fails
+
+
+def compose_file(target: Target, name: str, image: str) -> str:
+    return (
+        f"services:\n  {name}:\n    image: {image}\n    container_name: conformance-{target.run}-{name}\n"
+        f"    restart: unless-stopped\n    environment:\n      TOKEN: ${{CONFORMANCE_TOKEN}}\n"
+        f"    networks: [dokploy-network]\nnetworks:\n  dokploy-network:\n    external: true\n"
+    )
+
+
+class Suite:
+    """The stack under test and the knobs the tests turn."""
+
+    def __init__(self, target: Target, work: Path) -> None:
+        self.target = target
+        self.token = secrets.token_hex(12)
+        self.images = {"backend": target.image, "frontend": target.image}
+        self.stack = engine.stack(f"conformance-{target.run}", program=self.program, work_dir=work)
+        # refresh and destroy only see the state, which never holds the key: they read it from the stack config
+        self.stack.set_config("bizosaas-conformance:dokployApiKey", auto.ConfigValue(target.key, secret=True))
+
+    def program(self) -> None:
+        t = self.target
+        key = pulumi.Output.secret(t.key)
+        project = DokployProject("project", DokployProjectArgs(t.url, key, t.project_name, allow_insecure_http=t.standin is not None))
+        for name, image in self.images.items():
+            ComposeProject(
+                name,
+                ComposeProjectArgs(
+                    dokploy_url=t.url,
+                    api_key=key,
+                    project_name=t.project_name,
+                    environment_name="production",
+                    project_id=project.project_id,
+                    environment_id=project.environment_id,
+                    compose_name=name,
+                    compose_file=compose_file(t, name, image),
+                    env=pulumi.Output.secret(f"CONFORMANCE_TOKEN='{self.token}'\n"),
+                    services={name: {"image": image}},
+                    health_urls={},
+                    deploy_timeout=240.0,
+                    poll_interval=0.5,
+                    allow_insecure_http=t.standin is not None,
+                ),
+            )
+
+    def projects(self) -> list[dict[str, Any]]:
+        with self.target.client() as client:
+            return [p for p in client.project.all() if p.get("name") == self.target.project_name]
+
+    def composes(self) -> list[dict[str, Any]]:
+        return [c for p in self.projects() for e in p.get("environments") or [] for c in e.get("compose") or []]
+
+    def deployment_ids(self) -> set[str]:
+        with self.target.client() as client:
+            return {d["deploymentId"] for c in self.composes() for d in client.deployment.all_by_compose(c["composeId"])}
+
+    def containers(self) -> list[str]:
+        if self.target.standin is None:
+            with self.target.client() as client:
+                apps = [c.get("appName") for c in self.composes()]
+                return [str(row) for app in apps if app for row in client.query("docker.getContainersByAppNameMatch", appName=app)]
+        out = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True).stdout
+        return [n for n in out.split() if n.startswith(f"conformance-{self.target.run}-")]
+
+
+@pytest.fixture(scope="module")
+def suite(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
+    tmp = tmp_path_factory.mktemp(f"conformance-{target.name}")
+    saved = os.environ.get("PULUMI_BACKEND_URL")
+    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
+    (tmp / "backend").mkdir()
+    work = tmp / "project"
+    work.mkdir()
+    (work / "Pulumi.yaml").write_text("name: bizosaas-conformance\nruntime:\n  name: python\n  options:\n    virtualenv: venv\n")
+    s = Suite(target, work)
+    try:
+        yield s
+    finally:
+        try:
+            s.stack.destroy(color="never")
+        except auto.CommandError as exc:
+            print(f"conformance clean-up: destroy failed: {str(exc)[-500:]}")
+        with target.client() as client:  # whatever a failed test left behind, by our unique name only
+            for compose in s.composes():
+                client.compose.delete(compose["composeId"])
+            for project in s.projects():
+                client.project.remove(project["projectId"])
+        if saved is None:
+            os.environ.pop("PULUMI_BACKEND_URL", None)
+        else:
+            os.environ["PULUMI_BACKEND_URL"] = saved
+
+
+def changes(result: auto.UpResult | auto.RefreshResult) -> dict[str, int]:
+    return {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
+
+
+def test_first_up_creates_one_project_one_environment_and_two_composes_done(suite: Suite) -> None:
+    result = suite.stack.up(color="never")
+    assert changes(result) == {"create": 4}  # the stack, the project, two composes (created in parallel)
+    [project] = suite.projects()
+    assert [e["name"] for e in project["environments"]] == ["production"]
+    composes = suite.composes()
+    assert sorted(c["name"] for c in composes) == ["backend", "frontend"]
+    assert {c["composeStatus"] for c in composes} == {"done"}
+
+
+def test_a_noop_up_writes_nothing_and_deploys_nothing(suite: Suite) -> None:
+    before = suite.deployment_ids()
+    if suite.target.standin:
+        suite.target.standin.reset_calls()
+    result = suite.stack.up(color="never")
+    assert changes(result) == {}
+    assert suite.deployment_ids() == before
+    if suite.target.standin:
+        assert suite.target.standin.write_calls == 0, suite.target.standin.calls
+
+
+def test_a_compose_file_edited_in_dokploy_is_reported_by_refresh_and_restored_by_up(suite: Suite) -> None:
+    [backend] = [c for c in suite.composes() if c["name"] == "backend"]
+    with suite.target.client() as client:
+        ours = client.compose.one(backend["composeId"])["composeFile"]
+        client.compose.update(backend["composeId"], composeFile=ours + "# edited in the Dokploy UI\n")
+    refreshed = suite.stack.refresh(color="never")
+    assert changes(refreshed) == {"update": 1}, refreshed.stdout
+    result = suite.stack.up(color="never")
+    assert changes(result) == {"update": 1}
+    with suite.target.client() as client:
+        assert client.compose.one(backend["composeId"])["composeFile"] == ours
+
+
+def test_a_compose_whose_first_deploy_failed_is_adopted_by_the_next_up(suite: Suite) -> None:
+    suite.images["worker"] = BROKEN_IMAGE  # a new compose whose image cannot be pulled
+    with pytest.raises(auto.CommandError, match="ended 'error'"):
+        suite.stack.up(color="never")
+    [failed] = [c for c in suite.composes() if c["name"] == "worker"]
+    assert failed["composeStatus"] == "error"
+    suite.images["worker"] = suite.target.image
+    result = suite.stack.up(color="never")
+    assert changes(result) == {"create": 1}
+    workers = [c for c in suite.composes() if c["name"] == "worker"]
+    assert [(c["composeId"], c["composeStatus"]) for c in workers] == [(failed["composeId"], "done")]  # adopted, not duplicated
+
+
+def test_destroy_leaves_no_compose_no_container_and_no_project_it_created(suite: Suite) -> None:
+    suite.stack.destroy(color="never")
+    assert suite.composes() == []
+    assert suite.projects() == []
+    assert suite.containers() == []
