@@ -15,13 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from pulumi.runtime.proto import provider_pb2
 
 from testkit.docker_plugin.props import Props, contains_unknown, is_secret, is_unknown, plain
 
 Kind = provider_pb2.PropertyDiff.Kind
+KindValue: TypeAlias = provider_pb2.PropertyDiff.Kind.ValueType
 REPLACE_ON_CHANGES = frozenset({"triggers"})
 STRINGS = ("create", "update", "delete", "dir", "stdin", "logging")
 STRING_LISTS = ("interpreter", "assetPaths", "archivePaths")
@@ -82,7 +83,7 @@ def _has_value(value: Any) -> bool:
     return value is not None
 
 
-def _value_diff(path: list[str | int], old: Any, new: Any, acc: dict[str, int]) -> None:
+def _value_diff(path: list[str | int], old: Any, new: Any, acc: dict[str, KindValue]) -> None:
     """One changed value: recurse into objects and lists, else a leaf UPDATE (or ADD / DELETE)."""
     if is_secret(old) or is_secret(new) or is_unknown(new):
         if is_unknown(new) or is_secret(old) != is_secret(new) or plain(old) != plain(new):
@@ -107,7 +108,7 @@ def _value_diff(path: list[str | int], old: Any, new: Any, acc: dict[str, int]) 
             acc[path_string(path)] = Kind.UPDATE
 
 
-def _object_diff(path: list[str | int], olds: Mapping[str, Any], news: Mapping[str, Any], acc: dict[str, int]) -> None:
+def _object_diff(path: list[str | int], olds: Mapping[str, Any], news: Mapping[str, Any], acc: dict[str, KindValue]) -> None:
     for key in sorted(set(olds) | set(news)):
         old, new = olds.get(key), news.get(key)
         if _has_value(old) and not _has_value(new):
@@ -122,7 +123,7 @@ def _object_diff(path: list[str | int], olds: Mapping[str, Any], news: Mapping[s
 class Diff:
     """What changed: detailed entries by property path, and the top-level keys they belong to."""
 
-    detailed: dict[str, int] = field(default_factory=dict)
+    detailed: dict[str, KindValue] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -148,6 +149,6 @@ def diff(old_inputs: Mapping[str, Any], state: Mapping[str, Any], news: Mapping[
     for key in ignore_changes:
         if key in state:
             news[key] = state[key]
-    acc: dict[str, int] = {}
+    acc: dict[str, KindValue] = {}
     _object_diff([], {k: v for k, v in old_inputs.items() if not k.startswith("__")}, news, acc)
     return Diff({path: _AS_REPLACE[kind] if path in REPLACE_ON_CHANGES else kind for path, kind in acc.items()})
