@@ -18,9 +18,9 @@ Provider guarantees (``ComposeProjectProvider``):
 * read: reports drift made in Dokploy's UI (compose file, env, source/compose type, a failed or
   stopped last deployment) so that the next ``up`` repairs it; a compose deleted there is gone.
 * delete: ``compose.delete`` (volumes per ``delete_volumes``); an already deleted compose is fine.
-* The API key is never returned in outputs; read/delete (which only see the outputs) take it
-  from the stack config (``dokployApiKey``) or ``DOKPLOY_API_KEY``. The key and the env values
-  never appear in an error message.
+* The API key is neither an input nor an output, so it is never in the state: every operation
+  takes it from the stack config (``dokployApiKey``) or ``DOKPLOY_API_KEY``. The key and the env
+  values never appear in an error message; the env text and its hash are secret outputs.
 """
 
 from __future__ import annotations
@@ -65,9 +65,8 @@ class ComposeProjectArgs:
     """Inputs of one Dokploy compose project."""
 
     dokploy_url: str
-    """Dokploy base URL (https://...; plain http only to loopback unless allow_insecure_http)."""
-    api_key: Input[str]
-    """Dokploy API key (secret; never stored in outputs)."""
+    """Dokploy base URL (https://...; plain http only to loopback unless allow_insecure_http). The API key
+    is not an input: the provider reads the stack's dokployApiKey (or DOKPLOY_API_KEY) when it calls Dokploy."""
     project_name: str
     """The Dokploy project's name (shown in Dokploy's deployment descriptions)."""
     environment_name: str
@@ -337,7 +336,7 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
 
     def __init__(self, name: str, args: ComposeProjectArgs, opts: ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
-            **connection_props(args.dokploy_url, args.api_key, args.allow_insecure_http),
+            **connection_props(args.dokploy_url, args.allow_insecure_http),
             "project_name": args.project_name,
             "environment_name": args.environment_name,
             "project_id": args.project_id,

@@ -48,7 +48,8 @@ REPLACE_KEYS = ("dokploy_url", "environment_id", "compose_name", "compose_type")
 """A compose lives in one environment of one Dokploy: moving it is a new compose (the old one deleted first)."""
 UPDATE_KEYS = tuple(k for k in COMPOSE_INPUTS if k not in (*REPLACE_KEYS, "api_key", "compose_file", "env"))
 """Inputs that change in place (the compose file and env are compared by hash)."""
-SECRET_OUTPUTS = ["env"]
+SECRET_OUTPUTS = ["env", "env_sha256"]
+"""The env text, and its hash (an unsalted hash of short secrets could be brute-forced from the state)."""
 
 
 def sha256_text(text: str | None) -> str:
@@ -73,8 +74,6 @@ def check_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
             fail("dokploy_url", str(exc).removeprefix("dokploy_url: "))
     elif "dokploy_url" not in props:
         fail("dokploy_url", "is required")
-    if "api_key" not in props or (known("api_key") and (not isinstance(props["api_key"], str) or not props["api_key"].strip())):
-        fail("api_key", "is required (a Dokploy API key)")
     for key in ("project_name", "environment_name", "compose_name", "project_id", "environment_id"):
         if key not in props:
             fail(key, "is required")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi import Input, Output, ResourceOptions
+from pulumi import Output, ResourceOptions
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from components.provider_support import (
@@ -57,7 +57,6 @@ class DokployProjectArgs:
     """Which Dokploy project and environment a stack deploys into."""
 
     dokploy_url: str
-    api_key: Input[str]
     project_name: str
     environment_name: str = DEFAULT_ENVIRONMENT
     """"production" is the project's default environment, which every project has."""
@@ -172,7 +171,7 @@ class DokployProject(Resource, module="dokploy", name="Project"):
 
     def __init__(self, name: str, args: DokployProjectArgs, opts: ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
-            **connection_props(args.dokploy_url, args.api_key, args.allow_insecure_http),
+            **connection_props(args.dokploy_url, args.allow_insecure_http),
             "project_name": args.project_name,
             "environment_name": args.environment_name,
             "project_id": None,

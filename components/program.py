@@ -21,7 +21,7 @@ from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
 from components.registry_credentials import DokployRegistry, RegistryArgs
 from components.service_image import ServiceImage, ServiceImageArgs
-from components.stack_config import DeploySettings, dokploy_api_key, read_deploy, read_settings
+from components.stack_config import DeploySettings, read_deploy, read_settings
 from core import release
 from core.catalog import GROUPS, Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
@@ -62,25 +62,23 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, c
     digests = pulumi.Output.all(**digest_of)
 
     deploy = read_deploy(cfg, stack)
-    api_key = dokploy_api_key(cfg)
     project = DokployProject(
         "project",
-        DokployProjectArgs(deploy.dokploy_url, api_key, deploy.project_name, deploy.environment_name, deploy.allow_insecure_http),
+        DokployProjectArgs(deploy.dokploy_url, deploy.project_name, deploy.environment_name, deploy.allow_insecure_http),
+        opts=pulumi.ResourceOptions(protect=deploy.protect),
     )
-    registry = _dokploy_registry(cfg, deploy, api_key, project)
+    registry = _dokploy_registry(cfg, deploy, project)
     projects: dict[str, ComposeProject] = {}
     compose_text: dict[str, pulumi.Output[str]] = {}
     for group in GROUPS:
         if catalog.group(group):  # each project depends only on its own services' digests
             group_digests = {s.name: digest_of[s.name] for s in catalog.group(group)}
             compose_text[group] = pulumi.Output.all(**group_digests).apply(_renderer(catalog, group))
-            projects[group] = _compose_project(
-                catalog, group, group_digests, compose_text[group], secrets, deploy, api_key, project, registry
-            )
+            projects[group] = _compose_project(catalog, group, group_digests, compose_text[group], secrets, deploy, project, registry)
     manifest = digests.apply(lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services})
     # Verified means every compose project's services answered their health URL after the deploy.
     checked = bool(deploy.health_url)
-    verified = pulumi.Output.all(*[p.healthy for p in projects.values()]).apply(lambda hs: checked and all(h is True for h in hs))
+    verified = pulumi.Output.all(*[p.healthy for p in projects.values()]).apply(lambda hs: release.is_verified(checked, list(hs)))
     return {
         "image_digests": digests,
         "release_manifest": manifest,
@@ -161,9 +159,7 @@ def _released_digests(
     return pulumi.Output.unsecret(digests)  # digests are not secret; the token only authenticated the check
 
 
-def _dokploy_registry(
-    cfg: pulumi.Config, deploy: DeploySettings, api_key: pulumi.Output[str], project: DokployProject
-) -> DokployRegistry | None:
+def _dokploy_registry(cfg: pulumi.Config, deploy: DeploySettings, project: DokployProject) -> DokployRegistry | None:
     """Pull credentials for Dokploy's Docker host (GHCR: a token with read:packages)."""
     if not cfg.get("registryPullUser"):
         return None
@@ -171,7 +167,6 @@ def _dokploy_registry(
         "registry",
         RegistryArgs(
             dokploy_url=deploy.dokploy_url,
-            api_key=api_key,
             registry_name=cfg.get("registryName") or "ghcr",
             registry_url=cfg.get("registryPullHost") or "ghcr.io",
             username=cfg.require("registryPullUser"),
@@ -189,7 +184,6 @@ def _compose_project(
     compose_text: pulumi.Output[str],
     secrets: pulumi.Output[Any],
     deploy: DeploySettings,
-    api_key: pulumi.Output[str],
     project: DokployProject,
     registry: DokployRegistry | None,
 ) -> ComposeProject:
@@ -205,7 +199,6 @@ def _compose_project(
         group,
         ComposeProjectArgs(
             dokploy_url=deploy.dokploy_url,
-            api_key=api_key,
             project_name=deploy.project_name,
             environment_name=deploy.environment_name,
             project_id=project.project_id,
@@ -221,5 +214,5 @@ def _compose_project(
             rollback_on_failure=deploy.rollback_on_failure,
             allow_insecure_http=deploy.allow_insecure_http,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[registry] if registry else []),
+        opts=pulumi.ResourceOptions(depends_on=[registry] if registry else [], protect=deploy.protect),
     )

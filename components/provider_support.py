@@ -17,7 +17,6 @@ from typing import Any
 
 import grpc
 import pulumi
-from pulumi import Input, Output
 from pulumi.dynamic import ConfigureRequest, ReadResult
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
@@ -101,9 +100,10 @@ def _engine_address() -> str:
     return arg if in_host and re.fullmatch(r"[\w.\[\]:-]+:\d+", arg) else ""
 
 
-def connection_props(dokploy_url: str, api_key: Input[str], allow_insecure_http: bool) -> dict[str, Any]:
-    """The inputs every Dokploy resource has: where Dokploy is and the key (always a secret)."""
-    return {"dokploy_url": dokploy_url, "api_key": Output.secret(api_key), "allow_insecure_http": bool(allow_insecure_http)}
+def connection_props(dokploy_url: str, allow_insecure_http: bool) -> dict[str, Any]:
+    """The inputs every Dokploy resource has: where Dokploy is. The key is not one of them: the provider
+    reads it from the stack config (or DOKPLOY_API_KEY) when it calls Dokploy, so it is never in the state."""
+    return {"dokploy_url": dokploy_url, "allow_insecure_http": bool(allow_insecure_http)}
 
 
 def read_result(id_: str, outs: dict[str, Any], input_keys: tuple[str, ...], inputs_changed: bool) -> ReadResult:
@@ -188,7 +188,7 @@ class DokployProviderBase:
                 return
 
     def _api_key(self, props: Mapping[str, Any], what: str) -> str:
-        key = props.get("api_key")
+        key = props.get("api_key")  # only in states written before the key was kept out of them
         if isinstance(key, str) and key:
             return key
         if self._configured_key:
@@ -197,7 +197,7 @@ class DokployProviderBase:
         if env_key:
             return env_key
         raise DokployConfigError(
-            f"{what}: the Dokploy API key is not kept in the state (by design); provide it as stack config "
+            f"{what}: the Dokploy API key is never kept in the state; provide it as stack config "
             f"(`pulumi config set --secret {API_KEY_CONFIG} ...`) or the {self.api_key_env} environment variable"
         )
 

@@ -28,7 +28,6 @@ class RegistryArgs:
     """Docker registry credentials Dokploy logs in with (registryType "cloud")."""
 
     dokploy_url: str
-    api_key: Input[str]
     registry_name: Input[str]
     registry_url: Input[str]
     """host[:port] without scheme, e.g. "ghcr.io"."""
@@ -71,7 +70,7 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         p = props_of(news)
         failures: list[CheckFailure] = []
-        for key in ("dokploy_url", "api_key", "registry_name", "registry_url", "username", "password"):
+        for key in ("dokploy_url", "registry_name", "registry_url", "username", "password"):
             if key not in p:
                 failures.append(CheckFailure(key, f"{key}: is required"))
         if "dokploy_url" in p and not is_unknown(p["dokploy_url"]):
@@ -79,7 +78,7 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
                 check_base_url(p["dokploy_url"], allow_insecure_http=bool(p.get("allow_insecure_http")))
             except DokployConfigError as exc:
                 failures.append(CheckFailure("dokploy_url", str(exc)))
-        for key in ("registry_name", "username", "password", "api_key"):
+        for key in ("registry_name", "username", "password"):
             v = p.get(key)
             if key in p and not is_unknown(v) and (not isinstance(v, str) or not v.strip()):
                 failures.append(CheckFailure(key, f"{key}: should be a non-empty string"))
@@ -164,7 +163,7 @@ class DokployRegistry(Resource, module="dokploy", name="Registry"):
 
     def __init__(self, name: str, args: RegistryArgs, opts: ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
-            **connection_props(args.dokploy_url, args.api_key, args.allow_insecure_http),
+            **connection_props(args.dokploy_url, args.allow_insecure_http),
             "registry_name": args.registry_name,
             "registry_url": args.registry_url,
             "username": args.username,

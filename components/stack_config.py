@@ -54,6 +54,7 @@ KEYS: dict[str, Key] = {
     "registryPullHost": Key("text", "registry host Dokploy logs in to (default ghcr.io)"),
     "registryName": Key("text", "name of the registry entry in Dokploy (default ghcr)"),
     "dockerHost": Key("text", "Docker Engine the images are pushed from (default DOCKER_HOST)"),
+    "publishAddress": Key("text", "host address the services' ports are published on (default 127.0.0.1; 0.0.0.0 = every interface)"),
     "dokployUrl": Key("text", "Dokploy base URL (https://...)"),
     "dokployApiKey": Key("secret", f"Dokploy API key (or the {API_KEY_ENV} environment variable)"),
     "dokployProject": Key("text", "Dokploy project (default bizosaas-<stack>)"),
@@ -70,6 +71,7 @@ KEYS: dict[str, Key] = {
     "promoteFrom": Key("text", "org/project/stack whose verified release this stack deploys"),
     "checkRegistry": Key("bool", "promotion: check every digest is in the registry first"),
     "pinnedRelease": Key("object", "rollback: service -> repository@sha256 this stack deploys"),
+    "protect": Key("bool", "refuse to delete the compose projects and the Dokploy project (default: true when promoteFrom is set)"),
 }
 REQUIRED = ("registry", "dokployUrl")
 
@@ -90,8 +92,13 @@ def check(
     secret_keys: Collection[str],
     stack_file: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    dry_run: bool = False,
 ) -> list[str]:
-    """Every problem of one stack's config (``values``: full key -> raw value, as the engine passes it)."""
+    """Every problem of one stack's config (``values``: full key -> raw value, as the engine passes it).
+
+    A preview (``dry_run``) needs no Dokploy API key: it calls nothing (a pull-request preview runs without one).
+    """
     environ = os.environ if environ is None else environ
     problems: list[str] = []
 
@@ -114,7 +121,7 @@ def check(
     for name in REQUIRED:
         if name not in present:
             say(f"{PROJECT}:{name}", f"is required, the {KEYS[name].help}: `{set_command(name)}`")
-    if "dokployApiKey" not in present and not environ.get(API_KEY_ENV):
+    if "dokployApiKey" not in present and not environ.get(API_KEY_ENV) and not dry_run:
         say(f"{PROJECT}:dokployApiKey", f"is required: `{set_command('dokployApiKey')}`, or set {API_KEY_ENV}")
     pushes = not ({"promoteFrom", "pinnedRelease"} & present)
     for user, token in (("registryUser", "registryToken"), ("registryPullUser", "registryPullToken")):
@@ -175,7 +182,7 @@ def check_running_stack(stack: str) -> list[str]:
     secret_keys = {k for k in values if is_config_secret(k)}
     path = Path.cwd() / f"Pulumi.{stack}.yaml"
     stack_file = yaml.safe_load(path.read_text()) if path.is_file() else None
-    return check(stack, values, secret_keys, stack_file if isinstance(stack_file, Mapping) else None)
+    return check(stack, values, secret_keys, stack_file if isinstance(stack_file, Mapping) else None, dry_run=pulumi.runtime.is_dry_run())
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,8 @@ class DeploySettings:
     health_timeout: float
     rollback_on_failure: bool
     allow_insecure_http: bool
+    protect: bool
+    """Compose projects and the Dokploy project cannot be deleted (or replaced) without first setting protect: false."""
 
 
 def read_settings(cfg: pulumi.Config, stack: str) -> StackSettings:
@@ -210,9 +219,7 @@ def settings_from_file(stack: str, config: Mapping[str, Any], secret_names: froz
     return _settings(stack, get, get, secret_names)
 
 
-def _settings(
-    stack: str, text: Callable[[str], Any], obj: Callable[[str], Any], secret_names: frozenset[str]
-) -> StackSettings:
+def _settings(stack: str, text: Callable[[str], Any], obj: Callable[[str], Any], secret_names: frozenset[str]) -> StackSettings:
     return StackSettings(
         stack=stack,
         registry=str(text("registry") or ""),
@@ -221,6 +228,7 @@ def _settings(
         env={k: str(v) for k, v in _mapping(_safe(obj, "env")).items()},
         services=_mapping(_safe(obj, "services")),
         secret_names=secret_names,
+        publish_address=str(text("publishAddress") or "127.0.0.1"),
         namespace=PROJECT,
     )
 
@@ -254,12 +262,10 @@ def read_deploy(cfg: pulumi.Config, stack: str) -> DeploySettings:
         health_timeout=float(cfg.get_float("healthTimeout") or 120),
         rollback_on_failure=bool(cfg.get_bool("rollbackOnFailure")),
         allow_insecure_http=bool(cfg.get_bool("dokployAllowHttp")),
+        protect=_protect(cfg),
     )
 
 
-def dokploy_api_key(cfg: pulumi.Config) -> pulumi.Output[str]:
-    """The Dokploy API key: secret stack config, else DOKPLOY_API_KEY (``check`` reported it when neither is set)."""
-    key = cfg.get_secret("dokployApiKey")
-    if key is not None:
-        return key
-    return pulumi.Output.secret(os.environ.get(API_KEY_ENV, ""))
+def _protect(cfg: pulumi.Config) -> bool:
+    value = cfg.get_bool("protect")
+    return bool(cfg.get("promoteFrom")) if value is None else value

@@ -7,6 +7,7 @@ anything is pushed or deployed.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,6 +21,10 @@ __all__ = ["GROUPS", "Catalog", "CatalogError", "Service", "StackSettings", "loa
 
 Say = Callable[[str, str], None]
 
+TOP_KEYS = {"defaults", "groups", "services"}
+DEFAULT_KEYS = {"restart", "network", "healthcheck"}
+HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period"}
+"""Timing only: the probe itself is always each service's port and health path."""
 SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env"}
 OVERRIDE_KEYS = {"enabled", "published", "env", "local_image"}
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -31,6 +36,8 @@ REGISTRY_REPO = re.compile(rf"^{_HOST}(?:/{_COMPONENT})+$")
 LOCAL_IMAGE = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
 TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/%-]*(?:\?[A-Za-z0-9._~%=&-]*)?$")
+"""A URL path (and query) of unreserved characters: it goes into a healthcheck command, nothing may be interpreted."""
 
 
 class CatalogError(ValueError):
@@ -74,8 +81,14 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
         say(f"{ns}:registry", f"{settings.registry!r} is not a valid image repository (host[:port]/path, lower case)")
     if not TAG.match(settings.tag or ""):
         say(f"{ns}:tag", f"{settings.tag!r} is not a valid image tag ([A-Za-z0-9_.-], at most 128)")
+    _check_shape(raw, say)
+    try:
+        ipaddress.ip_address(settings.publish_address)
+    except ValueError:
+        say(f"{ns}:publishAddress", f"{settings.publish_address!r} should be an IP address (127.0.0.1, 0.0.0.0, ...)")
 
-    raw_services = raw.get("services") or {}
+    given_services = raw.get("services")
+    raw_services: Mapping[str, Any] = given_services if isinstance(given_services, Mapping) else {}
     overrides = settings.services or {}
     for name in overrides:
         if name not in raw_services:
@@ -90,7 +103,10 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     for name, spec in raw_services.items():
         given = overrides.get(name)
         over: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
-        if not over.get("enabled", True):
+        enabled = over.get("enabled", True)
+        if not isinstance(enabled, bool):
+            say(f"{ns}:services/{name}/enabled", f"should be true or false, not {enabled!r}")
+        if enabled is False:
             continue
         svc = _service(name, spec, over, settings, say)
         if svc:
@@ -98,6 +114,13 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
 
     _check_references(services, raw_services, settings, say)
     _check_unique(services, say)
+    for group in GROUPS:
+        if raw_services and not any(s.group == group for s in services.values()):
+            say(
+                f"services (group {group})",
+                f"no enabled service is in group {group}: its compose project would be deleted; "
+                "enable one (or remove the group from the catalog on purpose)",
+            )
     if problems:
         raise CatalogError(problems)
     return Catalog(
@@ -106,6 +129,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
         services=services,
         defaults=dict(raw.get("defaults") or {}),
         groups=dict(raw.get("groups") or {}),
+        publish_address=settings.publish_address,
     )
 
 
@@ -130,8 +154,8 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
     published_path = f"{ns}:services/{name}/published" if "published" in over else f"{path}/published"
     published = _port(over.get("published", spec.get("published")), published_path, say)
     health = spec.get("health", "")
-    if not isinstance(health, str) or not health.startswith("/"):
-        say(f"{path}/health", f"{health!r} should be a path starting with '/'")
+    if not isinstance(health, str) or not HEALTH_PATH.match(health):
+        say(f"{path}/health", f"{health!r} should be a path starting with '/' of letters, digits and ._~%/- (and a ?query)")
     base = spec.get("container_name", "")
     container = f"{base}-{settings.container_suffix}" if settings.container_suffix else str(base)
     if not CONTAINER_NAME.match(container):
@@ -170,23 +194,61 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
         if isinstance(value, Mapping) and value.get("secret") is True:
             if var in over or var in settings.env:
                 where = f"{ns}:services/{name}/env/{var}" if var in over else f"{ns}:env/{var}"
-                say(where, "is a secret: set it with `pulumi config set --secret --path secrets." f"{var}`, not as plain config")
+                say(where, f"is a secret: set it with `pulumi config set --secret --path secrets.{var}`, not as plain config")
             out.append(EnvVar(var, "secret"))
         elif isinstance(value, Mapping) and "service_url" in value:
             out.append(EnvVar(var, "service_url", str(value["service_url"])))
         elif isinstance(value, Mapping) and "stack" in value:
             key = str(value["stack"])
             if var in over:
-                out.append(EnvVar(var, "plain", str(over[var])))
+                out.append(EnvVar(var, "literal", _scalar(over[var], f"{ns}:services/{name}/env/{var}", say)))
             elif key in settings.env:
-                out.append(EnvVar(var, "plain", str(settings.env[key])))
+                out.append(EnvVar(var, "literal", str(settings.env[key])))
             else:
                 say(f"{ns}:env/{key}", f"is required by service {name} (env {var})")
         elif isinstance(value, str | int | float) and not isinstance(value, bool):
-            out.append(EnvVar(var, "plain", str(over.get(var, value))))
+            if var in over:
+                out.append(EnvVar(var, "literal", _scalar(over[var], f"{ns}:services/{name}/env/{var}", say)))
+            else:
+                out.append(EnvVar(var, "plain", str(value)))
         else:
             say(path, "should be text, {secret: true}, {service_url: <service>} or {stack: <key>}")
     return tuple(out)
+
+
+def _scalar(value: Any, path: str, say: Say) -> str:
+    """A stack-given env value: text or a number, never a mapping or list (they would become Python's repr)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        say(path, f"should be text or a number, not {type(value).__name__}")
+        return ""
+    return str(value)
+
+
+def _check_shape(raw: Mapping[str, Any], say: Say) -> None:
+    """The catalog's own structure: known top-level keys, at least one service, timing-only healthcheck defaults."""
+    for key in sorted(set(raw) - TOP_KEYS):
+        say(f"catalog.yaml/{key}", f"unknown top-level key (allowed: {', '.join(sorted(TOP_KEYS))})")
+    services = raw.get("services")
+    if not isinstance(services, Mapping) or not services:
+        say(
+            "catalog.yaml/services",
+            "is required: a mapping of at least one service (nothing would be deployed, and prod's compose projects deleted)",
+        )
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        say("catalog.yaml/defaults", "should be a mapping")
+        defaults = {}
+    for key in sorted(set(defaults) - DEFAULT_KEYS):
+        say(f"catalog.yaml/defaults/{key}", f"unknown key (allowed: {', '.join(sorted(DEFAULT_KEYS))})")
+    health = defaults.get("healthcheck") or {}
+    for key in sorted(set(health) - HEALTHCHECK_KEYS if isinstance(health, Mapping) else {"(not a mapping)"}):
+        say(
+            f"catalog.yaml/defaults/healthcheck/{key}",
+            f"only the timing may be set ({', '.join(sorted(HEALTHCHECK_KEYS))}); the probe is each service's port and health path",
+        )
+    groups = raw.get("groups") or {}
+    for key in sorted(set(groups) - set(GROUPS) if isinstance(groups, Mapping) else {"(not a mapping)"}):
+        say(f"catalog.yaml/groups/{key}", f"unknown group (the compose projects are {', '.join(GROUPS)})")
 
 
 def _check_references(services: dict[str, Service], raw_services: Mapping[str, Any], settings: StackSettings, say: Say) -> None:

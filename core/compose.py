@@ -13,9 +13,10 @@ from typing import Any
 
 import yaml
 
-from core.model import Catalog, Service, env_value
+from core.model import Catalog, EnvVar, Service, env_value
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_LONE_DOLLAR = re.compile(r"\$(?!\{[A-Z][A-Z0-9_]*\})")
 
 
 class RenderError(ValueError):
@@ -30,9 +31,24 @@ def image_ref(service: Service, digest: str) -> str:
 
 
 def healthcheck(catalog: Catalog, service: Service) -> dict[str, Any]:
-    """The compose healthcheck: GET the catalog's health path on the container port."""
+    """The compose healthcheck: GET the catalog's health path on the container port (no shell: nothing is interpreted).
+
+    The catalog's defaults set only the timing; the probe cannot be replaced.
+    """
     url = f"http://127.0.0.1:{service.port}{service.health_path}"
-    return {"test": ["CMD-SHELL", f"wget -q -O /dev/null {url} || exit 1"], **catalog.defaults.get("healthcheck", {})}
+    timing = {k: v for k, v in (catalog.defaults.get("healthcheck") or {}).items() if k != "test"}
+    return {"test": ["CMD", "wget", "-q", "-O", "/dev/null", url], **timing}
+
+
+def compose_value(var: EnvVar, services: Mapping[str, Service]) -> str:
+    """An env value as the compose file must spell it: ``$`` doubled except in the catalog's ``${SECRET}``
+    references, so compose interpolates only those (a stack's ``pa$word`` stays ``pa$word``)."""
+    value = env_value(var, services)
+    if var.kind == "literal":
+        return value.replace("$", "$$")
+    if var.kind == "plain":
+        return _LONE_DOLLAR.sub("$$", value)
+    return value
 
 
 def service_entry(catalog: Catalog, service: Service, digest: str) -> dict[str, Any]:
@@ -42,8 +58,8 @@ def service_entry(catalog: Catalog, service: Service, digest: str) -> dict[str, 
         "image": image_ref(service, digest),
         "container_name": service.container_name,
         "restart": catalog.defaults.get("restart", "unless-stopped"),
-        "ports": [f"{service.published}:{service.port}"],
-        "environment": {v.name: env_value(v, catalog.services) for v in service.env},
+        "ports": [f"{catalog.publish_address}:{service.published}:{service.port}"],
+        "environment": {v.name: compose_value(v, catalog.services) for v in service.env},
         "healthcheck": healthcheck(catalog, service),
         "networks": [network],
         "labels": {"com.bizosaas.service": service.name, "com.bizosaas.stack": catalog.stack},
@@ -72,7 +88,7 @@ def service_summary(catalog: Catalog, service: Service, image: Any, health_url: 
     """
     return {
         "image": image,
-        "ports": [f"{service.published}:{service.port}"],
+        "ports": [f"{catalog.publish_address}:{service.published}:{service.port}"],
         "env": {v.name: ("<secret>" if v.kind == "secret" else env_value(v, catalog.services)) for v in service.env},
         "health": health_url,
     }

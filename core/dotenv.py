@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from core.model import Catalog
 
 ENV_LINE = re.compile(r"^(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*=")
+UNSUPPORTED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters compose's .env parser cannot carry (newline, carriage return and tab can)."""
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r"}
 
 
 class DotenvError(ValueError):
@@ -17,8 +20,8 @@ class DotenvError(ValueError):
 def render_env(catalog: Catalog, group: str, secrets: Mapping[str, str]) -> str:
     """The dotenv text of one group: only the secrets its services refer to, sorted by name.
 
-    Values are single-quoted for compose's .env parser; a value with a newline or a single quote
-    is refused.
+    Every value round-trips through compose's .env parser (``quote``); a value with a control
+    character compose cannot carry is refused.
     """
     names = sorted(set().union(*(s.secret_names() for s in catalog.group(group))))
     lines = []
@@ -26,17 +29,35 @@ def render_env(catalog: Catalog, group: str, secrets: Mapping[str, str]) -> str:
         value = secrets.get(name)
         if value is None:
             raise DotenvError(f"group {group}: secret {name} is not set")
-        if "\n" in value or "'" in value:
-            raise DotenvError(f"group {group}: secret {name} contains a newline or a single quote")
-        lines.append(f"{name}='{value}'")
+        if UNSUPPORTED.search(value):
+            raise DotenvError(f"group {group}: secret {name} contains a control character a .env file cannot carry")
+        lines.append(f"{name}={quote(value)}")
     return "".join(line + "\n" for line in lines)
+
+
+def quote(value: str) -> str:
+    """``value`` as compose's .env parser reads it back exactly: single quotes (literal) when it can,
+    else double quotes with ``\\``, ``\"``, ``\\$`` (no interpolation), ``\n`` and ``\r`` escaped."""
+    if not any(c in value for c in "'\n\r"):
+        return f"'{value}'"
+    return '"' + "".join(_ESCAPES.get(c, c) for c in value) + '"'
+
+
+def unquote(text: str) -> str:
+    """The value a ``quote``d (or plain) .env value stands for."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1]
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return re.sub(r"\\([\\\"$nr])", lambda m: {"n": "\n", "r": "\r"}.get(m[1], m[1]), text[1:-1])
+    return text
 
 
 def bad_line(env: str) -> int | None:
     """The number of the first line that is not ``KEY=value`` (blank lines and comments are fine), or None."""
     for n, line in enumerate(env.splitlines(), 1):
         s = line.strip()
-        if s and not s.startswith("#") and not ENV_LINE.match(s):
+        if (s and not s.startswith("#") and not ENV_LINE.match(s)) or UNSUPPORTED.search(line) or "\r" in line:
             return n
     return None
 
@@ -48,9 +69,7 @@ def env_values(env: str | None) -> list[str]:
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
-        value = line.split("=", 1)[1].strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
+        value = unquote(line.split("=", 1)[1])
         if value:
             out.append(value)
     return out

@@ -16,8 +16,10 @@ class EnvVar:
     """One environment variable of a service, as the compose file will refer to it."""
 
     name: str
-    kind: str  # "plain" | "secret" | "service_url" | "stack"
-    value: str = ""  # plain text (may contain ${SECRET}); the service name for service_url
+    kind: str
+    """plain (catalog text: may refer to ${SECRET}) | literal (a stack's value: taken as is) | secret | service_url"""
+    value: str = ""
+    """The text (plain, literal) or the service name (service_url)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class StackSettings:
     env: Mapping[str, str] = field(default_factory=dict)
     services: Mapping[str, Any] = field(default_factory=dict)
     secret_names: frozenset[str] = frozenset()
+    publish_address: str = "127.0.0.1"
+    """Host address published ports bind to: loopback unless the stack says otherwise."""
     namespace: str = "bizosaas-deploy"
     """The stack config namespace (the Pulumi project name): messages name keys as ``<namespace>:key``."""
 
@@ -72,6 +76,8 @@ class Catalog:
     services: dict[str, Service]
     defaults: dict[str, Any]
     groups: dict[str, dict[str, Any]]
+    publish_address: str = "127.0.0.1"
+    """Host address the published ports bind to (0.0.0.0: every interface)."""
 
     def group(self, name: str) -> list[Service]:
         """The enabled services of one compose project, in catalog order."""

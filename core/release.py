@@ -63,3 +63,8 @@ def promotable_digests(
             if not exists(repo, digest):
                 raise ReleaseError(f"stack {stack}: {key}/{name}: {repo}@{digest} is not in the registry")
     return digests
+
+
+def is_verified(checked: bool, healthy: list[Any]) -> bool:
+    """A release is verified only when something was checked and every check passed (never ``all([])``)."""
+    return bool(checked and healthy and all(h is True for h in healthy))

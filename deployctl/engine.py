@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets as pysecrets
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,8 +65,9 @@ def machine_secret(name: str) -> str:
     path = STATE_DIR / name
     if not path.exists():
         STATE_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(pysecrets.token_urlsafe(32))
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even for a moment
+        with os.fdopen(fd, "w") as fh:
+            fh.write(pysecrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
@@ -94,3 +96,12 @@ def _project_name(work_dir: Path) -> str:
     text = (work_dir / "Pulumi.yaml").read_text() if (work_dir / "Pulumi.yaml").is_file() else ""
     match = re.search(r"^name:\s*(\S+)", text, re.MULTILINE)
     return match.group(1) if match else "bizosaas-deploy"
+
+
+def set_secret(stack_name: str, key: str, value: str, *, path: bool = False, work_dir: Path = PROJECT_DIR) -> None:
+    """`pulumi config set --secret` with the value on stdin, never on a command line (where `ps` would show it)."""
+    env = engine_env()
+    args = ["pulumi", "config", "set", "--secret", *(["--path"] if path else []), key, "--stack", stack_name, "--non-interactive"]
+    run = subprocess.run(args, input=value, cwd=work_dir, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise RuntimeError(f"pulumi config set {key} --stack {stack_name} failed: {run.stderr.strip()[-500:]}")

@@ -1,4 +1,4 @@
-"""Create the local stacks (``local``, ``local-prod``, test stacks) from a template, with fresh random secrets.
+"""Create the local stacks (``local``, ``local-prod``, test stacks) from a template, with fresh random secrets (set on stdin).
 
 The template (``stacks/<name>.yaml`` or any stack file) gives the plain config; every secret the
 catalog refers to gets a new random value on this machine, and the API key is the one this
@@ -47,10 +47,10 @@ def init_from(name: str, template: Path, extra: dict[str, Any] | None = None, wo
     st = engine.stack(name, work_dir=work_dir)
     existing = st.get_all_config()
     if "bizosaas-deploy:dokployApiKey" not in existing:
-        st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(local_dokploy_key(), secret=True))
+        engine.set_secret(name, "bizosaas-deploy:dokployApiKey", local_dokploy_key(), work_dir=work_dir)
     for secret in sorted(catalog_secret_names()):
         if not _has_secret(existing, secret):
-            st.set_config(f"bizosaas-deploy:secrets.{secret}", auto.ConfigValue(_random_secret(secret), secret=True), path=True)
+            engine.set_secret(name, f"bizosaas-deploy:secrets.{secret}", _random_secret(secret), path=True, work_dir=work_dir)
     return st
 
 

@@ -61,7 +61,6 @@ def test_check_accepts_valid_inputs_when_complete(provider: ComposeProjectProvid
         ({"deploy_timeout": 0}, "deploy_timeout", "should be a number >= 1 (seconds)"),
         ({"rollback_on_failure": "yes"}, "rollback_on_failure", "should be true or false"),
         ({"services": {"web": "image"}}, "services", "should map each service name to a summary object"),
-        ({"api_key": ""}, "api_key", "is required"),
     ],
 )
 def test_check_names_the_property_when_input_is_invalid(
@@ -552,5 +551,5 @@ def test_read_without_any_key_source_is_a_clear_error_when_unconfigured(
 ) -> None:
     outs = provider.create(props).outs or {}
     monkeypatch.delenv("DOKPLOY_API_KEY", raising=False)
-    with pytest.raises(DokployConfigError, match=r"read: the Dokploy API key is not kept in the state \(by design\)"):
+    with pytest.raises(DokployConfigError, match=r"read: the Dokploy API key is never kept in the state"):
         provider.read(outs["compose_id"], outs)

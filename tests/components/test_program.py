@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -25,6 +26,7 @@ API_KEY = "0xDEADBEEF-dokploy-key"
 REGISTRY_TOKEN = "ghp_0xDEADBEEF-push"
 PULL_TOKEN = "ghp_0xDEADBEEF-pull"
 SECRET_SIG, SECRET_MARK = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+RAW_SERVICES = list(yaml.safe_load((Path(__file__).resolve().parents[2] / "catalog.yaml").read_text())["services"])
 ALL_SECRETS = [*SECRET_VALUES.values(), API_KEY, REGISTRY_TOKEN, PULL_TOKEN]
 
 
@@ -42,6 +44,9 @@ class Mocks(pulumi.runtime.Mocks):
             outs["sha256Digest"] = fake_digest(service)
         elif args.typ == "docker:index/tag:Tag":
             outs["sourceImageId"] = "sha256:" + "1" * 64
+        elif args.typ == "pulumi:pulumi:StackReference":  # staging's verified release, for a promoting stack
+            manifest = {n: f"ghcr.io/bizoholic-digital/bizosaas-platform/{n}@{fake_digest(n)}" for n in RAW_SERVICES}
+            outs = {"name": args.inputs.get("name"), "outputs": {"release_manifest": manifest, "verified": True}}
         elif args.typ.startswith("pulumi-python:dynamic"):
             outs.update({"compose_id": f"cmp-{args.name}", "healthy": True, "registry_id": "reg-1"})
         return f"{args.name}-id", outs
@@ -160,9 +165,9 @@ def test_compose_project_gets_the_env_text_as_a_secret_input(mocks: Mocks) -> An
         env = backend.inputs["env"]
         assert env.get(SECRET_SIG) == SECRET_MARK, "the env text must reach the provider as a secret"
         assert f"JWT_SECRET='{SECRET_VALUES['JWT_SECRET']}'" in env["value"]
-        assert backend.inputs["api_key"].get(SECRET_SIG) == SECRET_MARK
+        assert "api_key" not in backend.inputs  # read by the provider from the stack config: never in the state
         assert backend.inputs["health_urls"]["brain-api"] == "https://staging.example.test:8001/health"
-        assert backend.inputs["services"]["auth-service"]["ports"] == ["8006:8007"]
+        assert backend.inputs["services"]["auth-service"]["ports"] == ["127.0.0.1:8006:8007"]
         assert backend.inputs["services"]["auth-service"]["env"]["JWT_SECRET"] == "<secret>"
 
     return pulumi.Output.from_input(outputs["compose_project_ids"]).apply(check)
@@ -189,3 +194,37 @@ def test_config_catalog_and_image_problems_are_reported_together_before_any_reso
     assert lines[0] == config_problem
     assert "stack staging: bizosaas-deploy:services/brain-api/published: 70000 should be a port number in 1-65535" in lines
     assert mocks.resources == []
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """The mock monitor, keeping every RegisterResource request (they carry the resource options)."""
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.requests: list[Any] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.requests.append(request)
+        return super().RegisterResource(request)
+
+
+@pytest.mark.parametrize(("protect", "expected"), [(None, True), ("false", False)])
+def test_a_promoted_stack_protects_its_dokploy_project_and_compose_projects(mocks: Mocks, protect: str | None, expected: bool) -> None:
+    from components.program import build
+
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="bizosaas-deploy", stack="prod", preview=False, monitor=monitor)
+    cfg, secret_keys = stack_config()
+    pulumi.runtime.set_all_config(cfg, secret_keys)
+    pulumi.runtime.set_config("bizosaas-deploy:promoteFrom", "organization/bizosaas-deploy/staging")
+    if protect is not None:
+        pulumi.runtime.set_config("bizosaas-deploy:protect", protect)
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        outputs = build("prod", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[])
+        return outputs["promoted_from"]
+
+    declare()
+    protected = {r.name: r.protect for r in monitor.requests if r.type.startswith("pulumi-python:dynamic/dokploy:")}
+    assert protected == {"project": expected, "registry": False, "backend": expected, "frontend": expected}

@@ -48,7 +48,6 @@ def test_resources_register_secrets_and_type_tokens_when_declared() -> Any:
         "backend",
         ComposeProjectArgs(
             dokploy_url="https://dokploy.test",
-            api_key=key,
             project_name="p",
             environment_name="production",
             project_id="p-1",
@@ -60,16 +59,17 @@ def test_resources_register_secrets_and_type_tokens_when_declared() -> Any:
             health_urls={},
         ),
     )
-    registry = DokployRegistry("registry", RegistryArgs("https://dokploy.test", key, "ghcr", "ghcr.io", "me", token))
+    registry = DokployRegistry("registry", RegistryArgs("https://dokploy.test", "ghcr", "ghcr.io", "me", token))
 
     def check(_: Any) -> None:
         by_type = {r.type: r for r in monitor.requests if r.type.startswith("pulumi-python:dynamic")}
         compose = by_type["pulumi-python:dynamic/dokploy:ComposeProject"]
         registry = by_type["pulumi-python:dynamic/dokploy:Registry"]
-        assert list(compose.additionalSecretOutputs) == ["env"]
+        assert list(compose.additionalSecretOutputs) == ["env", "env_sha256"]
         assert list(registry.additionalSecretOutputs) == ["password_sha256"]
-        for request, secret_keys in ((compose, ("api_key", "env", "__provider")), (registry, ("api_key", "password", "__provider"))):
+        for request, secret_keys in ((compose, ("env", "__provider")), (registry, ("password", "__provider"))):
             props = rpc.deserialize_properties(request.object)
+            assert "api_key" not in props  # the key is never an input, so never in the state
             for name in secret_keys:
                 assert rpc.is_rpc_secret(props[name]), name
             plain = json.dumps({k: v for k, v in props.items() if k not in secret_keys}, default=str)

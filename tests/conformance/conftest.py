@@ -55,10 +55,10 @@ def _standin_image(run: str) -> str:
     return f"{repo}@{resp.headers['Docker-Content-Digest']}"
 
 
-@pytest.fixture(scope="module", params=["stand-in", "dokploy"])
+@pytest.fixture(scope="module", params=["standin", "real"])
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     run = secrets.token_hex(4)
-    if request.param == "dokploy":
+    if request.param == "real":
         url, key = os.environ.get("DOKPLOY_URL"), os.environ.get("DOKPLOY_API_KEY")
         if not url or not key:
             pytest.skip("no real Dokploy: set DOKPLOY_URL and DOKPLOY_API_KEY to run this suite against one (README: Conformance)")

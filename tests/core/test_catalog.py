@@ -47,7 +47,48 @@ def _with_service(name: str, **fields: Any) -> dict[str, Any]:
     return raw
 
 
+def _catalog(**top: Any) -> dict[str, Any]:
+    """The real catalog with top-level keys replaced (None removes one)."""
+    raw = raw_catalog()
+    for key, value in top.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return raw
+
+
+def _without_frontends() -> dict[str, Any]:
+    raw = raw_catalog()
+    raw["services"] = {n: s for n, s in raw["services"].items() if s["group"] == "backend"}
+    return raw
+
+
 BAD: list[tuple[str, Any, Any, str]] = [
+    # odd catalogs that used to deploy nothing (or delete prod's compose projects) without a word
+    ("empty catalog", _catalog(services={}), {}, "stack staging: catalog.yaml/services: is required: a mapping of at least one service"),
+    ("misspelt services key", _catalog(services=None, servics=raw_catalog()["services"]), {},
+     "stack staging: catalog.yaml/servics: unknown top-level key (allowed: defaults, groups, services)"),
+    ("unknown defaults key", _catalog(defaults={"restart": "always", "netwrk": "x"}), {},
+     "stack staging: catalog.yaml/defaults/netwrk: unknown key (allowed: healthcheck, network, restart)"),
+    ("healthcheck default replacing the probe", _catalog(defaults={"healthcheck": {"test": ["CMD", "true"]}}), {},
+     "stack staging: catalog.yaml/defaults/healthcheck/test: only the timing may be set"),
+    ("unknown group", _catalog(groups={"backend": {}, "frontend": {}, "workers": {}}), {},
+     "stack staging: catalog.yaml/groups/workers: unknown group (the compose projects are backend, frontend)"),
+    ("empty group", _without_frontends(), {}, "stack staging: services (group frontend): no enabled service is in group frontend"),
+    ("every frontend disabled in the stack", None,
+     {"services": {n: {"enabled": False} for n, s in raw_catalog()["services"].items() if s["group"] == "frontend"}},
+     "stack staging: services (group frontend): no enabled service is in group frontend: its compose project would be deleted"),
+    ("enabled as text", None, {"services": {"brain-api": {"enabled": "no"}}},
+     "stack staging: bizosaas-deploy:services/brain-api/enabled: should be true or false, not 'no'"),
+    ("env override as a mapping", None, {"services": {"brain-api": {"env": {"LOG_LEVEL": {"x": 1}}}}},
+     "stack staging: bizosaas-deploy:services/brain-api/env/LOG_LEVEL: should be text or a number, not dict"),
+    ("health path with a shell command", _with_service("brain-api", health="/health; reboot"), {},
+     "stack staging: services/brain-api/health: '/health; reboot' should be a path starting with '/'"),
+    ("health path with a quote", _with_service("brain-api", health="/x'$(id)"), {},
+     "stack staging: services/brain-api/health: \"/x'$(id)\" should be a path"),
+    ("publish address not an IP", None, {"publish_address": "all"},
+     "stack staging: bizosaas-deploy:publishAddress: 'all' should be an IP address"),
     ("unknown service in stack config", None, {"services": {"brain-apii": {"published": 1}}},
      "stack staging: bizosaas-deploy:services/brain-apii: unknown service"),
     ("unknown override key", None, {"services": {"brain-api": {"prot": 1}}},
@@ -90,6 +131,11 @@ def test_bad_input_is_rejected_with_stack_service_and_key(raw: Any, override: di
     with pytest.raises(CatalogError) as err:
         resolve(raw or raw_catalog(), settings(**override))
     assert any(line.startswith(expected) for line in err.value.problems), err.value.problems
+
+
+def test_a_health_path_with_a_query_is_accepted() -> None:
+    cat = resolve(_with_service("brain-api", health="/health?full=1&db=no"), settings())
+    assert cat.services["brain-api"].health_path == "/health?full=1&db=no"
 
 
 def test_all_problems_are_reported_at_once() -> None:

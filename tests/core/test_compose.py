@@ -35,15 +35,15 @@ def test_backend_structure_pins_digests_and_refers_to_secrets() -> None:
     brain = doc["services"]["brain-api"]
     assert brain["image"] == f"ghcr.io/bizoholic-digital/bizosaas-platform/brain-api@{DIGESTS['brain-api']}"
     assert brain["container_name"] == "bizosaas-brain-staging"
-    assert brain["ports"] == ["8001:8001"]
+    assert brain["ports"] == ["127.0.0.1:8001:8001"]  # loopback unless the stack says publishAddress
     assert brain["restart"] == "unless-stopped"
     assert brain["networks"] == ["dokploy-network"]
     assert brain["environment"]["DATABASE_URL"] == "${DATABASE_URL}"
     assert brain["environment"]["REDIS_URL"] == "${REDIS_BASE_URL}/0"
     assert brain["environment"]["ENVIRONMENT"] == "staging"
-    assert "http://127.0.0.1:8001/health" in brain["healthcheck"]["test"][1]
+    assert brain["healthcheck"]["test"] == ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8001/health"]  # no shell
     auth = doc["services"]["auth-service"]
-    assert auth["ports"] == ["8006:8007"]
+    assert auth["ports"] == ["127.0.0.1:8006:8007"]
     assert doc["services"]["ai-agents"]["environment"]["BRAIN_API_URL"] == "http://bizosaas-brain-staging:8001"
 
 
@@ -79,7 +79,7 @@ def test_bad_digest_and_bad_secret_are_refused_without_the_value() -> None:
     with pytest.raises(RenderError, match="brain-api: 'latest' is not a sha256 digest"):
         render_compose(CATALOG, "backend", {**DIGESTS, "brain-api": "latest"})
     with pytest.raises(DotenvError) as err:
-        render_env(CATALOG, "backend", {**SECRETS, "JWT_SECRET": "multi\nline-s3cr3t"})
+        render_env(CATALOG, "backend", {**SECRETS, "JWT_SECRET": "nul\x00-s3cr3t"})
     assert "JWT_SECRET" in str(err.value) and "s3cr3t" not in str(err.value)
     with pytest.raises(DotenvError, match="secret SECRET_KEY is not set"):
         render_env(CATALOG, "backend", {k: v for k, v in SECRETS.items() if k != "SECRET_KEY"})

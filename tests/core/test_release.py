@@ -6,6 +6,7 @@ import pytest
 
 from core.catalog import resolve
 from core.release import ReleaseError, digests_for, promotable_digests, release_id
+from core.release import is_verified as release_verified
 from tests.catalog_helpers import fake_digest, raw_catalog, settings
 
 CATALOG = resolve(raw_catalog(), settings(stack="prod", tag="prod", container_suffix="prod"))
@@ -52,3 +53,10 @@ def test_digest_missing_from_the_registry_is_refused_when_exists_is_given() -> N
     with pytest.raises(ReleaseError, match=r"brain-api: .*brain-api@sha256:\w+ is not in the registry"):
         promotable_digests("prod", "bizosaas-deploy:promoteFrom (org/p/staging)", CATALOG, MANIFEST, True, exists)
     assert asked and all(d.startswith("sha256:") for _, d in asked)
+
+
+def test_nothing_checked_is_not_verified() -> None:
+    assert release_verified(True, [True, True]) is True
+    assert release_verified(True, []) is False  # all([]) would say True: no compose project, nothing verified
+    assert release_verified(False, [True]) is False
+    assert release_verified(True, [True, None]) is False

@@ -244,6 +244,24 @@ def test_error_message_never_contains_key_or_request_body_when_server_echoes_the
     assert "***" in str(info.value)
 
 
+def test_validation_errors_are_redacted_before_they_are_cut_and_in_field_errors_too(
+    client: DokployClient, api_key: str, mocked: responses.RequestsMock
+) -> None:
+    short = "pw1"  # short secrets are secrets too
+    client.add_redactions([short])
+    body = _err("Input validation failed", "BAD_REQUEST", 400)
+    body["issues"] = [
+        {"path": ["name"], "message": "x" * 170 + f" {api_key}"},  # the key straddles the 200-character cut
+        {"path": ["env"], "message": f"bad value {short}"},
+    ]
+    mocked.post(f"{API}/compose.create", status=400, json=body)
+    with pytest.raises(DokployValidationError) as info:
+        client.compose.create("backend", "e1")
+    text = str(info.value) + json.dumps(info.value.field_errors)
+    assert not [n for n in range(4, len(api_key) + 1) if api_key[:n] in text], "a prefix of the key survived the cut"
+    assert short not in text and "***" in info.value.field_errors["env"][0]
+
+
 def _sequence(*items: Any) -> Callable[[Any], Any]:
     """A responses callback answering the given (status, body) items in order; exceptions are raised."""
     queue = list(items)
