@@ -50,7 +50,7 @@ class World:
 
     def new_server(self) -> FakeDokploy:
         srv = FakeDokploy(api_keys={self.key}, docker=True, work_dir=self.tmp / "dokploy", state_file=self.tmp / "dokploy.json",
-                          port=self.port, builds_concurrency=2)
+                          port=self.port, builds_concurrency=2, latency="dokploy")  # as slow as a real Dokploy
         srv.start()
         return srv
 
