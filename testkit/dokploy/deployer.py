@@ -187,7 +187,12 @@ class DeployQueue:
             if outcome == "error":
                 self._end(job, generation, dep_id, "error", f"{app.faults.deploy_error_log_line}\n")
                 return
-            self._succeeded(generation, snapshot)
+            if self._succeeded(generation, snapshot) and app.docker_runner is None:  # the containers exist before "done"
+                try:
+                    env_lines = resolve_env(snapshot["env"], *scopes)
+                except EnvReferenceError:
+                    env_lines = []
+                app.containers.deploy(snapshot, env_lines)
             self._end(job, generation, dep_id, "done", f"{DEPLOY_OK}\n")
             return
         self._docker_deploy(job, generation, abort, dep_id, snapshot, scopes)

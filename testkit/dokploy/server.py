@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from testkit.dokploy import containers as _containers  # noqa: F401  (registers the docker.* / compose.readLogs routes)
+from testkit.dokploy.containers import SimContainers
 from testkit.dokploy.deployer import DeployQueue
 from testkit.dokploy.dockerops import DockerRunner
 from testkit.dokploy.faults import Faults
@@ -159,6 +161,7 @@ class FakeDokploy:
         self.host, self._port = host, port
         self.latency = parse_latency(latency)
         self.deploy_start_delay = self.latency.deploy_start() if deploy_start_delay is None else deploy_start_delay
+        self.containers = SimContainers()  # what simulated deploys run (docker=False)
         self.faults = Faults()
         self.faults.deploy_duration = deploy_duration
         self.state = State(Path(state_file) if state_file else None)
@@ -548,6 +551,11 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "/__fake__/restart" and method == "POST":
             cancelled = app.restart()
             return self._json(200, {"ok": True, "cancelled": cancelled})
+        if route == "/__fake__/containers" and method == "POST":
+            try:
+                return self._json(200, app.containers.control(spec))
+            except (KeyError, TypeError, ValueError) as exc:
+                return self._json(400, {"error": str(exc)})
         if route == "/__fake__/idle":
             timeout = float(self._query(query).get("timeout", 0) or 0)
             return self._json(200, {"idle": app.wait_idle(timeout) if timeout > 0 else not app.queue.busy()})
