@@ -114,7 +114,8 @@ def main() -> int:
     os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
     run = secrets.token_hex(3)
     key = secrets.token_hex(16)
-    srv = FakeDokploy(api_keys={key}, docker=True, work_dir=tmp / "dokploy", builds_concurrency=2)
+    # as slow as a measured Dokploy v0.30.2 (testkit/dokploy/latency.py): API round trips count in the wall times
+    srv = FakeDokploy(api_keys={key}, docker=True, work_dir=tmp / "dokploy", builds_concurrency=2, latency="dokploy")
     srv.start()
     staging, prod = f"bench-{run}", f"bench-{run}-prod"
 

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+from testkit.dokploy.latency import parse_latency
 from testkit.dokploy.server import FakeDokploy, is_loopback
 
 
@@ -27,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-file", help="JSON file the state is saved to after every write and loaded from at start")
     parser.add_argument("--work-dir", help="where compose files and deployment logs go (like /etc/dokploy)")
     parser.add_argument("--docker", action="store_true", help="really run docker compose for deploys")
-    parser.add_argument("--deploy-start-delay", type=float, default=0.3, help="seconds before a queued job starts (real: ~0.4)")
+    parser.add_argument("--latency", type=parse_latency, default="dokploy",
+                        help="'dokploy' (default: as slow as a measured v0.30.2), a scale factor, or 0 for no latency")
+    parser.add_argument("--deploy-start-delay", type=float, help="seconds before a queued job starts (default: from --latency, 0.42)")
     parser.add_argument("--builds-concurrency", type=int, default=1, help="jobs running at once across composes (Dokploy default 1)")
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)
@@ -43,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
     srv = FakeDokploy(api_keys={key}, docker=args.docker, work_dir=args.work_dir, state_file=args.state_file,
                       deploy_start_delay=args.deploy_start_delay, host=args.host, port=args.port,
-                      builds_concurrency=args.builds_concurrency, access_log=None if args.quiet else log)
+                      builds_concurrency=args.builds_concurrency, latency=args.latency, access_log=None if args.quiet else log)
     url = srv.start()
-    log(f"Dokploy v0.30.2 stand-in listening on {url} (docker={'on' if args.docker else 'off'})")
+    log(f"Dokploy v0.30.2 stand-in listening on {url} (docker={'on' if args.docker else 'off'}, latency x{srv.latency.scale:g})")
     if srv._last_cancelled:
         log(f"restart: {len(srv._last_cancelled)} deployment(s) left running were cancelled")
 

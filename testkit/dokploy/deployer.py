@@ -6,7 +6,9 @@ of the same compose run strictly FIFO, one at a time; across composes at most
 serialized too). A started job waits ``start_delay`` (real Dokploy: ~0.4 s), sets
 ``composeStatus: "running"``, inserts the deployment row (trimming to 11 rows), runs, then
 marks the row and the compose ``done``/``error``. ``reset()`` is Dokploy's restart: waiting
-jobs vanish, running ones are abandoned (their commands killed).
+jobs vanish, running ones are abandoned (their commands killed). A run lasts ``deploy_duration``
+when set, else what ``latency.deploy_run`` derives from the number of services (shorter when
+nothing changed since the last successful deploy); a real docker run is padded up to it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from testkit.dokploy.dockerops import EnvReferenceError, default_command, resolve_env
 from testkit.dokploy.state import now_iso
@@ -58,6 +62,7 @@ class DeployQueue:
         self.generation = 0
         self._abort = threading.Event()
         self._closed = False
+        self._deployed: dict[str, str] = {}  # appName -> what its last successful deploy deployed
 
     # -- queue operations ---------------------------------------------------------------------
 
@@ -177,14 +182,44 @@ class DeployQueue:
             abort.wait()  # until restart()/stop()
             return
         if outcome == "error" or app.docker_runner is None:  # simulated run
-            if abort.wait(max(0.0, app.faults.deploy_duration)):
+            if abort.wait(self._duration(snapshot)):
                 return
             if outcome == "error":
                 self._end(job, generation, dep_id, "error", f"{app.faults.deploy_error_log_line}\n")
-            else:
-                self._end(job, generation, dep_id, "done", f"{DEPLOY_OK}\n")
+                return
+            if self._succeeded(generation, snapshot) and app.docker_runner is None:  # the containers exist before "done"
+                try:
+                    env_lines = resolve_env(snapshot["env"], *scopes)
+                except EnvReferenceError:
+                    env_lines = []
+                app.containers.deploy(snapshot, env_lines)
+            self._end(job, generation, dep_id, "done", f"{DEPLOY_OK}\n")
             return
         self._docker_deploy(job, generation, abort, dep_id, snapshot, scopes)
+
+    @staticmethod
+    def _fingerprint(compose: dict[str, Any]) -> str:
+        return repr((compose["composeFile"], compose["env"], compose["createEnvFile"], compose["command"]))
+
+    def _duration(self, compose: dict[str, Any]) -> float:
+        """How long a deploy job runs: ``deploy_duration`` if set, else the latency model."""
+        if self.app.faults.deploy_duration is not None:
+            return max(0.0, float(self.app.faults.deploy_duration))
+        try:
+            services = yaml.safe_load(compose["composeFile"] or "").get("services") or {}
+        except (yaml.YAMLError, AttributeError):
+            services = {}
+        with self._cv:
+            unchanged = self._deployed.get(compose["appName"]) == self._fingerprint(compose)
+        count = len(services) if isinstance(services, dict) else 1
+        return self.app.latency.deploy_run(count, unchanged, stack=compose["composeType"] == "stack")
+
+    def _succeeded(self, generation: int, compose: dict[str, Any]) -> bool:
+        with self._cv:
+            if self._current(generation):
+                self._deployed[compose["appName"]] = self._fingerprint(compose)
+                return True
+            return False
 
     def _docker_deploy(self, job: Job, generation: int, abort: threading.Event, dep_id: str,
                        compose: dict[str, Any], scopes: tuple[str | None, str | None]) -> None:
@@ -213,9 +248,14 @@ class DeployQueue:
         code_dir = runner.write_compose(app_name, compose["composeFile"], env_lines)
         args = ["docker", *default_command(compose).split()]
         log(self._banner(compose, " ".join(args)))
+        floor = self._duration(compose)
+        started = time.monotonic()
         code, _ = runner.run(args, cwd=code_dir, on_output=log, abort=abort)
+        if abort.wait(max(0.0, floor - (time.monotonic() - started))):
+            return
         if code == 0:
             self._end(job, generation, dep_id, "done", f"{DEPLOY_OK}\n")
+            self._succeeded(generation, compose)
         else:
             self._end(job, generation, dep_id, "error", f"{DEPLOY_FAILED}\n{DEPLOY_ERROR_TRAILER}\n")
 

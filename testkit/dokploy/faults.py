@@ -39,7 +39,8 @@ class Faults:
     * ``deploy_outcome``: None/"done" (normal), "error" (deployment ends in error with
       ``deploy_error_log_line`` in its log) or "stuck" (stays "running" until ``restart()``);
       applies to every deploy queued while set. ``deploy_outcome_for[compose name]`` overrides it.
-    * ``deploy_duration``: seconds a simulated (docker=False) deploy stays "running".
+    * ``deploy_duration``: seconds a deploy stays "running" (a real docker run at least that long);
+      None: derived from the compose file by the server's latency model.
     * ``rate_limited``: every authenticated call answers 401 ``{"message":"Unauthorized"}``,
       like a better-auth key that exhausted its rate limit.
     """
@@ -51,7 +52,7 @@ class Faults:
         self.deploy_outcome: str | None = None
         self.deploy_outcome_for: dict[str, str | None] = {}
         self.deploy_error_log_line: str = DEFAULT_ERROR_LOG_LINE
-        self.deploy_duration: float = 0.2
+        self.deploy_duration: float | None = None
         self.rate_limited: bool = False
 
     # -- scripting ----------------------------------------------------------------------------
@@ -138,7 +139,7 @@ class Faults:
         if "deploy_error_log_line" in spec:
             self.deploy_error_log_line = str(spec["deploy_error_log_line"])
         if "deploy_duration" in spec:
-            self.deploy_duration = float(spec["deploy_duration"])
+            self.deploy_duration = None if spec["deploy_duration"] is None else float(spec["deploy_duration"])
         if "rate_limited" in spec:
             self.rate_limited = bool(spec["rate_limited"])
 

@@ -264,6 +264,8 @@ def compose_stop(app: FakeDokploy, inp: dict[str, Any]) -> Any:
         if code != 0:
             _set_status(app, compose["composeId"], "error")
             raise _command_failed(args, out)
+    else:
+        app.containers.stop(compose["appName"], stack=compose["composeType"] == "stack")
     _set_status(app, compose["composeId"], "idle")
     return True
 
@@ -279,6 +281,8 @@ def compose_start(app: FakeDokploy, inp: dict[str, Any]) -> Any:
         if code != 0:
             _set_status(app, compose["composeId"], "idle")
             raise _command_failed(f"docker compose -p {compose['appName']} -f {path} up -d", out)
+    if runner is None and compose["composeType"] == "docker-compose":
+        app.containers.start(compose["appName"])
     _set_status(app, compose["composeId"], "done")
     return True
 
@@ -306,6 +310,7 @@ def compose_delete(app: FakeDokploy, inp: dict[str, Any]) -> Any:
         else:
             runner.compose_down(result["appName"], bool(inp.get("deleteVolumes")))
         runner.remove_files(result["appName"])
+    app.containers.remove(result["appName"])
     return result
 
 

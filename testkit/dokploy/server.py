@@ -32,10 +32,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from testkit.dokploy import containers as _containers  # noqa: F401  (registers the docker.* / compose.readLogs routes)
+from testkit.dokploy.containers import SimContainers
 from testkit.dokploy.deployer import DeployQueue
 from testkit.dokploy.dockerops import DockerRunner
 from testkit.dokploy.faults import Faults
 from testkit.dokploy.handlers import HANDLERS, UNDEFINED, ApiError
+from testkit.dokploy.latency import Latency, parse_latency
 from testkit.dokploy.state import State
 from testkit.dokploy.validation import ABSENT, OpenApiIndex, Operation, ValidationFailed, get_index
 
@@ -142,18 +145,23 @@ class FakeDokploy:
 
     ``docker=True`` really deploys composes with ``docker compose`` on this host (files under
     ``work_dir``); ``docker=False`` simulates deploys. ``state_file`` persists the database as JSON.
+    ``latency``: ``"dokploy"`` (as slow as a measured v0.30.2, see ``latency.py``), a scale factor,
+    or ``0`` for none; ``deploy_start_delay`` / ``deploy_duration`` (None: from ``latency``) override it.
     """
 
     def __init__(self, api_keys: Iterable[str] | str = (), docker: bool = False, work_dir: str | Path | None = None,
-                 state_file: str | Path | None = None, deploy_start_delay: float = 0.3, *, host: str = "127.0.0.1", port: int = 0,
-                 builds_concurrency: int = 1, deploy_duration: float = 0.2, docker_config: str | Path | None = None,
+                 state_file: str | Path | None = None, deploy_start_delay: float | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0, builds_concurrency: int = 1, deploy_duration: float | None = None,
+                 latency: str | float | Latency = "dokploy", docker_config: str | Path | None = None,
                  openapi: OpenApiIndex | None = None, access_log: Any = None) -> None:
         if not is_loopback(host):
             raise ValueError(f"refusing to bind the Dokploy stand-in to non-loopback host {host!r}")
         self.api_keys: set[str] = {api_keys} if isinstance(api_keys, str) else set(api_keys)
         self.docker = docker
         self.host, self._port = host, port
-        self.deploy_start_delay = deploy_start_delay
+        self.latency = parse_latency(latency)
+        self.deploy_start_delay = self.latency.deploy_start() if deploy_start_delay is None else deploy_start_delay
+        self.containers = SimContainers()  # what simulated deploys run (docker=False)
         self.faults = Faults()
         self.faults.deploy_duration = deploy_duration
         self.state = State(Path(state_file) if state_file else None)
@@ -363,7 +371,8 @@ class _Handler(BaseHTTPRequestHandler):
             name = rest[5:] if native else rest
             op = app.index.find(name) if "," not in name else None
             procedure_label = op.procedure if op else name
-            reply = self._faulted(method, procedure_label, body, url.query, native, name)
+            seconds = max((app.latency.request(o.procedure, o.method) for n in name.split(",") if (o := app.index.find(n))), default=0.0)
+            reply = app.latency.paced(seconds, lambda: self._faulted(method, procedure_label, body, url.query, native, name))
             status = reply.status
             self._send(reply.status, reply.body, reply.headers, reply.reason)
         except _Reply as reply:
@@ -542,6 +551,11 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "/__fake__/restart" and method == "POST":
             cancelled = app.restart()
             return self._json(200, {"ok": True, "cancelled": cancelled})
+        if route == "/__fake__/containers" and method == "POST":
+            try:
+                return self._json(200, app.containers.control(spec))
+            except (KeyError, TypeError, ValueError) as exc:
+                return self._json(400, {"error": str(exc)})
         if route == "/__fake__/idle":
             timeout = float(self._query(query).get("timeout", 0) or 0)
             return self._json(200, {"idle": app.wait_idle(timeout) if timeout > 0 else not app.queue.busy()})

@@ -35,6 +35,13 @@ DOC_URI = "urn:fake-dokploy:openapi"
 # Custom zod messages Dokploy attaches to some checks (the OpenAPI document loses them).
 APP_NAME_PATTERN = "^[a-zA-Z0-9._-]+$"
 APP_NAME_MESSAGE = "App name can only contain letters, numbers, dots, underscores and hyphens"
+CONTAINER_ID_PATTERN = "^[a-zA-Z0-9.\\-_]+$"  # docker.ts containerIdRegex
+PATTERN_MESSAGES = {  # zod's custom .regex() messages, which the OpenAPI document does not keep
+    (APP_NAME_PATTERN, "appName"): APP_NAME_MESSAGE,
+    (CONTAINER_ID_PATTERN, "containerId"): "Invalid container id.",
+    (CONTAINER_ID_PATTERN, "appName"): "Invalid app name.",
+    ("^(all|\\d+[smhd])$", "since"): "Invalid since format",
+}
 ICON_MAX = 2 * 1024 * 1024
 ICON_MESSAGE = "Icon must be less than 2MB"
 
@@ -487,8 +494,8 @@ class OpenApiIndex:
             return [issue]
         if kw == "pattern":
             issue = {"origin": "string", "code": "invalid_format", "format": "regex", "pattern": f"/{vv}/", "path": path}
-            custom = vv == APP_NAME_PATTERN and path and path[-1] == "appName"
-            issue["message"] = APP_NAME_MESSAGE if custom else f"Invalid string: must match pattern /{vv}/"
+            custom = PATTERN_MESSAGES.get((vv, path[-1] if path else None))
+            issue["message"] = custom or f"Invalid string: must match pattern /{vv}/"
             return [issue]
         if kw == "additionalProperties" and vv is False and isinstance(inst, dict):
             extra = [k for k in inst if k not in (schema.get("properties") or {})]

@@ -44,7 +44,7 @@ def env_secrets() -> dict[str, str]:
 
 @pytest.fixture
 def srv(api_key: str) -> Iterator[FakeDokploy]:
-    server = FakeDokploy(api_keys={api_key}, docker=False, deploy_start_delay=0.05, deploy_duration=0.05)
+    server = FakeDokploy(api_keys={api_key}, docker=False, latency=0, deploy_start_delay=0.05, deploy_duration=0.05)
     server.start()
     try:
         yield server

@@ -56,6 +56,7 @@ class World:
             state_file=self.tmp / "dokploy.json",
             port=self.port,
             builds_concurrency=2,
+            latency="dokploy",  # as slow as a real Dokploy
         )
         srv.start()
         return srv

@@ -39,7 +39,8 @@ class Landed:
 
     def __init__(self, tmp: Path) -> None:
         shutil.copy(FIXTURE / "dokploy.json", tmp / "dokploy.json")
-        self.srv = FakeDokploy(api_keys={KEY}, docker=False, state_file=tmp / "dokploy.json", deploy_start_delay=0.05, deploy_duration=0.05)
+        self.srv = FakeDokploy(api_keys={KEY}, docker=False, latency=0, state_file=tmp / "dokploy.json", deploy_start_delay=0.05,
+                               deploy_duration=0.05)
         self.srv.start()
         self.work = tmp / "project"
         self.work.mkdir()

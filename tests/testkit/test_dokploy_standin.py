@@ -73,7 +73,7 @@ def key() -> str:
 
 @pytest.fixture
 def srv(key: str):
-    server = FakeDokploy(api_keys={key}, deploy_start_delay=0.05, deploy_duration=0.05)
+    server = FakeDokploy(api_keys={key}, latency=0, deploy_start_delay=0.05, deploy_duration=0.05)
     server.start()
     yield server
     server.stop()
@@ -247,7 +247,7 @@ def test_captures_are_the_shared_recordings() -> None:
 
 
 def test_replay_every_capture(key: str) -> None:
-    srv = FakeDokploy(api_keys={key}, deploy_start_delay=0.05, deploy_duration=0.05)
+    srv = FakeDokploy(api_keys={key}, latency=0, deploy_start_delay=0.05, deploy_duration=0.05)
     srv.start()
     rp = Replayer(srv, key)
     try:
@@ -526,7 +526,7 @@ def test_native_trpc_surface(api: Api, srv: FakeDokploy) -> None:
 
 
 def test_deploys_of_one_compose_run_fifo_one_at_a_time(key: str) -> None:
-    with FakeDokploy(api_keys={key}, deploy_start_delay=0.02, deploy_duration=0.4, builds_concurrency=2) as srv:
+    with FakeDokploy(api_keys={key}, latency=0, deploy_start_delay=0.02, deploy_duration=0.4, builds_concurrency=2) as srv:
         api = Api(srv.base_url, key)
         _, a = make_compose(api, "a")
         _, b = make_compose(api, "b")
@@ -560,7 +560,7 @@ def test_default_concurrency_serializes_composes(api: Api, srv: FakeDokploy) -> 
 
 
 def test_status_race_right_after_deploy(key: str) -> None:
-    with FakeDokploy(api_keys={key}, deploy_start_delay=0.3, deploy_duration=0.2) as srv:
+    with FakeDokploy(api_keys={key}, latency=0, deploy_start_delay=0.3, deploy_duration=0.2) as srv:
         api = Api(srv.base_url, key)
         _, cid = make_compose(api)
         api.ok("POST", "compose.deploy", {"composeId": cid})
@@ -578,7 +578,7 @@ def test_status_race_right_after_deploy(key: str) -> None:
 
 
 def test_at_most_eleven_deployments_are_kept(key: str) -> None:
-    with FakeDokploy(api_keys={key}, deploy_start_delay=0, deploy_duration=0) as srv:
+    with FakeDokploy(api_keys={key}, latency=0, deploy_start_delay=0, deploy_duration=0) as srv:
         api = Api(srv.base_url, key)
         _, cid = make_compose(api)
         for i in range(1, 14):
@@ -698,7 +698,7 @@ def test_control_endpoints_and_call_counts(api: Api, srv: FakeDokploy) -> None:
 
 def test_state_file_survives_a_restart(key: str, tmp_path: Path) -> None:
     state_file = tmp_path / "state.json"
-    first = FakeDokploy(api_keys={key}, state_file=state_file, deploy_start_delay=0)
+    first = FakeDokploy(api_keys={key}, latency=0, state_file=state_file, deploy_start_delay=0)
     first.start()
     api = Api(first.base_url, key)
     _, cid = make_compose(api)
@@ -709,7 +709,7 @@ def test_state_file_survives_a_restart(key: str, tmp_path: Path) -> None:
     assert json.loads(state_file.read_text())["deployments"][0]["status"] == "running"
     assert state_file.stat().st_mode & 0o077 == 0
 
-    with FakeDokploy(api_keys={key}, state_file=state_file) as second:
+    with FakeDokploy(api_keys={key}, latency=0, state_file=state_file) as second:
         api = Api(second.base_url, key)
         assert api.ok("GET", "compose.one", composeId=cid)["composeStatus"] == "idle"
         [row] = api.ok("GET", "deployment.allByCompose", composeId=cid)
@@ -738,7 +738,8 @@ def test_cli_serves_and_never_prints_the_key(key: str, tmp_path: Path) -> None:
         port = s.getsockname()[1]
     env = {**os.environ, "FAKE_DOKPLOY_TEST_KEY": key, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "testkit.dokploy", "--port", str(port), "--api-key-env", "FAKE_DOKPLOY_TEST_KEY",
-                             "--state-file", str(tmp_path / "s.json")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--state-file", str(tmp_path / "s.json"), "--latency", "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         api = Api(f"http://127.0.0.1:{port}", key)
         wait_for(lambda: _answers(api), timeout=20)
@@ -799,7 +800,7 @@ def bb_image(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def docker_srv(key: str, tmp_path: Path):
-    srv = FakeDokploy(api_keys={key}, docker=True, work_dir=tmp_path / "dokploy", deploy_start_delay=0.05)
+    srv = FakeDokploy(api_keys={key}, latency=0, docker=True, work_dir=tmp_path / "dokploy", deploy_start_delay=0.05)
     srv.start()
     yield srv
     srv.stop()

@@ -34,7 +34,8 @@ def main() -> None:
     from deployctl import engine
     from testkit.dokploy import FakeDokploy  # the landed layout
 
-    srv = FakeDokploy(api_keys={KEY}, docker=False, state_file=tmp / "dokploy.json", deploy_start_delay=0.05, deploy_duration=0.05)
+    srv = FakeDokploy(api_keys={KEY}, docker=False, latency=0, state_file=tmp / "dokploy.json", deploy_start_delay=0.05,
+                      deploy_duration=0.05)
     srv.start()
     raw = __import__("yaml").safe_load((ROOT / "catalog.yaml").read_text())
     repo = "127.0.0.1:5000/bizoholic-digital/bizosaas-platform"
