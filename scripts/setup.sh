@@ -15,5 +15,6 @@ fi
 echo "python: $(venv/bin/python -c 'import pulumi, pulumi_docker; print("pulumi", pulumi.__version__ if hasattr(pulumi, "__version__") else "sdk", "pulumi-docker sdk ok")')"
 
 bash scripts/install-docker.sh
+bash scripts/swarm.sh up  # stack mode: a single-node Swarm, dokploy-network an attachable overlay (undone by test.sh)
 bash scripts/install-pulumi.sh
 echo "setup: done in $(( $(date +%s) - start ))s"

@@ -4,8 +4,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+# leave the engine as setup.sh found it (swarm.sh down does nothing when setup.sh did not make the Swarm)
+trap 'bash scripts/swarm.sh down' EXIT
 venv/bin/ruff check .
 venv/bin/mypy
 export BIZOSAAS_DOCKER_STANDIN=1  # the real pulumi-docker plugin cannot be installed here
 export PATH="$here/testkit/bin:$here/.tools/pulumi/bin:$PATH"
-exec venv/bin/python -m pytest -ra --cov --cov-report=term "$@"
+venv/bin/python -m pytest -ra --cov --cov-report=term "$@"
