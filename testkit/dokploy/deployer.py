@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from testkit.dokploy.dockerops import EnvReferenceError, default_command, resolve_env
+from testkit.dokploy.dockerops import EnvReferenceError, default_command, resolve_env, stack_env
 from testkit.dokploy.state import now_iso
 
 if TYPE_CHECKING:
@@ -208,12 +208,14 @@ class DeployQueue:
             self._end(job, generation, dep_id, "error", f"{exc}\n")
             return
         env_lines = None
+        config = runner.config_for(compose["serverId"])  # every server is this engine, with its own /root/.docker
         if compose["createEnvFile"]:
-            env_lines = runner.env_file_lines(app_name, resolved, compose["env"], compose["randomize"], compose["suffix"])
+            env_lines = runner.env_file_lines(app_name, resolved, compose["env"], compose["randomize"], compose["suffix"], config)
         code_dir = runner.write_compose(app_name, compose["composeFile"], env_lines)
         args = ["docker", *default_command(compose).split()]
+        exported = stack_env(resolved) if compose["composeType"] == "stack" else None  # getExportEnvCommand
         log(self._banner(compose, " ".join(args)))
-        code, _ = runner.run(args, cwd=code_dir, on_output=log, abort=abort)
+        code, _ = runner.run(args, cwd=code_dir, on_output=log, abort=abort, docker_config=config, extra_env=exported)
         if code == 0:
             self._end(job, generation, dep_id, "done", f"{DEPLOY_OK}\n")
         else:
