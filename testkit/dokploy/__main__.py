@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docker", action="store_true", help="really run docker compose for deploys")
     parser.add_argument("--deploy-start-delay", type=float, default=0.3, help="seconds before a queued job starts (real: ~0.4)")
     parser.add_argument("--builds-concurrency", type=int, default=1, help="jobs running at once across composes (Dokploy default 1)")
+    parser.add_argument("--server", action="append", default=[], metavar="NAME",
+                        help="create a remote server with this name unless one exists (repeatable; all run on the local engine)")
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)
 
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     srv = FakeDokploy(api_keys={key}, docker=args.docker, work_dir=args.work_dir, state_file=args.state_file,
                       deploy_start_delay=args.deploy_start_delay, host=args.host, port=args.port,
-                      builds_concurrency=args.builds_concurrency, access_log=None if args.quiet else log)
+                      builds_concurrency=args.builds_concurrency, access_log=None if args.quiet else log, servers=args.server)
     url = srv.start()
     log(f"Dokploy v0.30.2 stand-in listening on {url} (docker={'on' if args.docker else 'off'})")
     if srv._last_cancelled:

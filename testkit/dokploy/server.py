@@ -37,6 +37,7 @@ from testkit.dokploy.dockerops import DockerRunner
 from testkit.dokploy.faults import Faults
 from testkit.dokploy.handlers import HANDLERS, UNDEFINED, ApiError
 from testkit.dokploy.state import State
+from testkit.dokploy.swarm import ensure_servers  # also registers the swarm/docker/server procedures
 from testkit.dokploy.validation import ABSENT, OpenApiIndex, Operation, ValidationFailed, get_index
 
 BODY_LIMIT = 1024 * 1024  # Next.js default bodyParser sizeLimit "1mb"
@@ -142,12 +143,13 @@ class FakeDokploy:
 
     ``docker=True`` really deploys composes with ``docker compose`` on this host (files under
     ``work_dir``); ``docker=False`` simulates deploys. ``state_file`` persists the database as JSON.
+    ``servers`` names remote servers to create at start (when missing); they all run on the local engine.
     """
 
     def __init__(self, api_keys: Iterable[str] | str = (), docker: bool = False, work_dir: str | Path | None = None,
                  state_file: str | Path | None = None, deploy_start_delay: float = 0.3, *, host: str = "127.0.0.1", port: int = 0,
                  builds_concurrency: int = 1, deploy_duration: float = 0.2, docker_config: str | Path | None = None,
-                 openapi: OpenApiIndex | None = None, access_log: Any = None) -> None:
+                 openapi: OpenApiIndex | None = None, access_log: Any = None, servers: Iterable[str] = ()) -> None:
         if not is_loopback(host):
             raise ValueError(f"refusing to bind the Dokploy stand-in to non-loopback host {host!r}")
         self.api_keys: set[str] = {api_keys} if isinstance(api_keys, str) else set(api_keys)
@@ -170,6 +172,7 @@ class FakeDokploy:
         self._http: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._last_cancelled: list[str] = []
+        self.server_names = list(servers)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -187,6 +190,7 @@ class FakeDokploy:
         if self.state.load():
             with self.state.write():
                 self._last_cancelled = self.state.cancel_running()
+        ensure_servers(self, self.server_names)
         if self.docker:
             work = self._work_dir
             if work is None:
