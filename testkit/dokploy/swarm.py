@@ -144,7 +144,7 @@ def _tasks(app: FakeDokploy, command: str, name: str, stack: bool) -> list[dict[
         parts = line.split(" | ")
         row = {"containerId": _part(parts, 0, "CONTAINER ID : ", "No container id"),
                "name": _part(parts, 1, "Name: ", "No container name"),
-               "state": _part(parts, 2, "State: ", "No state").lower() if len(parts) > 2 and parts[2] else "No state",
+               "state": _part(parts, 2, "State: ").lower() if len(parts) > 2 and parts[2] else "No state",
                "node": _part(parts, 3, "Node: ", "No specific node"),
                "currentState": _part(parts, 4, "CurrentState: "),
                "error": _part(parts, 5, "Error: ")}
