@@ -11,11 +11,12 @@
 #
 # RECORD defaults to .state/swarm.before. Idempotent; prints what it does.
 # The engine may be shared: containers attached to dokploy-network when it is replaced (bridge ->
-# overlay on `up`, overlay -> bridge on `down`) are connected again to the new network with the
-# same aliases, so compose-mode services of others keep their network.
+# overlay on `up`, overlay -> bridge on `down`), running or stopped, are connected again to the new
+# network with the same aliases, so compose-mode services of others keep their network.
+# SWARM_NETWORK overrides the network name (for testing this script only).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-NET=dokploy-network
+NET=${SWARM_NETWORK:-dokploy-network}
 cmd=${1:-status}
 record=${2:-$here/.state/swarm.before}
 
@@ -25,14 +26,17 @@ net_kind() {  # absent | <driver> <attachable>
   local out
   out=$(docker network inspect -f '{{.Driver}} {{.Attachable}}' "$NET" 2>/dev/null) && echo "$out" || echo absent
 }
-# "<container id> <alias,alias>" for every plain container on $NET (Swarm task containers excluded)
+# "<container id> <alias,alias>" for every container on $NET, running or not (Swarm task containers excluded)
 attached() {
   local id
-  for id in $(docker network inspect -f '{{range $id, $c := .Containers}}{{$id}} {{end}}' "$NET" 2>/dev/null); do
-    [[ $id =~ ^[0-9a-f]{64}$ ]] || continue
+  for id in $(docker ps -aq --no-trunc --filter "network=$NET"); do
     [[ -z "$(docker inspect -f '{{index .Config.Labels "com.docker.swarm.task.id"}}' "$id" 2>/dev/null)" ]] || continue
     echo "$id $(docker inspect -f "{{with index .NetworkSettings.Networks \"$NET\"}}{{join .Aliases \",\"}}{{end}}" "$id")"
   done
+}
+detach() {  # stdin: lines from attached()
+  local id
+  while read -r id _; do [[ -n $id ]] && docker network disconnect -f "$NET" "$id" >/dev/null 2>&1 || true; done
 }
 reconnect() {  # stdin: lines from attached()
   local id aliases args a
@@ -48,7 +52,7 @@ replace_net() {  # $1: extra args of `docker network create` (e.g. "--driver ove
   local saved
   saved=$(attached)
   if [[ $(net_kind) != absent ]]; then
-    while read -r id _; do [[ -n $id ]] && docker network disconnect -f "$NET" "$id" >/dev/null 2>&1 || true; done <<<"$saved"
+    detach <<<"$saved"
     if ! docker network rm "$NET" >/dev/null; then
       reconnect <<<"$saved"
       say "could not remove $NET (a container joined meanwhile?): run again" >&2; exit 1
@@ -94,8 +98,9 @@ down)
     say "not a Swarm any more: nothing to leave"
   else
     saved=$(attached)
+    detach <<<"$saved"
     say "docker swarm leave --force (it was not a Swarm before)"
-    docker swarm leave --force >/dev/null
+    docker swarm leave --force >/dev/null || { reconnect <<<"$saved"; exit 1; }
     for _ in $(seq 1 40); do [[ $(net_kind) == overlay* ]] || break; sleep 0.25; done  # removed asynchronously
     if [[ $network_before != absent && $(net_kind) == absent ]]; then
       docker network create --driver "$network_before" --attachable "$NET" >/dev/null 2>&1 || true
