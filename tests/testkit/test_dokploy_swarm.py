@@ -420,3 +420,36 @@ def test_cli_creates_servers(key: str, tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+@docker_only
+def test_swarm_script_records_and_moves_attached_containers(swarm_engine: None, images: dict[str, str], tmp_path: Path) -> None:
+    """scripts/swarm.sh on a throwaway network: record, bridge -> overlay with the container kept, idempotent, undo."""
+    name = f"standin-swarm-script-{secrets.token_hex(3)}"
+    env = {**os.environ, "SWARM_NETWORK": name}
+    record = tmp_path / "before"
+
+    def script(*args: str) -> str:
+        done = subprocess.run(["bash", str(ROOT / "scripts" / "swarm.sh"), *args, str(record)], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    container = ""
+    try:
+        sh("docker", "network", "create", name)
+        container = sh("docker", "run", "-d", "--network", name, "--network-alias", "alpha", images["v1"])
+        out = script("up")
+        assert "already a Swarm manager" in out and f"replacing {name} (bridge false)" in out
+        assert f"reconnected container {container[:12]}" in out
+        assert record.read_text().splitlines()[:2] == ["was_swarm=1", "network_before=bridge"]
+        assert sh("docker", "network", "inspect", "-f", "{{.Driver}} {{.Attachable}}", name) == "overlay true"
+        aliases = sh("docker", "inspect", "-f", f'{{{{json (index .NetworkSettings.Networks "{name}").Aliases}}}}', container)
+        assert "alpha" in json.loads(aliases)
+        assert f"{name} is an attachable overlay" in script("up")  # idempotent, the first record kept
+        assert "was a Swarm before: left as it is" in script("down") and not record.exists()
+        assert "nothing recorded" in script("down")
+    finally:
+        if container:
+            sh("docker", "rm", "-f", container, check=False)
+        sh("docker", "network", "rm", name, check=False)
