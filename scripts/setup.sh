@@ -29,5 +29,7 @@ python_env() {
 
 step "Python venv (venv/)" python_env
 step "Docker Engine, compose v2, local registry" bash scripts/install-docker.sh
+# stack mode: a single-node Swarm, dokploy-network an attachable overlay (scripts/test.sh undoes it when it made it)
+step "single-node Swarm on loopback" bash scripts/swarm.sh up
 step "Pulumi engine (.tools/pulumi)" bash scripts/install-pulumi.sh
 echo "setup: done in $(( $(date +%s) - start ))s"

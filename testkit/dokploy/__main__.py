@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="'dokploy' (default: as slow as a measured v0.30.2), a scale factor, or 0 for no latency")
     parser.add_argument("--deploy-start-delay", type=float, help="seconds before a queued job starts (default: from --latency, 0.42)")
     parser.add_argument("--builds-concurrency", type=int, default=1, help="jobs running at once across composes (Dokploy default 1)")
+    parser.add_argument("--server", action="append", default=[], metavar="NAME",
+                        help="create a remote server with this name unless one exists (repeatable; all run on the local engine)")
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)
 
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     srv = FakeDokploy(api_keys={key}, docker=args.docker, work_dir=args.work_dir, state_file=args.state_file,
                       deploy_start_delay=args.deploy_start_delay, host=args.host, port=args.port,
-                      builds_concurrency=args.builds_concurrency, latency=args.latency, access_log=None if args.quiet else log)
+                      builds_concurrency=args.builds_concurrency, latency=args.latency, access_log=None if args.quiet else log,
+                      servers=args.server)
     url = srv.start()
     log(f"Dokploy v0.30.2 stand-in listening on {url} (docker={'on' if args.docker else 'off'}, latency x{srv.latency.scale:g})")
     if srv._last_cancelled:

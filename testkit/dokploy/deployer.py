@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from testkit.dokploy.dockerops import EnvReferenceError, default_command, resolve_env
+from testkit.dokploy.dockerops import EnvReferenceError, default_command, resolve_env, stack_env
 from testkit.dokploy.state import now_iso
 
 if TYPE_CHECKING:
@@ -243,14 +243,16 @@ class DeployQueue:
             self._end(job, generation, dep_id, "error", f"{exc}\n")
             return
         env_lines = None
+        config = runner.config_for(compose["serverId"])  # every server is this engine, with its own /root/.docker
         if compose["createEnvFile"]:
-            env_lines = runner.env_file_lines(app_name, resolved, compose["env"], compose["randomize"], compose["suffix"])
+            env_lines = runner.env_file_lines(app_name, resolved, compose["env"], compose["randomize"], compose["suffix"], config)
         code_dir = runner.write_compose(app_name, compose["composeFile"], env_lines)
         args = ["docker", *default_command(compose).split()]
+        exported = stack_env(resolved) if compose["composeType"] == "stack" else None  # getExportEnvCommand
         log(self._banner(compose, " ".join(args)))
         floor = self._duration(compose)
         started = time.monotonic()
-        code, _ = runner.run(args, cwd=code_dir, on_output=log, abort=abort)
+        code, _ = runner.run(args, cwd=code_dir, on_output=log, abort=abort, docker_config=config, extra_env=exported)
         if abort.wait(max(0.0, floor - (time.monotonic() - started))):
             return
         if code == 0:

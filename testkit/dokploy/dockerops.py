@@ -6,6 +6,8 @@ Files go where Dokploy puts them, under ``work_dir`` instead of ``/etc/dokploy``
 ``env -i PATH=... docker compose ...``: a minimal environment without HOME; ``DOCKER_CONFIG``
 points at the stand-in's own docker config directory (where ``registry.create`` logs in, as
 Dokploy's ``/root/.docker`` volume), and ``DOCKER_HOST`` is passed through when set.
+Every remote "server" runs on this same engine; each has its own docker config directory
+(``<work_dir>/servers/<serverId>/docker-config``, its ``/root/.docker``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,12 @@ def resolve_env(env: str | None, project_env: str | None, environment_env: str |
     return [f"{k}={_REFERENCE.sub(repl, v)}" for k, v in parse_dotenv(env)]
 
 
+def stack_env(resolved: list[str]) -> dict[str, str]:
+    """getEnvironmentVariablesObject: the resolved env as variables for `docker stack deploy` (empty values dropped)."""
+    pairs = (line.split("=", 1) for line in resolved)
+    return {key: value for key, value in pairs if key and value}
+
+
 def sanitize_command(command: str) -> list[str]:
     """Dokploy's sanitizeCommand: split on whitespace, strip surrounding double quotes."""
     return [re.sub(r'^"(.*)"$', r"\1", part) for part in command.strip().split()]
@@ -88,11 +96,17 @@ class DockerRunner:
 
     # -- environment and paths ----------------------------------------------------------------
 
-    def env(self) -> dict[str, str]:
-        env = {"PATH": os.environ.get("PATH") or DEFAULT_PATH, "DOCKER_CONFIG": str(self.docker_config)}
+    def env(self, docker_config: Path | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH") or DEFAULT_PATH, "DOCKER_CONFIG": str(docker_config or self.docker_config)}
         if os.environ.get("DOCKER_HOST"):
             env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
-        return env
+        return {**env, **(extra or {})}
+
+    def config_for(self, server_id: str | None) -> Path:
+        """The docker config directory of a server (None or "none": the Dokploy host itself)."""
+        if not server_id or server_id == "none":
+            return self.docker_config
+        return self.work_dir / "servers" / server_id / "docker-config"
 
     def app_dir(self, app_name: str) -> Path:
         return self.work_dir / "compose" / app_name
@@ -106,11 +120,13 @@ class DockerRunner:
     # -- running commands ---------------------------------------------------------------------
 
     def run(self, args: list[str], cwd: Path | None = None, on_output: Callable[[str], None] | None = None,
-            abort: threading.Event | None = None, stdin: bytes | None = None) -> tuple[int, str]:
+            abort: threading.Event | None = None, stdin: bytes | None = None, docker_config: Path | None = None,
+            extra_env: dict[str, str] | None = None) -> tuple[int, str]:
         """Run a command; returns (exit code, combined output). Killed when `abort` is set."""
-        self.docker_config.mkdir(parents=True, exist_ok=True)
+        (docker_config or self.docker_config).mkdir(parents=True, exist_ok=True)
         try:
-            proc = subprocess.Popen(args, cwd=cwd, env=self.env(), stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            proc = subprocess.Popen(args, cwd=cwd, env=self.env(docker_config, extra_env),
+                                    stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             text = f"{exc}\n"
@@ -161,13 +177,34 @@ class DockerRunner:
 
     # -- Dokploy operations -------------------------------------------------------------------
 
-    def ensure_network(self) -> None:
-        """Dokploy's setup creates the external network its services join."""
-        code, _ = self.run(["docker", "network", "inspect", NETWORK])
-        if code != 0:
-            code, out = self.run(["docker", "network", "create", "--attachable", NETWORK])
-            if code != 0 and "already exists" not in out:
-                raise RuntimeError(f"cannot create the {NETWORK} network: {out.strip()}")
+    def swarm_manager(self) -> bool:
+        code, out = self.run(["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"])
+        return code == 0 and out.strip() == "true"
+
+    def ensure_network(self, name: str = NETWORK) -> str:
+        """Dokploy's setup creates the external network its services join; returns its driver.
+
+        On a Swarm manager it must be an attachable overlay (stacks need a swarm-scoped network;
+        compose-mode containers attach to it too), elsewhere an attachable bridge. A bridge found
+        on a Swarm manager is replaced by the overlay when no container is attached to it;
+        otherwise it is kept (someone's containers use it) and stack deploys fail with Docker's
+        own "not in the right scope" error, as they would on a Dokploy host set up that way.
+        """
+        swarm = self.swarm_manager()
+        for _ in range(3):  # another process may create or remove it meanwhile
+            code, out = self.run(["docker", "network", "inspect", "-f", "{{.Driver}} {{.Attachable}} {{len .Containers}}", name])
+            if code == 0:
+                driver, attachable, attached = out.split()
+                if not swarm or (driver, attachable) == ("overlay", "true") or attached != "0":
+                    return driver
+                self.run(["docker", "network", "rm", name])
+            driver = "overlay" if swarm else "bridge"
+            code, out = self.run(["docker", "network", "create", "--driver", driver, "--attachable", name])
+            if code == 0:
+                return driver
+            if "already exists" not in out:
+                raise RuntimeError(f"cannot create the {name} network: {out.strip()}")
+        raise RuntimeError(f"cannot settle the {name} network (created and removed concurrently?)")
 
     def write_compose(self, app_name: str, compose_file: str, env_lines: list[str] | None) -> Path:
         """raw provider: rm -rf code; mkdir; write docker-compose.yml (and .env when createEnvFile)."""
@@ -182,10 +219,11 @@ class DockerRunner:
                 fh.write("\n".join(env_lines))
         return code
 
-    def env_file_lines(self, app_name: str, resolved: list[str], env_text: str | None, randomize: bool, suffix: str) -> list[str]:
+    def env_file_lines(self, app_name: str, resolved: list[str], env_text: str | None, randomize: bool, suffix: str,
+                       docker_config: Path | None = None) -> list[str]:
         lines = [f"APP_NAME={app_name}", f"COMPOSE_PROJECT_NAME={app_name}", *resolved]
         if "DOCKER_CONFIG" not in (env_text or ""):
-            lines.append(f"DOCKER_CONFIG={self.docker_config}")
+            lines.append(f"DOCKER_CONFIG={docker_config or self.docker_config}")
         if randomize:
             lines.append(f"COMPOSE_PREFIX={suffix}")
         return lines
@@ -208,9 +246,9 @@ class DockerRunner:
         shutil.rmtree(self.app_dir(app_name), ignore_errors=True)
         shutil.rmtree(self.work_dir / "logs" / app_name, ignore_errors=True)
 
-    def login(self, url: str, username: str, password: str) -> tuple[int, str]:
+    def login(self, url: str, username: str, password: str, docker_config: Path | None = None) -> tuple[int, str]:
         args = ["docker", "login"] + ([url] if url else []) + ["-u", username, "--password-stdin"]
-        code, out = self.run(args, stdin=password.encode())
+        code, out = self.run(args, stdin=password.encode(), docker_config=docker_config)
         return code, out.replace(password, "********") if password else out
 
     def logout(self, url: str) -> tuple[int, str]:

@@ -183,7 +183,7 @@ def compose_create(app: FakeDokploy, inp: dict[str, Any]) -> Any:
     with state.write():
         if inp["environmentId"] not in state.environments:
             raise ApiError("NOT_FOUND", "Environment not found")
-        if inp.get("serverId"):
+        if inp.get("serverId") and inp["serverId"] not in state.servers:  # getAccessibleServerIds: the org's servers
             raise ApiError("UNAUTHORIZED", "You are not authorized to access this server")
         row = compose_row(nanoid(), inp["name"], build_app_name(inp.get("appName")), inp["environmentId"])
         for key in ("description", "composeType", "sourceType", "serverId"):
@@ -466,24 +466,35 @@ def _check_registry_url(url: str) -> None:
                                  "message": "Invalid registry URL: use host[:port] without scheme or path, or leave it empty"}])
 
 
-def _login(app: FakeDokploy, url: str, username: str, password: str) -> None:
-    if app.docker_runner is None:
-        return
-    code, out = app.docker_runner.login(url, username, password)
-    if code != 0:
-        raise ApiError("BAD_REQUEST", out.strip() or "docker login failed")
+def _login(app: FakeDokploy, url: str, username: str, password: str, server_id: str | None = None) -> str:
+    """docker login on the Dokploy host or (serverId) on that server; returns where ("" = the host)."""
+    where = server_id if server_id and server_id != "none" else ""
+    if where and where not in app.state.servers:
+        raise ApiError("BAD_REQUEST", "Server not found")  # execAsyncRemote -> findServerById, wrapped
+    if app.docker_runner is not None:
+        code, out = app.docker_runner.login(url, username, password, app.docker_runner.config_for(where))
+        if code != 0:
+            raise ApiError("BAD_REQUEST", out.strip() or "docker login failed")
+    return where
+
+
+def _record_login(app: FakeDokploy, registry_id: str, server_id: str) -> None:
+    logins = app.state.registry_logins.setdefault(registry_id, [])
+    if server_id not in logins:
+        logins.append(server_id)
 
 
 @route("registry.create")
 def registry_create(app: FakeDokploy, inp: dict[str, Any]) -> Any:
     _check_registry_url(inp["registryUrl"])
     username = inp["username"].strip()
-    _login(app, inp["registryUrl"], username, inp["password"])  # failure: 400, row not kept
+    where = _login(app, inp["registryUrl"], username, inp["password"], inp.get("serverId"))  # failure: 400, row not kept
     with app.state.write():
         row = {"registryId": nanoid(), "registryName": inp["registryName"], "imagePrefix": inp["imagePrefix"], "username": username,
                "password": inp["password"], "registryUrl": inp["registryUrl"], "createdAt": now_iso(),
                "registryType": inp["registryType"], "organizationId": app.state.organization_id}
         app.state.registries[row["registryId"]] = row
+        _record_login(app, row["registryId"], where)
         return copy.deepcopy(row)
 
 
@@ -511,12 +522,13 @@ def registry_update(app: FakeDokploy, inp: dict[str, Any]) -> Any:
         merged = {**current, **{k: inp[k] for k in _REGISTRY_FIELDS if k in inp}}
     if "registryUrl" in inp:
         _check_registry_url(inp["registryUrl"])
-    _login(app, merged["registryUrl"], merged["username"], merged["password"])
+    where = _login(app, merged["registryUrl"], merged["username"], merged["password"], inp.get("serverId"))
     with app.state.write():
         row = app.state.registries.get(inp["registryId"])
         if row is None:
             raise ApiError("BAD_REQUEST", "Update: Error to update registry")
         row.update({k: merged[k] for k in _REGISTRY_FIELDS})
+        _record_login(app, row["registryId"], where)
     return True
 
 
@@ -526,6 +538,7 @@ def registry_remove(app: FakeDokploy, inp: dict[str, Any]) -> Any:
         row = app.state.registries.pop(inp["registryId"], None)
         if row is None:
             raise ApiError("BAD_REQUEST", "Error removing this registry")
+        app.state.registry_logins.pop(inp["registryId"], None)
     if app.docker_runner is not None:
         app.docker_runner.logout(row["registryUrl"])
     return row
@@ -533,7 +546,7 @@ def registry_remove(app: FakeDokploy, inp: dict[str, Any]) -> Any:
 
 @route("registry.testRegistry")
 def registry_test(app: FakeDokploy, inp: dict[str, Any]) -> Any:
-    _login(app, inp.get("registryUrl", ""), (inp.get("username") or "").strip(), inp.get("password") or "")
+    _login(app, inp.get("registryUrl", ""), (inp.get("username") or "").strip(), inp.get("password") or "", inp.get("serverId"))
     return True
 
 

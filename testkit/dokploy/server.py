@@ -40,6 +40,7 @@ from testkit.dokploy.faults import Faults
 from testkit.dokploy.handlers import HANDLERS, UNDEFINED, ApiError
 from testkit.dokploy.latency import Latency, parse_latency
 from testkit.dokploy.state import State
+from testkit.dokploy.swarm import ensure_servers  # also registers the swarm/docker/server procedures
 from testkit.dokploy.validation import ABSENT, OpenApiIndex, Operation, ValidationFailed, get_index
 
 BODY_LIMIT = 1024 * 1024  # Next.js default bodyParser sizeLimit "1mb"
@@ -147,13 +148,14 @@ class FakeDokploy:
     ``work_dir``); ``docker=False`` simulates deploys. ``state_file`` persists the database as JSON.
     ``latency``: ``"dokploy"`` (as slow as a measured v0.30.2, see ``latency.py``), a scale factor,
     or ``0`` for none; ``deploy_start_delay`` / ``deploy_duration`` (None: from ``latency``) override it.
+    ``servers`` names remote servers to create at start (when missing); they all run on the local engine.
     """
 
     def __init__(self, api_keys: Iterable[str] | str = (), docker: bool = False, work_dir: str | Path | None = None,
                  state_file: str | Path | None = None, deploy_start_delay: float | None = None, *, host: str = "127.0.0.1",
                  port: int = 0, builds_concurrency: int = 1, deploy_duration: float | None = None,
                  latency: str | float | Latency = "dokploy", docker_config: str | Path | None = None,
-                 openapi: OpenApiIndex | None = None, access_log: Any = None) -> None:
+                 openapi: OpenApiIndex | None = None, access_log: Any = None, servers: Iterable[str] = ()) -> None:
         if not is_loopback(host):
             raise ValueError(f"refusing to bind the Dokploy stand-in to non-loopback host {host!r}")
         self.api_keys: set[str] = {api_keys} if isinstance(api_keys, str) else set(api_keys)
@@ -178,6 +180,7 @@ class FakeDokploy:
         self._http: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._last_cancelled: list[str] = []
+        self.server_names = list(servers)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -195,6 +198,7 @@ class FakeDokploy:
         if self.state.load():
             with self.state.write():
                 self._last_cancelled = self.state.cancel_running()
+        ensure_servers(self, self.server_names)
         if self.docker:
             work = self._work_dir
             if work is None:

@@ -84,7 +84,7 @@ _EMPTY_SERVICES = ("applications", "mariadb", "mongo", "mysql", "postgres", "red
 
 
 class State:
-    """Projects, environments, composes, deployments and registries of one organization.
+    """Projects, environments, composes, deployments, registries and servers of one organization.
 
     Every access goes through ``lock`` (an RLock); ``write()`` is the lock plus a save.
     Dicts keep insertion (= creation) order. ``logs`` holds deployment log text by deploymentId;
@@ -100,14 +100,16 @@ class State:
         self.composes: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self.registries: dict[str, dict[str, Any]] = {}
+        self.servers: dict[str, dict[str, Any]] = {}
+        self.registry_logins: dict[str, list[str]] = {}  # registryId -> serverIds its docker login ran on ("" = Dokploy host)
         self.logs: dict[str, str] = {}
         self.disk: dict[str, str] = {}
 
     # -- persistence --------------------------------------------------------------------------
 
-    _TABLES: ClassVar[tuple[str, ...]] = ("projects", "environments", "composes", "deployments", "registries")
+    _TABLES: ClassVar[tuple[str, ...]] = ("projects", "environments", "composes", "deployments", "registries", "servers")
     _ID_KEYS: ClassVar[dict[str, str]] = {"projects": "projectId", "environments": "environmentId", "composes": "composeId",
-                "deployments": "deploymentId", "registries": "registryId"}
+                "deployments": "deploymentId", "registries": "registryId", "servers": "serverId"}
 
     def load(self) -> bool:
         """Read the state file if it exists. Returns True when something was loaded."""
@@ -121,6 +123,7 @@ class State:
                 setattr(self, table, {row[key]: row for row in data.get(table, [])})
             self.logs = dict(data.get("logs", {}))
             self.disk = dict(data.get("disk", {}))
+            self.registry_logins = dict(data.get("registryLogins", {}))
         return True
 
     def save(self) -> None:
@@ -132,6 +135,7 @@ class State:
                 data[table] = list(getattr(self, table).values())
             data["logs"] = self.logs
             data["disk"] = self.disk
+            data["registryLogins"] = self.registry_logins
             text = json.dumps(data, ensure_ascii=False, indent=1)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -217,6 +221,13 @@ class State:
 
     # -- response shapes ----------------------------------------------------------------------
 
+    def server_ref(self, server_id: str | None, columns: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """The `server` relation of a service: None, the listed columns, or (no columns) the whole row."""
+        row = self.servers.get(server_id or "")
+        if row is None:
+            return None
+        return {k: copy.deepcopy(row[k]) for k in columns} if columns else copy.deepcopy(row)
+
     def project_row(self, project_id: str) -> dict[str, Any]:
         return copy.deepcopy(self.projects[project_id])
 
@@ -251,7 +262,8 @@ class State:
             item = {**copy.deepcopy(env), "applications": []}
             item["compose"] = [
                 {"name": c["name"], "description": c["description"], "appName": c["appName"], "createdAt": c["createdAt"],
-                 "serverId": c["serverId"], "composeId": c["composeId"], "composeStatus": c["composeStatus"], "server": None}
+                 "serverId": c["serverId"], "composeId": c["composeId"], "composeStatus": c["composeStatus"],
+                 "server": self.server_ref(c["serverId"], ("name",))}
                 for c in self._composes_of(env["environmentId"])
             ]
             for key in ("libsql", "mariadb", "mongo", "mysql", "postgres", "redis"):
@@ -266,7 +278,8 @@ class State:
             out[key] = []
         out["compose"] = [
             {"composeId": c["composeId"], "name": c["name"], "createdAt": c["createdAt"], "composeStatus": c["composeStatus"],
-             "description": c["description"], "serverId": c["serverId"], "icon": c["icon"], "server": None}
+             "description": c["description"], "serverId": c["serverId"], "icon": c["icon"],
+             "server": self.server_ref(c["serverId"], ("name", "serverId"))}
             for c in self._composes_of(env_id)
         ]
         out["libsql"] = []
@@ -282,7 +295,7 @@ class State:
             item["compose"] = [
                 {"name": c["name"], "description": c["description"], "appName": c["appName"], "createdAt": c["createdAt"],
                  "serverId": c["serverId"], "composeId": c["composeId"], "composeStatus": c["composeStatus"], "icon": c["icon"],
-                 "server": None}
+                 "server": self.server_ref(c["serverId"], ("name",))}
                 for c in self._composes_of(env["environmentId"])
             ]
             item["libsql"] = []
@@ -301,6 +314,7 @@ class State:
             **copy.deepcopy(compose),
             "environment": env_out,
             "deployments": copy.deepcopy(self.compose_deployments(compose_id)),
-            "mounts": [], "domains": [], "github": None, "gitlab": None, "bitbucket": None, "gitea": None, "server": None,
+            "mounts": [], "domains": [], "github": None, "gitlab": None, "bitbucket": None, "gitea": None,
+            "server": self.server_ref(compose["serverId"]),
             "backups": [],
         }
