@@ -13,6 +13,7 @@ port=${BIZOSAAS_S3_PORT:-9310}
 mkdir -p "$dir/data"
 
 alive() { [[ -f "$dir/pid" ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; }
+listening() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 answers() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/"; }  # any HTTP answer (403 without a signature)
 
 if [[ ! -f "$envfile" ]]; then
@@ -32,9 +33,13 @@ if alive && answers "$port"; then
   echo "s3: running (pid $(cat "$dir/pid")) at $S3_ENDPOINT"
   exit 0
 fi
-if answers "$port"; then
-  echo "s3: 127.0.0.1:$port is taken by another process: set BIZOSAAS_S3_PORT and remove $envfile" >&2
-  exit 1
+if listening "$port"; then  # another checkout's server, say: take the next free port and remember it
+  taken=$port
+  for p in $(seq $((taken + 1)) $((taken + 100))); do listening "$p" || { port=$p; break; }; done
+  [[ $port != "$taken" ]] || { echo "s3: no free port after $taken: set BIZOSAAS_S3_PORT and remove $envfile" >&2; exit 1; }
+  S3_ENDPOINT=http://127.0.0.1:$port
+  sed -i "s#^S3_ENDPOINT=.*#S3_ENDPOINT=$S3_ENDPOINT#" "$envfile"
+  echo "s3: 127.0.0.1:$taken is taken by another process: using $port"
 fi
 start=$(date +%s%N)
 ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" VGW_REGION="$S3_REGION" \
