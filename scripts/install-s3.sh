@@ -36,8 +36,7 @@ GO
 cd "$src"
 export GOFLAGS=-mod=mod CGO_ENABLED=0
 t=$(date +%s)
-go mod tidy 2>&1 | grep -v '^go: downloading' || true
-go mod download github.com/versity/versitygw
+if ! go mod tidy >tidy.log 2>&1; then cat tidy.log >&2; echo "s3: go mod tidy failed" >&2; exit 1; fi
 total=$(go list -deps github.com/versity/versitygw/cmd/versitygw | wc -l)
 echo "s3: modules ready in $(secs "$t") ($total packages)"
 
@@ -49,7 +48,7 @@ if ! go build -v -trimpath -ldflags "-s -w -X main.Version=v$VERSITYGW_VERSION" 
   while IFS= read -r line; do
     if [[ $line == *" "* || $line == *:* ]]; then echo "$line"; continue; fi  # errors pass through
     n=$((n + 1))
-    if (( $(date +%s) - last >= 10 )); then echo "s3: compiling ${n}/${total} packages ($(secs "$t"))"; last=$(date +%s); fi
+    if (( $(date +%s) - last >= 10 )); then echo "s3: compiled ${n} packages, of ${total} at most ($(secs "$t"))"; last=$(date +%s); fi
   done
 }; then
   echo "s3: build failed" >&2; exit 1
