@@ -69,6 +69,12 @@ class Server:
         if resp.status_code != 200 and "BucketAlreadyOwnedByYou" not in resp.text:
             raise RuntimeError(f"create bucket {bucket}: HTTP {resp.status_code} {resp.text[:300]}")
 
+    def delete_bucket(self, bucket: str) -> None:
+        """Delete every object, then the bucket."""
+        for key in self.list_keys(bucket):
+            self.request("DELETE", f"/{bucket}/{key}").raise_for_status()
+        self.request("DELETE", f"/{bucket}").raise_for_status()
+
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every object key under prefix (ListObjectsV2, all pages)."""
         keys: list[str] = []

@@ -10,7 +10,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,14 +90,15 @@ def server() -> s3.Server:
 
 
 @pytest.fixture
-def backend(server: s3.Server, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A new bucket, and the engine pointed at it (PULUMI_BACKEND_URL plus the AWS credentials)."""
+def backend(server: s3.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new bucket, and the engine pointed at it (PULUMI_BACKEND_URL plus the AWS credentials); deleted afterwards."""
     bucket = f"state-{secrets.token_hex(4)}"
     server.create_bucket(bucket)
     monkeypatch.setenv("PULUMI_BACKEND_URL", server.backend_url(bucket))
     for key, value in server.env().items():
         monkeypatch.setenv(key, value)
-    return bucket
+    yield bucket
+    server.delete_bucket(bucket)
 
 
 def cli(args: list[str], cwd: Path, home: Path) -> str:
