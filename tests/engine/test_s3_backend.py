@@ -185,7 +185,8 @@ def test_two_ups_started_together_do_not_both_succeed(server: s3.Server, backend
     while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
         time.sleep(0.2)
     release.touch()
-    results = [(p.wait(timeout=120), p.stdout.read() if p.stdout else "") for p in procs]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    results = [(p.returncode, out) for p, out in zip(procs, outs, strict=True)]
     assert sum(code == 0 for code, _ in results) <= 1, results
     assert any(code != 0 and "currently locked" in out for code, out in results), results
     assert server.list_keys(backend, ".pulumi/locks/") == []
