@@ -13,7 +13,9 @@ setup:
 demo: setup
 	$(PY) -m deployctl demo --stack $(STACK)
 
-test: setup
+# the tests also need the local S3 server (state-backend tests); make demo does not
+test:
+	bash scripts/setup.sh --with-s3
 	bash scripts/test.sh
 
 lint:

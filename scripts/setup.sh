@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs, idempotent: venv, Docker Engine + compose + registry, Pulumi.
 # Every step says what it does and how long it took; a long step (the engine build) shows progress.
+# --with-s3 (make test): also the local S3-compatible server for the state-backend tests
+# (scripts/install-s3.sh, ~1.5 min cold, then scripts/start-s3.sh); make demo does not need it.
 set -euo pipefail
+with_s3=0
+for arg in "$@"; do
+  case $arg in
+    --with-s3) with_s3=1 ;;
+    *) echo "usage: $0 [--with-s3]" >&2; exit 2 ;;
+  esac
+done
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 start=$(date +%s)
@@ -32,4 +41,8 @@ step "Docker Engine, compose v2, local registry" bash scripts/install-docker.sh
 # stack mode: a single-node Swarm, dokploy-network an attachable overlay (scripts/test.sh undoes it when it made it)
 step "single-node Swarm on loopback" bash scripts/swarm.sh up
 step "Pulumi engine (.tools/pulumi)" bash scripts/install-pulumi.sh
+if (( with_s3 )); then
+  step "S3-compatible server (.tools/s3, for the state-backend tests)" bash scripts/install-s3.sh
+  step "S3-compatible server on loopback" bash scripts/start-s3.sh
+fi
 echo "setup: done in $(( $(date +%s) - start ))s"
