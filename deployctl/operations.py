@@ -76,7 +76,7 @@ def run(command: Callable[..., T], on_event: OnEvent | None, **kwargs: Any) -> T
     def collect(event: auto.EngineEvent) -> None:
         diagnostic = event.diagnostic_event
         if diagnostic is not None and diagnostic.severity == "error" and diagnostic.message.strip():
-            errors.append(diagnostic.message.strip())
+            errors.append(_named(diagnostic.urn or "", diagnostic.message.strip()))
         if on_event is not None:
             on_event(event)
 
@@ -84,6 +84,15 @@ def run(command: Callable[..., T], on_event: OnEvent | None, **kwargs: Any) -> T
         return command(on_event=collect, **kwargs)
     except auto.CommandError as exc:
         raise EngineFailed(list(dict.fromkeys(errors)) or _stderr_errors(str(exc))) from None
+
+
+def _named(urn: str, message: str) -> str:
+    """The message, after the resource it is about (``backend (dokploy:ComposeProject): ...``); the stack's own as is."""
+    parts = urn.split("::")
+    if len(parts) < 4 or parts[2].endswith("pulumi:pulumi:Stack"):
+        return message
+    kind = parts[2].rsplit("$", 1)[-1].replace("pulumi-python:dynamic/", "")
+    return f"{parts[3]} ({kind}): {message}"
 
 
 def _stderr_errors(text: str) -> list[str]:

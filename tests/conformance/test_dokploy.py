@@ -48,14 +48,12 @@ class Suite:
 
     def program(self) -> None:
         t = self.target
-        key = pulumi.Output.secret(t.key)
-        project = DokployProject("project", DokployProjectArgs(t.url, key, t.project_name, allow_insecure_http=t.standin is not None))
+        project = DokployProject("project", DokployProjectArgs(t.url, t.project_name, allow_insecure_http=t.standin is not None))
         for name, image in self.images.items():
             ComposeProject(
                 name,
                 ComposeProjectArgs(
                     dokploy_url=t.url,
-                    api_key=key,
                     project_name=t.project_name,
                     environment_name="production",
                     project_id=project.project_id,

@@ -24,7 +24,7 @@ import yaml
 from pulumi import automation as auto
 
 from deployctl import engine, ledger, local_stack
-from deployctl.operations import rollback, unpin, up
+from deployctl.operations import EngineFailed, rollback, unpin, up
 from testkit import images
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import stored_bytes
@@ -165,9 +165,9 @@ def test_one_changed_image_pushes_one_and_redeploys_one_project(world: World) ->
 
 def test_prod_promotes_the_verified_release_without_pushing(world: World) -> None:
     source = f"organization/bizosaas-deploy/{world.stack}"
-    world.init(
-        world.prod, "local-prod.yaml", world.config(world.prod, world.prod, PORT_OFFSET + 100, **{"bizosaas-deploy:promoteFrom": source})
-    )
+    # a promoted stack protects its Dokploy resources by default; this test stack is destroyed at the end
+    extra = {"bizosaas-deploy:promoteFrom": source, "bizosaas-deploy:protect": False}
+    world.init(world.prod, "local-prod.yaml", world.config(world.prod, world.prod, PORT_OFFSET + 100, **extra))
     before = registry_bytes()
     result, _ = up(world.prod, quiet=True)
     staging = engine.stack(world.stack).outputs()
@@ -239,7 +239,7 @@ def test_unhealthy_service_fails_up_restores_previous_compose_and_next_up_conver
         env={"DOCKER_BUILDKIT": "0", "PATH": os.environ["PATH"]},
     )
     entries = len(ledger.releases(world.stack))
-    with pytest.raises(auto.errors.CommandError) as err:
+    with pytest.raises(EngineFailed) as err:
         up(world.stack, quiet=True)
     text = str(err.value)
     assert "brain-api" in text and f":{RAW['services']['brain-api']['published'] + PORT_OFFSET}/health" in text
@@ -264,7 +264,7 @@ def test_dokploy_killed_mid_deploy_fails_clearly_and_next_up_converges(world: Wo
 
     killer = threading.Thread(target=kill_when_running)
     killer.start()
-    with pytest.raises(auto.errors.CommandError) as err:
+    with pytest.raises(EngineFailed) as err:
         up(world.stack, quiet=True)
     killer.join()
     assert "backend" in str(err.value)
@@ -280,7 +280,7 @@ def test_two_ups_at_once_one_waits_on_the_lock_and_state_stays_consistent(world:
     def run() -> None:
         try:
             results.append(up(world.stack, quiet=True)[0])
-        except auto.errors.CommandError as exc:
+        except EngineFailed as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -301,8 +301,9 @@ def test_registry_refusing_a_push_fails_before_any_deploy_and_next_up_converges(
     data.mkdir()
     reg = _start_registry(port, data, readonly=True)
     name = f"{world.stack}-ro"
-    only_brain = {n: {"enabled": False} for n in RAW["services"] if n != "brain-api"}
-    only_brain["brain-api"] = {"published": 29901}
+    kept = ("brain-api", "thrillring-gaming")  # one service per compose project: a group left empty is refused
+    only_brain = {n: {"enabled": False} for n in RAW["services"] if n not in kept}
+    only_brain.update({"brain-api": {"published": 29901}, "thrillring-gaming": {"published": 29902}})
     config = world.config(
         name,
         name,
@@ -312,7 +313,7 @@ def test_registry_refusing_a_push_fails_before_any_deploy_and_next_up_converges(
     world.init(name, "local.yaml", config)
     try:
         world.srv.reset_calls()
-        with pytest.raises(auto.errors.CommandError) as err:
+        with pytest.raises(EngineFailed) as err:
             up(name, quiet=True)
         assert f"127.0.0.1:{port}" in str(err.value)
         assert not [c for c in world.srv.calls if c[1] in ("compose.deploy", "compose.redeploy")]
