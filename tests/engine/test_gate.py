@@ -20,6 +20,7 @@ No test container is left behind at any point.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -92,6 +93,12 @@ class Gate:
             "bizosaas-deploy:testTimeout": 4,  # the failing cases wait this long
             "bizosaas-deploy:services": overrides,
         })
+
+    def secret_values(self) -> list[str]:
+        """The stack's secret values (random, from local_stack.init_from): none may reach a test or its output."""
+        config = engine.stack(self.stack).get_all_config()
+        values = json.loads(config["bizosaas-deploy:secrets"].value)
+        return [*values.values(), config["bizosaas-deploy:dokployApiKey"].value]
 
     def image(self, name: str) -> str:
         return f"gate-{self.run}/{name}:latest"
@@ -174,6 +181,8 @@ def test_first_up_tests_every_image_before_pushing_it(gate: Gate) -> None:
     assert stdout["brain-api-test"].startswith("image test of brain-api passed: GET /health on port 8001 answered 200 after ")
     assert {name: gate.health(name) for name in ENABLED} == dict.fromkeys(ENABLED, 200)
     assert gate.test_containers() == []
+    commands = json.dumps([r for r in _resources(gate) if r["type"] == COMMAND])
+    assert [v for v in gate.secret_values() if v in commands] == []  # no secret in a test's inputs or outputs
 
 
 def test_unchanged_images_are_not_tested_again(gate: Gate) -> None:
@@ -216,6 +225,7 @@ def test_an_image_listening_on_another_port_is_not_pushed_and_the_up_fails_namin
     print(f"\n--- the failure of the wrong-port up, as deployctl reports it ---\n{outcome.failed}\n---")
     assert "image test of service auth-service FAILED: it listens on port 9999, not on its catalog port 8007" in outcome.failed
     assert "    listening on port 9999" in outcome.failed  # the container's last lines
+    assert [v for v in gate.secret_values() if v in outcome.failed] == []
     assert outcome.ran(COMMAND) == ["auth-service"] and outcome.ran(PUSH) == [] and outcome.ran(TAG) == []
     assert gate.digest("auth-service") == before
     assert gate.test_containers() == []
