@@ -164,7 +164,7 @@ def port_reason(port: int, listeners: list[Listener] | None) -> str:
     if not ports:
         return f"it listens on no TCP port, not on its catalog port {port}"
     if port not in ports:
-        return f"it listens on port {', '.join(str(p) for p in ports)}, not on its catalog port {port}"
+        return f"it listens on port{'s' if len(ports) > 1 else ''} {', '.join(str(p) for p in ports)}, not on its catalog port {port}"
     return f"its catalog port {port} is open but GET returned no HTTP answer"
 
 

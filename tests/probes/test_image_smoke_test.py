@@ -49,6 +49,9 @@ def test_why_nothing_answered_on_the_catalog_port() -> None:
     assert smoke.port_reason(8001, parse(TCP)[:1]) == "it listens on port 9999, not on its catalog port 8001"
     assert smoke.port_reason(8001, parse(TCP)).startswith("it listens on its catalog port 8001 only on loopback (127.0.0.1:8001)")
     assert smoke.port_reason(8001, []) == "it listens on no TCP port, not on its catalog port 8001"
+    assert smoke.port_reason(8001, [smoke.Listener("0.0.0.0", 9090), smoke.Listener("::", 9999)]) == (
+        "it listens on ports 9090, 9999, not on its catalog port 8001"
+    )
     assert smoke.port_reason(9999, parse(TCP)) == "its catalog port 9999 is open but GET returned no HTTP answer"
     assert "could not be read" in smoke.port_reason(8001, None)
 
