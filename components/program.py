@@ -1,8 +1,9 @@
 """The Pulumi program: the only place where the catalog, images, compose rendering and Dokploy meet.
 
-Flow: stack config -> catalog (validated) -> local image checks -> ServiceImage per service (or the
-digests of a promoted/pinned release) -> one DokployProject -> two rendered compose projects -> ComposeProject
-resources (deploy + health verification) -> exports (release manifest, compose text, release).
+Flow: stack config -> catalog (validated) -> local image checks -> per service a ServiceTest (the pre-push
+test gate) and a ServiceImage that waits for it (or the digests of a promoted/pinned release) -> one
+DokployProject -> two rendered compose projects -> ComposeProject resources (deploy + health
+verification) -> exports (release manifest, compose text, release).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
 from components.registry_credentials import DokployRegistry, RegistryArgs
 from components.service_image import ServiceImage, ServiceImageArgs
-from components.stack_config import DeploySettings, read_deploy, read_settings
+from components.stack_config import DeploySettings, read_deploy, read_gate, read_settings
+from components.test_gate import ServiceTest, ServiceTestArgs
 from core import release
 from core.catalog import GROUPS, Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
@@ -57,7 +59,7 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, c
         released = _released_digests(stack, catalog, promote_from, pinned, cfg)
         digest_of = {n: released.apply(_item(n)) for n in catalog.services}
     else:
-        images = _push_images(catalog, cfg, report)
+        images = _push_images(stack, catalog, cfg, report)
         digest_of = {n: img.sha256_digest for n, img in images.items()}
     digests = pulumi.Output.all(**digest_of)
 
@@ -117,7 +119,7 @@ def main() -> None:
         pulumi.export(key, value)
 
 
-def _push_images(catalog: Catalog, cfg: pulumi.Config, report: ImageReport) -> dict[str, ServiceImage]:
+def _push_images(stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport) -> dict[str, ServiceImage]:
     registry_host = next(iter(catalog.services.values())).image_repository.split("/", 1)[0]
     if is_loopback(registry_host):  # a plain-HTTP loopback registry (the local stack)
         registry_host = f"http://{registry_host}"
@@ -127,13 +129,43 @@ def _push_images(catalog: Catalog, cfg: pulumi.Config, report: ImageReport) -> d
         )
     else:  # a registry without authentication (the local one)
         auth = docker.ProviderRegistryAuthArgs(address=registry_host, auth_disabled=True)
-    provider = docker.Provider("docker", host=cfg.get("dockerHost") or os.environ.get("DOCKER_HOST"), registry_auth=[auth])
+    docker_host = cfg.get("dockerHost") or ""
+    provider = docker.Provider("docker", host=docker_host or os.environ.get("DOCKER_HOST"), registry_auth=[auth])
+    tests = _test_gate(stack, catalog, cfg, report, docker_host)
     return {
         name: ServiceImage(
             name,
-            ServiceImageArgs(svc.local_image, svc.image_repository, catalog.tag, report.facts[name].image_id),
+            ServiceImageArgs(svc.local_image, svc.image_repository, catalog.tag, report.facts[name].image_id, tests.get(name)),
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
+        for name, svc in catalog.services.items()
+    }
+
+
+def _test_gate(stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport, docker_host: str) -> dict[str, pulumi.Resource]:
+    """One ServiceTest per pushed image (its Command is what the image's Tag and push wait for), unless testGate is false."""
+    gate = read_gate(cfg)
+    if not gate.enabled:
+        pulumi.log.warn(
+            f"stack {stack}: {stack_config.PROJECT}:testGate is false: the images are pushed WITHOUT their pre-push test "
+            f"(`pulumi config rm testGate` turns it back on)"
+        )
+        return {}
+    return {
+        name: ServiceTest(
+            name,
+            ServiceTestArgs(
+                service=name,
+                local_image=svc.local_image,
+                local_image_id=report.facts[name].image_id,
+                port=svc.port,
+                health_path=svc.health_path,
+                environment=svc.test_environment(),
+                test=svc.test,
+                timeout=gate.timeout,
+                docker_host=docker_host,
+            ),
+        ).command
         for name, svc in catalog.services.items()
     }
 

@@ -72,8 +72,11 @@ KEYS: dict[str, Key] = {
     "checkRegistry": Key("bool", "promotion: check every digest is in the registry first"),
     "pinnedRelease": Key("object", "rollback: service -> repository@sha256 this stack deploys"),
     "protect": Key("bool", "refuse to delete the compose projects and the Dokploy project (default: true when promoteFrom is set)"),
+    "testGate": Key("bool", "test each image before it is tagged and pushed (default true; stacks that push nothing run no test)"),
+    "testTimeout": Key("number", "seconds the pre-push test waits for an image's health path to say 2xx (and its own test; default 120)"),
 }
 REQUIRED = ("registry", "dokployUrl")
+POSITIVE = ("testTimeout",)
 
 
 def set_command(name: str) -> str:
@@ -145,6 +148,8 @@ def _check_value(name: str, raw: Any, is_secret: bool, say: Callable[[str, str],
     value = _parsed(raw)
     if spec.kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
         say(key, f"should be a number of seconds, not {raw!r}")
+    elif name in POSITIVE and value <= 0:
+        say(key, f"should be a positive number of seconds, not {raw!r}")
     elif spec.kind == "bool" and not isinstance(value, bool):
         say(key, f"should be true or false, not {raw!r}")
     elif spec.kind in ("object", "secrets") and not isinstance(value, dict):
@@ -263,6 +268,26 @@ def read_deploy(cfg: pulumi.Config, stack: str) -> DeploySettings:
         rollback_on_failure=bool(cfg.get_bool("rollbackOnFailure")),
         allow_insecure_http=bool(cfg.get_bool("dokployAllowHttp")),
         protect=_protect(cfg),
+    )
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The pre-push test gate of a stack that pushes images."""
+
+    enabled: bool
+    timeout: float
+    """Seconds the health path has to answer 2xx (and the catalog's own test to pass)."""
+
+
+DEFAULT_TEST_TIMEOUT = 120.0
+
+
+def read_gate(cfg: pulumi.Config) -> GateSettings:
+    """testGate (on unless set to false) and testTimeout; only read where images are pushed."""
+    timeout = cfg.get_float("testTimeout")
+    return GateSettings(
+        enabled=cfg.get_bool("testGate") is not False, timeout=float(timeout) if timeout and timeout > 0 else DEFAULT_TEST_TIMEOUT
     )
 
 

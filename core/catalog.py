@@ -25,7 +25,8 @@ TOP_KEYS = {"defaults", "groups", "services"}
 DEFAULT_KEYS = {"restart", "network", "healthcheck"}
 HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period"}
 """Timing only: the probe itself is always each service's port and health path."""
-SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env"}
+SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env"}
+OPTIONAL_KEYS = {"env", "test", "test_env"}
 OVERRIDE_KEYS = {"enabled", "published", "env", "local_image"}
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -143,7 +144,7 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         return None
     for key in sorted(set(spec) - SERVICE_KEYS):
         say(f"{path}/{key}", f"unknown key (allowed: {', '.join(sorted(SERVICE_KEYS))})")
-    for key in sorted(SERVICE_KEYS - set(spec) - {"env"}):
+    for key in sorted(SERVICE_KEYS - set(spec) - OPTIONAL_KEYS):
         say(f"{path}/{key}", "is required")
     if spec.get("group") not in GROUPS:
         say(f"{path}/group", f"should be one of {', '.join(GROUPS)}, not {spec.get('group')!r}")
@@ -161,6 +162,8 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
     if not CONTAINER_NAME.match(container):
         say(f"{path}/container_name", f"{container!r} is not a valid container name")
     env = _env(name, spec.get("env") or {}, over.get("env") or {}, settings, say)
+    test = _test(spec.get("test"), f"{path}/test", say)
+    test_env = _test_env(spec.get("test_env"), f"{path}/test_env", say)
     return Service(
         name=name,
         group=str(spec.get("group")),
@@ -171,6 +174,8 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         published=published,
         health_path=str(health),
         env=env,
+        test=test,
+        test_env=test_env,
     )
 
 
@@ -213,6 +218,41 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
                 out.append(EnvVar(var, "plain", str(value)))
         else:
             say(path, "should be text, {secret: true}, {service_url: <service>} or {stack: <key>}")
+    return tuple(out)
+
+
+def _test(value: Any, path: str, say: Say) -> tuple[str, ...]:
+    """The service's own pre-push test, run inside its image: text (``/bin/sh -c`` it) or an argv list (run as is)."""
+    if value is None:
+        return ()
+    if isinstance(value, str) and value.strip() and "\0" not in value:
+        return ("/bin/sh", "-c", value)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v and "\0" not in v for v in value):
+        return tuple(value)
+    say(path, "should be a command (text, run with /bin/sh -c inside the image) or a non-empty list of arguments (run as is)")
+    return ()
+
+
+def _test_env(value: Any, path: str, say: Say) -> tuple[tuple[str, str], ...]:
+    """Placeholders the pre-push test container gets (it never gets a secret): NAME: one line of text or a number."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        say(path, "should be a mapping of NAME: placeholder value")
+        return ()
+    out: list[tuple[str, str]] = []
+    for var, placeholder in value.items():
+        where = f"{path}/{var}"
+        if not isinstance(var, str) or not ENV_NAME.match(var):
+            say(where, "env var names are upper case letters, digits and '_'")
+        elif isinstance(placeholder, bool) or not isinstance(placeholder, str | int | float):
+            say(where, "should be text or a number: a non-secret placeholder for the test container")
+        elif any(c in str(placeholder) for c in "\n\r\0"):
+            say(where, "should be one line (the test container's env file takes one line per variable)")
+        elif SECRET_REF.search(str(placeholder)):
+            say(where, f"{placeholder!r}: the test container gets no secrets and nothing is interpolated; write a fake value")
+        else:
+            out.append((var, str(placeholder)))
     return tuple(out)
 
 

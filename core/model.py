@@ -35,11 +35,26 @@ class Service:
     published: int
     health_path: str
     env: tuple[EnvVar, ...]
+    test: tuple[str, ...] = ()
+    """The service's own pre-push test argv, run inside its image after the health path answered (empty: none)."""
+    test_env: tuple[tuple[str, str], ...] = ()
+    """Non-secret placeholders the pre-push test container gets (catalog ``test_env``)."""
 
     @property
     def internal_url(self) -> str:
         """How other containers on dokploy-network reach this service."""
         return f"http://{self.container_name}:{self.port}"
+
+    def test_environment(self) -> dict[str, str]:
+        """The pre-push test container's whole environment: no secret, nothing from the stack.
+
+        The catalog's plain values that refer to no secret, then the ``test_env`` placeholders (which
+        also stand in for secrets, stack values and service URLs the service needs to start). A test
+        is then a function of the image and the catalog: the same image is not tested again.
+        """
+        env = {v.name: v.value for v in self.env if v.kind == "plain" and not SECRET_REF.search(v.value)}
+        env.update(self.test_env)
+        return env
 
     def secret_names(self) -> set[str]:
         """Names of the secrets this service needs in its compose project's environment."""

@@ -26,10 +26,18 @@ class EngineFailed(Exception):
 
 
 def up(stack_name: str, *, quiet: bool = False, on_event: OnEvent | None = None) -> tuple[auto.UpResult, float]:
-    """`pulumi up` and, when it succeeds, a ledger entry for the release it verified."""
+    """`pulumi up --continue-on-error` and, when it succeeds, a ledger entry for the release it verified.
+
+    --continue-on-error: an image that fails its pre-push test stops only what depends on it (its
+    tag, its push, its compose project); the images that passed are still pushed, and a compose
+    project whose images all passed is still deployed. Without it the engine starts nothing new
+    after the first failure, so what gets pushed would depend on which test finished first.
+    """
     st = engine.stack(stack_name)
     started = time.monotonic()
-    result = run(st.up, on_event, on_output=None if quiet else print_line, color="never", suppress_progress=quiet)
+    result = run(
+        st.up, on_event, on_output=None if quiet else print_line, color="never", suppress_progress=quiet, continue_on_error=True
+    )
     elapsed = time.monotonic() - started
     outputs = {k: v.value for k, v in result.outputs.items()}
     previous = ledger.releases(stack_name)[-1:]

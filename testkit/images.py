@@ -2,10 +2,13 @@
 
 Each listens on its catalog container port (EXPOSEd) and answers its health path with 200.
 `variant` changes the served content, so a rebuild with another variant is a new image id.
+Broken ones, for the pre-push test gate: ``health_status`` (every request answered with that status
+by a busybox nc loop) and ``listen_port`` (EXPOSEs the catalog port, listens on another).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -15,23 +18,47 @@ from typing import Any
 BUSYBOX = Path("/bin/busybox")
 
 
-def dockerfile(port: int) -> str:
-    """A scratch image with static busybox as /bin/sh, wget and httpd."""
+RESPOND = """#!/bin/sh
+while IFS= read -r line; do
+  case "$line" in ""|"$(printf '\\r')") break ;; esac
+done
+printf 'HTTP/1.0 {status} Test\\r\\nContent-Type: text/plain\\r\\nContent-Length: 6\\r\\nConnection: close\\r\\n\\r\\nerror\\n'
+"""
+"""A one-request HTTP responder for ``nc -ll -e``: reads the request head, answers ``status``."""
+
+
+def dockerfile(port: int, listen_port: int | None = None, health_status: int = 200) -> str:
+    """A scratch image with static busybox as /bin/sh, wget and httpd (or an nc loop answering ``health_status``)."""
+    # a shell as PID 1 that exits on SIGTERM (httpd as PID 1 ignores it: every stop would take 10 s)
+    cmd = f"trap 'exit 0' TERM; /bin/busybox httpd -f -p {port} -h /www & wait"
+    extra = ""
+    if listen_port or health_status != 200:  # a broken image says what it does (the gate shows the last lines)
+        listen = listen_port or port
+        server = f"/bin/busybox httpd -f -p {listen} -h /www"
+        if health_status != 200:
+            server = f"/bin/busybox nc -ll -p {listen} -e /respond"
+            extra = "COPY respond /respond\n"
+        cmd = f"echo listening on port {listen}; trap 'exit 0' TERM; {server} & wait"
     return (
         "FROM scratch\n"
         "COPY busybox /bin/busybox\n"
         'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
         "COPY www /www\n"
+        f"{extra}"
         f"EXPOSE {port}\n"
-        # a shell as PID 1 that exits on SIGTERM (httpd as PID 1 ignores it: every stop would take 10 s)
-        f'CMD ["/bin/sh", "-c", "trap \'exit 0\' TERM; /bin/busybox httpd -f -p {port} -h /www & wait"]\n'
+        f"CMD {json.dumps(['/bin/sh', '-c', cmd])}\n"
     )
 
 
-def write_context(root: Path, name: str, port: int, health_path: str, variant: str) -> None:
+def write_context(
+    root: Path, name: str, port: int, health_path: str, variant: str, listen_port: int | None = None, health_status: int = 200
+) -> None:
     """The build context: busybox, the Dockerfile and a www tree that answers health_path."""
     shutil.copy(BUSYBOX, root / "busybox")
-    (root / "Dockerfile").write_text(dockerfile(port))
+    (root / "Dockerfile").write_text(dockerfile(port, listen_port, health_status))
+    if health_status != 200:
+        (root / "respond").write_text(RESPOND.replace("{status}", str(health_status)))
+        (root / "respond").chmod(0o755)
     www = root / "www"
     target = www / health_path.strip("/")
     if health_path.endswith("/"):
@@ -41,11 +68,13 @@ def write_context(root: Path, name: str, port: int, health_path: str, variant: s
     (www / "index.html").write_text(f"{name} {variant}\n")
 
 
-def build_image(tag: str, name: str, port: int, health_path: str, variant: str = "v1") -> str:
+def build_image(
+    tag: str, name: str, port: int, health_path: str, variant: str = "v1", *, listen_port: int | None = None, health_status: int = 200
+) -> str:
     """Build one test image; returns its image id."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_context(root, name, port, health_path, variant)
+        write_context(root, name, port, health_path, variant, listen_port, health_status)
         subprocess.run(
             ["docker", "build", "-q", "-t", tag, str(root)],
             check=True,

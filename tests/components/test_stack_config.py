@@ -66,11 +66,19 @@ def test_a_complete_config_in_the_project_namespace_has_no_problem() -> None:
             "stack staging: bizosaas-deploy:services: should be an object (`pulumi config set --path services.KEY <value>`)",
         ),
         ({f"{NS}:dokployUrl": " "}, "stack staging: bizosaas-deploy:dokployUrl: should be non-empty text"),
+        ({f"{NS}:testGate": "off"}, "stack staging: bizosaas-deploy:testGate: should be true or false, not 'off'"),
+        ({f"{NS}:testTimeout": "0"}, "stack staging: bizosaas-deploy:testTimeout: should be a positive number of seconds, not '0'"),
+        ({f"{NS}:testTimeout": "2m"}, "stack staging: bizosaas-deploy:testTimeout: should be a number of seconds, not '2m'"),
+        ({f"{NS}:testgate": "false"}, "stack staging: bizosaas-deploy:testgate: unknown key; did you mean testGate?"),
     ],
 )
 def test_each_bad_key_is_one_line_naming_the_key_and_the_command(change: dict[str, Any], message: str) -> None:
     [problem] = problems(change)
     assert problem.startswith(message)
+
+
+def test_the_gate_keys_are_valid_config() -> None:
+    assert problems({f"{NS}:testGate": "false", f"{NS}:testTimeout": "30"}) == []
 
 
 def test_a_secret_set_as_plain_text_is_refused_with_the_command_that_fixes_it() -> None:

@@ -158,7 +158,7 @@ def test_one_changed_image_pushes_one_and_redeploys_one_project(world: World) ->
     assert [s for s in manifest if manifest[s] != old[s]] == ["brain-api"]
     deploys = [c for c in world.srv.calls if c[1] in ("compose.deploy", "compose.redeploy")]
     assert len(deploys) == 1, world.srv.calls
-    assert changes(result) == {"replace": 2, "update": 1}, changes(result)  # tag + push replaced, backend updated
+    assert changes(result) == {"replace": 3, "update": 1}, changes(result)  # test + tag + push replaced, backend updated
     assert world.health("brain-api") == 200
     assert len(ledger.releases(world.stack)) == 2
 
