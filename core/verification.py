@@ -323,14 +323,9 @@ def unstable(
             found.append(Finding(mark.service, f"{mark.name} to keep running {what}", "it was removed or replaced"))
             continue
         if c.restart_count != mark.restart_count or (mark.started_at and c.started_at and c.started_at != mark.started_at):
-            found.append(
-                Finding(
-                    mark.service,
-                    f"RestartCount to stay {mark.restart_count} {what}",
-                    f"{c.restart_count} ({c.name} restarted; {c.state}, exit code {c.exit_code})",
-                    c.id,
-                )
-            )
+            now = "running again" if c.state == "running" else f"{c.state}, exit code {c.exit_code}"  # Docker clears ExitCode on start
+            seen = f"{c.restart_count} ({c.name} restarted; {now})"
+            found.append(Finding(mark.service, f"RestartCount to stay {mark.restart_count} {what}", seen, c.id))
         elif c.state != "running":
             found.append(Finding(mark.service, f"{c.name} running {what}", _seen(c), c.id))
         elif mark.health == "healthy" and c.health != "healthy":
