@@ -2,10 +2,14 @@
 
 Each listens on its catalog container port (EXPOSEd) and answers its health path with 200.
 `variant` changes the served content, so a rebuild with another variant is a new image id.
+`behaviour="once-then-exit"` builds a sick one instead: it answers its health path with 200 once
+(404 afterwards), and its process exits 1 five seconds after that answer, and again five seconds
+after every restart (a crash loop that a single health probe never sees).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -15,23 +19,38 @@ from typing import Any
 BUSYBOX = Path("/bin/busybox")
 
 
-def dockerfile(port: int) -> str:
+BEHAVIOURS = ("serve", "once-then-exit")
+
+
+def dockerfile(port: int, behaviour: str = "serve", health_path: str = "/health") -> str:
     """A scratch image with static busybox as /bin/sh, wget and httpd."""
-    return (
+    head = (
         "FROM scratch\n"
         "COPY busybox /bin/busybox\n"
         'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
         "COPY www /www\n"
         f"EXPOSE {port}\n"
-        # a shell as PID 1 that exits on SIGTERM (httpd as PID 1 ignores it: every stop would take 10 s)
-        f'CMD ["/bin/sh", "-c", "trap \'exit 0\' TERM; /bin/busybox httpd -f -p {port} -h /www & wait"]\n'
     )
+    if behaviour == "serve":
+        # a shell as PID 1 that exits on SIGTERM (httpd as PID 1 ignores it: every stop would take 10 s)
+        return head + f'CMD ["/bin/sh", "-c", "trap \'exit 0\' TERM; /bin/busybox httpd -f -p {port} -h /www & wait"]\n'
+    if behaviour != "once-then-exit":
+        raise ValueError(f"behaviour should be one of {', '.join(BEHAVIOURS)}, not {behaviour!r}")
+    served = "/www/" + health_path.strip("/")
+    script = (
+        "trap 'exit 0' TERM; mkdir -p /tmp; "
+        f"/bin/busybox httpd -f -vv -p {port} -h /www 2>>/tmp/httpd.log & "
+        "until grep -q 'response:200' /tmp/httpd.log 2>/dev/null; do sleep 0.2; done; "
+        f"rm -rf {served}; echo 'answered its health path once; exiting with 1 in 5 s (testkit once-then-exit)'; "
+        "sleep 5; echo 'exiting with 1'; exit 1"
+    )
+    return head + f"CMD {json.dumps(['/bin/sh', '-c', script])}\n"
 
 
-def write_context(root: Path, name: str, port: int, health_path: str, variant: str) -> None:
+def write_context(root: Path, name: str, port: int, health_path: str, variant: str, behaviour: str = "serve") -> None:
     """The build context: busybox, the Dockerfile and a www tree that answers health_path."""
     shutil.copy(BUSYBOX, root / "busybox")
-    (root / "Dockerfile").write_text(dockerfile(port))
+    (root / "Dockerfile").write_text(dockerfile(port, behaviour, health_path))
     www = root / "www"
     target = www / health_path.strip("/")
     if health_path.endswith("/"):
@@ -41,11 +60,11 @@ def write_context(root: Path, name: str, port: int, health_path: str, variant: s
     (www / "index.html").write_text(f"{name} {variant}\n")
 
 
-def build_image(tag: str, name: str, port: int, health_path: str, variant: str = "v1") -> str:
+def build_image(tag: str, name: str, port: int, health_path: str, variant: str = "v1", behaviour: str = "serve") -> str:
     """Build one test image; returns its image id."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_context(root, name, port, health_path, variant)
+        write_context(root, name, port, health_path, variant, behaviour)
         subprocess.run(
             ["docker", "build", "-q", "-t", tag, str(root)],
             check=True,
