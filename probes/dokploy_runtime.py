@@ -248,7 +248,7 @@ def verify_runtime(
         obs = runtime.read()
         judged = assess(expected, obs.containers, mode=runtime.mode, services=obs.services)
         if judged.failed:
-            raise _failure(runtime, f"{what}: what runs is not what was deployed", judged.failed, "deploy", log_lines)
+            raise _failure(runtime, f"{what}: not running as deployed", judged.failed, "deploy", log_lines)
         if judged.done:
             break
         if clock() >= deadline:

@@ -103,7 +103,7 @@ def test_not_healthy_in_time_fails_at_the_deadline_naming_the_service_with_its_l
 def test_an_older_image_still_running_fails_at_once_in_compose_mode() -> None:
     t = FakeTime()
     runtime = Scripted(t, [(0, [web(image=OLD)])])
-    match = r"what runs is not what was deployed: web: expected only \S+ running; saw app-web-1 still runs"
+    match = r"not running as deployed: web: expected only \S+ running; saw app-web-1 still runs"
     with pytest.raises(VerificationFailed, match=match):
         verify_runtime(runtime, WEB, health_timeout=60, window=5, clock=t.clock, sleep=t.sleep)
     assert t.now == 0
