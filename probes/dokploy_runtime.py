@@ -10,7 +10,10 @@ Readers, one per compose type, each poll:
 * compose mode (``ComposeRuntime``): one ``docker.getContainersByAppNameMatch`` (appType
   docker-compose: the project's label), then ``docker.getConfig`` only for a container that is
   new or whose listed state changed (state, the health in its status, its exit code, an uptime
-  that went down);
+  that went down). Dokploy answers ``[]`` (listing) or an empty body (inspect) when its docker
+  command fails: an empty listing after containers were seen is asked again once, and a failed
+  inspect keeps the last view of a known container (inspected again once its listed state differs
+  from that view);
 * stack mode (``StackRuntime``): one ``swarm.getNodeApps`` (image, replicas) and one
   ``docker.getContainersByAppNameMatch`` (appType stack: the running tasks' containers), then
   ``docker.getConfig`` for new or changed containers and, since a task's listed status shows no
@@ -136,9 +139,14 @@ class _Reader:
     def _reinspect(self, seen: _Seen) -> bool:
         return False
 
-    def _containers(self, *, inspect_all: bool) -> list[Container]:
+    def _list(self) -> list[dict[str, Any]]:
         self.calls["docker.getContainersByAppNameMatch"] += 1
-        rows = self.client.docker.containers_by_app_name_match(self.app_name, self.app_type, self.server_id)
+        return self.client.docker.containers_by_app_name_match(self.app_name, self.app_type, self.server_id)
+
+    def _containers(self, *, inspect_all: bool) -> list[Container]:
+        rows = self._list()
+        if not rows and self._cache:  # Dokploy answers [] when its docker command fails: ask again before believing all is gone
+            rows = self._list()
         out: list[Container] = []
         cache: dict[str, _Seen] = {}
         for row in rows:
@@ -149,7 +157,10 @@ class _Reader:
             if seen is None or inspect_all or seen.signature != sig or restarted or self._reinspect(seen):
                 self.calls["docker.getConfig"] += 1
                 obj = self.client.docker.config(cid, self.server_id)
-                if obj is None:  # removed between the listing and the inspect
+                if obj is None:  # removed since the listing, or Dokploy's inspect failed (it answers an empty body for both)
+                    if seen is not None:  # keep the last view with its own signature: inspected again once the listing differs
+                        cache[cid] = seen
+                        out.append(seen.container)
                     continue
                 seen = _Seen(container_from_inspect(obj, self.app_name), sig, up)
                 self._names[seen.container.id] = seen.container.name

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -282,3 +283,20 @@ def test_readers_ask_the_server_the_compose_runs_on(client: DokployClient, srv: 
     with pytest.raises(VerificationFailed, match="no such service in the stack"):  # the Dokploy host itself does not run it
         verify_runtime(runtime_for(client, "stack", d.compose_id, d.app_name), expected_services(STACK_COMPOSE), **fast(health_timeout=0.2))
     assert ("GET", "swarm.getNodeApps", 200) in settle(srv)
+
+
+def test_an_empty_listing_is_asked_again_and_a_failed_inspect_keeps_the_last_view(client: DokployClient) -> None:
+    """Dokploy answers [] (listing) and an empty body (inspect) when its docker command fails."""
+    d = deploy(client)
+    runtime = ComposeRuntime(client, d.compose_id, d.app_name)
+    first = runtime.read().containers
+    listing, inspect = client.docker.containers_by_app_name_match, client.docker.config
+    answers: list[Any] = [[]]
+    client.docker.containers_by_app_name_match = lambda *a: answers.pop() if answers else listing(*a)  # type: ignore[method-assign]
+    assert runtime.read().containers == first and runtime.calls["docker.getContainersByAppNameMatch"] == 3
+    client.docker.config = lambda *a: None  # type: ignore[method-assign]
+    assert sorted(c.id for c in runtime.read(inspect_all=True).containers) == sorted(c.id for c in first)
+    client.docker.config = inspect  # type: ignore[method-assign]
+    before = runtime.calls["docker.getConfig"]
+    runtime.read()
+    assert runtime.calls["docker.getConfig"] == before  # the views kept are current again: nothing to inspect
