@@ -2,8 +2,8 @@
 
 Flow: stack config -> catalog (validated) -> local image checks -> per service a ServiceTest (the pre-push
 test gate) and a ServiceImage that waits for it (or the digests of a promoted/pinned release) -> one
-DokployProject -> two rendered compose projects -> ComposeProject resources (deploy + health
-verification) -> exports (release manifest, compose text, release).
+DokployProject -> two rendered compose projects -> ComposeProject resources (deploy + verification through
+Dokploy's API) -> exports (release manifest, compose text, release, verification records, verified).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from components.registry_credentials import DokployRegistry, RegistryArgs
 from components.service_image import ServiceImage, ServiceImageArgs
 from components.stack_config import DeploySettings, read_deploy, read_gate, read_settings
 from components.test_gate import ServiceTest, ServiceTestArgs
-from core import release
+from core import release, verification
 from core.catalog import GROUPS, Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
 from core.dotenv import render_env
@@ -78,9 +78,9 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, c
             compose_text[group] = pulumi.Output.all(**group_digests).apply(_renderer(catalog, group))
             projects[group] = _compose_project(catalog, group, group_digests, compose_text[group], secrets, deploy, project, registry)
     manifest = digests.apply(lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services})
-    # Verified means every compose project's services answered their health URL after the deploy.
-    checked = bool(deploy.health_url)
-    verified = pulumi.Output.all(*[p.healthy for p in projects.values()]).apply(lambda hs: release.is_verified(checked, list(hs)))
+    # Verified: Dokploy's API showed every service running this release's digest, healthy, stable over the window.
+    records = pulumi.Output.all(*[p.verification for p in projects.values()]).apply(_merged)
+    verified = pulumi.Output.all(records, digests).apply(lambda rd: verification.is_verified(rd[0], rd[1]))
     return {
         "image_digests": digests,
         "release_manifest": manifest,
@@ -88,6 +88,7 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, c
         "compose_project_ids": {g: p.compose_id for g, p in projects.items()},
         "release_id": manifest.apply(release.release_id),
         "verified": verified,
+        "verification": records,
         "promoted_from": promote_from or "",
     }
 
@@ -99,6 +100,11 @@ def _catalog(stack: str, cfg: pulumi.Config, problems: list[str]) -> Catalog | N
     except CatalogError as exc:
         problems += exc.problems
         return None
+
+
+def _merged(records: list[Any]) -> dict[str, Any]:
+    """service -> its verification record, over every compose project (service names are unique in the catalog)."""
+    return {name: rec for project in records if isinstance(project, Mapping) for name, rec in project.items()}
 
 
 def _item(name: str) -> Callable[[Mapping[str, str]], str]:
@@ -243,6 +249,7 @@ def _compose_project(
             deploy_timeout=deploy.deploy_timeout,
             poll_interval=deploy.poll_interval,
             health_timeout=deploy.health_timeout,
+            stability_window=deploy.stability_window,
             rollback_on_failure=deploy.rollback_on_failure,
             allow_insecure_http=deploy.allow_insecure_http,
         ),

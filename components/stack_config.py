@@ -60,8 +60,16 @@ KEYS: dict[str, Key] = {
     "dokployProject": Key("text", "Dokploy project (default bizosaas-<stack>)"),
     "dokployEnvironment": Key("text", "environment in that project (default production)"),
     "dokployAllowHttp": Key("bool", "allow plain http:// to a non-loopback Dokploy"),
-    "healthUrl": Key("text", "health URL template: {published} {port} {path} {container} {service}"),
-    "healthTimeout": Key("number", "seconds every health URL has to answer 2xx after a deploy"),
+    "healthUrl": Key(
+        "text",
+        "optional reachability check from where `pulumi up` runs, on top of the verification through Dokploy's API: "
+        "health URL template ({published} {port} {path} {container} {service})",
+    ),
+    "healthTimeout": Key("number", "seconds the new containers have to run healthy after a deploy (and the health URLs to answer)"),
+    "stabilityWindow": Key(
+        "number",
+        "seconds every new container must then stay up, healthy and unrestarted (default 30 when promoteFrom is set, else 10)",
+    ),
     "deployTimeout": Key("number", "seconds a Dokploy deployment may take"),
     "pollInterval": Key("number", "seconds between deployment polls"),
     "rollbackOnFailure": Key("bool", "restore the previous compose file and env when a deploy or verification fails"),
@@ -198,10 +206,12 @@ class DeploySettings:
     project_name: str
     environment_name: str
     health_url: str
-    """Template of each service's health URL (keys: published, port, path, container, service); "" = no check."""
+    """Template of each service's health URL (keys: published, port, path, container, service); "" = no reachability check."""
     deploy_timeout: float
     poll_interval: float
     health_timeout: float
+    stability_window: float
+    """Seconds the new containers must stay up, healthy and unrestarted once healthy."""
     rollback_on_failure: bool
     allow_insecure_http: bool
     protect: bool
@@ -265,6 +275,7 @@ def read_deploy(cfg: pulumi.Config, stack: str) -> DeploySettings:
         deploy_timeout=float(cfg.get_float("deployTimeout") or 600),
         poll_interval=float(cfg.get_float("pollInterval") or 2),
         health_timeout=float(cfg.get_float("healthTimeout") or 120),
+        stability_window=_stability_window(cfg),
         rollback_on_failure=bool(cfg.get_bool("rollbackOnFailure")),
         allow_insecure_http=bool(cfg.get_bool("dokployAllowHttp")),
         protect=_protect(cfg),
@@ -289,6 +300,13 @@ def read_gate(cfg: pulumi.Config) -> GateSettings:
     return GateSettings(
         enabled=cfg.get_bool("testGate") is not False, timeout=float(timeout) if timeout and timeout > 0 else DEFAULT_TEST_TIMEOUT
     )
+
+
+def _stability_window(cfg: pulumi.Config) -> float:
+    value = cfg.get_float("stabilityWindow")
+    if value is None:
+        return 30.0 if cfg.get("promoteFrom") else 10.0
+    return max(0.0, float(value))
 
 
 def _protect(cfg: pulumi.Config) -> bool:

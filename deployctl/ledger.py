@@ -2,7 +2,8 @@
 
 It lives in the state backend's folder (``<backend>/ledger/<project>/<stack>.jsonl``) so it
 survives `pulumi stack rm`, and each line repeats what the stack exported (release id, digests,
-compose hashes) plus when, by whom and from which commit. Rollback reads it.
+compose hashes, the per-service verification record: digest seen, health, restarts, window) plus
+when, by whom and from which commit. Rollback reads it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def record(stack: str, outputs: dict[str, Any], update_version: int | None) -> d
         "verified": bool(outputs.get("verified")),
         "promoted_from": outputs.get("promoted_from") or "",
         "manifest": outputs["release_manifest"],
+        "verification": outputs.get("verification") or {},
         "compose_sha256": {g: hashlib.sha256(t.encode()).hexdigest() for g, t in sorted(compose.items())},
     }
     path = ledger_path(stack)

@@ -35,6 +35,8 @@ class Mocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.seen: dict[str, str] = {}
+        """service -> the image reference a ComposeProject's verification reports running (none: nothing verified)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(args)
@@ -49,6 +51,8 @@ class Mocks(pulumi.runtime.Mocks):
             outs = {"name": args.inputs.get("name"), "outputs": {"release_manifest": manifest, "verified": True}}
         elif args.typ.startswith("pulumi-python:dynamic"):
             outs.update({"compose_id": f"cmp-{args.name}", "healthy": True, "registry_id": "reg-1"})
+            services = args.inputs.get("services") or {}
+            outs["verification"] = {n: {"digest": self.seen[n].split("@", 1)[1], "health": "healthy"} for n in services if n in self.seen}
         return f"{args.name}-id", outs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -294,3 +298,30 @@ def test_test_timeout_reaches_every_command(mocks: Mocks, monkeypatch: pytest.Mo
 def test_stacks_that_push_nothing_run_no_test(mocks: Mocks, monkeypatch: pytest.MonkeyPatch, config: dict[str, str]) -> None:
     requests = _gate_requests("prod", config, [], monkeypatch)
     assert not [r for r in requests if r.type.startswith(("command:", "docker:", "bizosaas:index:ServiceTest"))]
+
+
+@pytest.mark.parametrize(("seen", "verified"), [("release", True), ("older", False), ("partly", False), ("nothing", False)])
+def test_verified_means_every_service_was_seen_running_this_release(mocks: Mocks, seen: str, verified: bool) -> None:
+    from components.program import build
+
+    repo = "ghcr.io/bizoholic-digital/bizosaas-platform"
+    if seen in ("release", "partly", "older"):
+        mocks.seen = {n: f"{repo}/{n}@{fake_digest(n)}" for n in RAW_SERVICES}
+    if seen == "older":
+        mocks.seen["admin-dashboard"] = f"{repo}/admin-dashboard@{fake_digest('an older build')}"
+    if seen == "partly":
+        del mocks.seen["brain-api"]
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        outputs = build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=checked_config())
+
+        def check(args: list[Any]) -> None:
+            records, is_verified = args
+            assert is_verified is verified
+            assert set(records) == set(mocks.seen)  # both compose projects' records, merged
+            assert all(r["digest"].startswith("sha256:") for r in records.values())
+
+        return pulumi.Output.all(outputs["verification"], outputs["verified"]).apply(check)
+
+    declare()

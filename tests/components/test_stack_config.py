@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
+import yaml
 
-from components.stack_config import MIGRATE, check
+from components.stack_config import MIGRATE, check, read_deploy, settings_from_file
+from core.catalog import load_catalog_file, resolve, secret_names
 
 NS = "bizosaas-deploy"
 SECRETS = {"DATABASE_URL": "postgresql://x", "JWT_SECRET": "j"}
@@ -60,6 +64,7 @@ def test_a_complete_config_in_the_project_namespace_has_no_problem() -> None:
             "stack staging: bizosaas-deploy:dokployURL: unknown key; did you mean dokployUrl? known keys: ",
         ),
         ({f"{NS}:healthTimeout": "soon"}, "stack staging: bizosaas-deploy:healthTimeout: should be a number of seconds, not 'soon'"),
+        ({f"{NS}:stabilityWindow": "long"}, "stack staging: bizosaas-deploy:stabilityWindow: should be a number of seconds, not 'long'"),
         ({f"{NS}:rollbackOnFailure": "no"}, "stack staging: bizosaas-deploy:rollbackOnFailure: should be true or false, not 'no'"),
         (
             {f"{NS}:services": "[1]"},
@@ -120,3 +125,40 @@ def test_a_push_user_needs_its_token_unless_the_stack_pushes_nothing() -> None:
 
 def test_engine_namespace_is_left_to_the_engine() -> None:
     assert problems({"pulumi:disable-default-providers": '["docker"]'}) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "window"),
+    [
+        ({}, 10.0),
+        ({f"{NS}:promoteFrom": "o/p/staging"}, 30.0),  # prod watches longer
+        ({f"{NS}:stabilityWindow": "3"}, 3.0),
+        ({f"{NS}:promoteFrom": "o/p/staging", f"{NS}:stabilityWindow": "0"}, 0.0),
+    ],
+)
+def test_stability_window_is_30s_for_a_promoted_stack_and_10s_otherwise(extra: dict[str, str], window: float) -> None:
+    values, secret = base()
+    pulumi.runtime.set_all_config({**values, **extra}, list(secret))
+    assert read_deploy(pulumi.Config(NS), "staging").stability_window == window
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_prod_and_staging_stacks_cannot_verify_each_other() -> None:
+    """Verification reads each stack's own compose projects (Dokploy project -> composes -> appName), never a URL both answer."""
+    files = {name: yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text())["config"] for name in ("staging", "prod")}
+    for name, config in files.items():
+        assert f"{NS}:healthUrl" not in config, f"{name}: a health URL is not what verification rests on (and prod's reached staging's)"
+        values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+        problems = check(name, {**values, f"{NS}:dokployApiKey": "k", f"{NS}:registryToken": "t", f"{NS}:registryPullToken": "t"},
+                         {f"{NS}:dokployApiKey", f"{NS}:registryToken", f"{NS}:registryPullToken"}, environ={})
+        assert problems == [], problems
+    staging, prod = files["staging"], files["prod"]
+    assert staging[f"{NS}:dokployUrl"] == prod[f"{NS}:dokployUrl"]  # one Dokploy host ...
+    assert staging[f"{NS}:dokployProject"] != prod[f"{NS}:dokployProject"]  # ... two projects: two sets of composes and appNames
+    raw = load_catalog_file(ROOT / "catalog.yaml")
+    names = {n: {s.container_name for s in resolve(raw, settings_from_file(n, c, secret_names(raw))).services.values()}
+             for n, c in files.items()}
+    assert not names["staging"] & names["prod"]  # and no container name in common
+    assert (staging[f"{NS}:stabilityWindow"], prod[f"{NS}:stabilityWindow"]) == (10, 30)

@@ -18,6 +18,7 @@ def outputs(n: int) -> dict[str, object]:
         "release_manifest": {"brain-api": f"127.0.0.1:5000/o/brain-api@{digest}"},
         "compose": {"backend": f"services: {{}}  # {n}\n"},
         "promoted_from": "",
+        "verification": {"brain-api": {"digest": digest, "health": "healthy", "restarts": 0, "window_s": 10.0}},
     }
 
 
@@ -40,6 +41,7 @@ def test_record_appends_one_json_line_with_the_release_and_compose_hashes(ledger
     assert [json.loads(line) for line in lines] == [entry]
     assert entry["release_id"] == "r-000000000001" and entry["update"] == 7 and entry["verified"] is True
     assert entry["manifest"] == outputs(1)["release_manifest"]
+    assert entry["verification"] == {"brain-api": {"digest": f"sha256:{1:064x}", "health": "healthy", "restarts": 0, "window_s": 10.0}}
     assert set(entry["compose_sha256"]) == {"backend"} and len(entry["compose_sha256"]["backend"]) == 64
 
 
