@@ -74,7 +74,14 @@ KEYS: dict[str, Key] = {
     "pollInterval": Key("number", "seconds between deployment polls"),
     "rollbackOnFailure": Key("bool", "restore the previous compose file and env when a deploy or verification fails"),
     "env": Key("object", "stack values the catalog's {stack: KEY} env vars read"),
-    "services": Key("object", "per-service overrides: enabled, published, env, local_image"),
+    "services": Key(
+        "object", "per-service overrides: enabled, published (a port, or false: not published), env, local_image, deploy (stack mode)"
+    ),
+    "composeProjects": Key(
+        "object",
+        "per compose project (backend, frontend): mode (compose | stack: docker stack deploy on Dokploy's Swarm), server (a Dokploy "
+        "server's name; default Dokploy's host), and in stack mode ports (ingress | host) and endpointMode (vip | dnsrr)",
+    ),
     "secrets": Key("secrets", "the secret env values, each set with --secret --path secrets.NAME"),
     "promoteFrom": Key("text", "org/project/stack whose verified release this stack deploys"),
     "checkRegistry": Key("bool", "promotion: check every digest is in the registry first"),
@@ -244,6 +251,8 @@ def _settings(stack: str, text: Callable[[str], Any], obj: Callable[[str], Any],
         services=_mapping(_safe(obj, "services")),
         secret_names=secret_names,
         publish_address=str(text("publishAddress") or "127.0.0.1"),
+        publish_address_given=bool(text("publishAddress")),
+        projects=_mapping(_safe(obj, "composeProjects")),
         namespace=PROJECT,
     )
 

@@ -2,7 +2,19 @@
 
 Pure: the same catalog and digests give the same bytes. Images are pinned as
 ``<repository>@sha256:<digest>``; secret values never enter the YAML: it says ``${NAME}`` and
-Dokploy writes the values to the ``.env`` beside the file (compose interpolates them).
+Dokploy writes the values to the ``.env`` beside the file (compose interpolates them; in stack
+mode Dokploy exports them on ``docker stack deploy``'s command line, which interpolates them).
+
+Two modes, per compose project (``Catalog.placement``):
+
+* compose mode (``docker compose``): one container per service, named by ``container_name``, its
+  port published on ``publishAddress``, ``restart``;
+* stack mode (``docker stack deploy``, ``core.swarm``): no ``container_name`` (Swarm refuses it) and
+  no ``restart`` (``deploy.restart_policy``); ``deploy:`` from the catalog and the stack; ports in
+  long syntax with the stack's publish mode (Swarm binds every address); the network is the external
+  overlay ``dokploy-network`` on which the service is also known by the same per-stack name a
+  compose-mode container has (an alias), so service URLs read the same in both modes and two stacks
+  on one network never resolve each other's services (the bare service name is shared by all).
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from core import swarm
 from core.model import Catalog, EnvVar, Service, env_value
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -52,18 +65,48 @@ def compose_value(var: EnvVar, services: Mapping[str, Service]) -> str:
 
 
 def service_entry(catalog: Catalog, service: Service, digest: str) -> dict[str, Any]:
-    """One service's compose entry."""
+    """One service's entry, in the mode of its compose project."""
+    if catalog.placement(service.group).stack:
+        return stack_service_entry(catalog, service, digest)
     network = catalog.defaults.get("network", "dokploy-network")
-    return {
+    entry: dict[str, Any] = {
         "image": image_ref(service, digest),
         "container_name": service.container_name,
         "restart": catalog.defaults.get("restart", "unless-stopped"),
-        "ports": [f"{catalog.publish_address}:{service.published}:{service.port}"],
+        "ports": compose_ports(catalog, service),
         "environment": {v.name: compose_value(v, catalog.services) for v in service.env},
         "healthcheck": healthcheck(catalog, service),
         "networks": [network],
         "labels": {"com.bizosaas.service": service.name, "com.bizosaas.stack": catalog.stack},
     }
+    if not entry["ports"]:
+        del entry["ports"]
+    return entry
+
+
+def compose_ports(catalog: Catalog, service: Service) -> list[str]:
+    """Compose mode: ``address:published:port``, nothing for a service that is not published."""
+    return [f"{catalog.publish_address}:{service.published}:{service.port}"] if service.published else []
+
+
+def stack_service_entry(catalog: Catalog, service: Service, digest: str) -> dict[str, Any]:
+    """One service's entry in stack mode (``docker stack deploy``)."""
+    network = catalog.defaults.get("network", "dokploy-network")
+    placement = catalog.placement(service.group)
+    entry: dict[str, Any] = {"image": image_ref(service, digest)}
+    ports = swarm.port_entries(service, placement)
+    if ports:
+        entry["ports"] = ports
+    entry.update(
+        {
+            "environment": {v.name: compose_value(v, catalog.services) for v in service.env},
+            "healthcheck": healthcheck(catalog, service),
+            "networks": {network: {"aliases": [service.container_name]}},
+            "labels": {"com.bizosaas.service": service.name, "com.bizosaas.stack": catalog.stack},
+            "deploy": swarm.deploy_block(service, placement, catalog.stack),
+        }
+    )
+    return entry
 
 
 def render_compose(catalog: Catalog, group: str, digests: Mapping[str, str]) -> str:
@@ -86,16 +129,23 @@ def service_summary(catalog: Catalog, service: Service, image: Any, health_url: 
     ``image`` is the pinned reference, or an Output of it: then, in a preview where only some
     images are being pushed, only those services' ``image`` fields are unknown.
     """
-    return {
+    placement = catalog.placement(service.group)
+    summary: dict[str, Any] = {
         "image": image,
-        "ports": [f"{catalog.publish_address}:{service.published}:{service.port}"],
+        "ports": swarm.port_summary(service, placement) if placement.stack else compose_ports(catalog, service),
         "env": {v.name: ("<secret>" if v.kind == "secret" else env_value(v, catalog.services)) for v in service.env},
         "health": health_url,
     }
+    if placement.stack:  # compose mode keeps the summary it always had (no diff for existing stacks)
+        summary["deploy"] = {k: v for k, v in swarm.deploy_block(service, placement, catalog.stack).items() if k != "labels"}
+    return summary
 
 
 def health_url(template: str, service: Service) -> str:
-    """The URL verification GETs for one service (template keys: published, port, path, container, service)."""
+    """The URL verification GETs for one service (template keys: published, port, path, container, service);
+    "" when the template needs a published port and the service has none."""
+    if not service.published and "{published}" in template:
+        return ""
     return template.format(
         published=service.published, port=service.port, path=service.health_path, container=service.container_name, service=service.name
     )

@@ -9,6 +9,39 @@ from typing import Any
 
 GROUPS = ("backend", "frontend")
 SECRET_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+MODES = ("compose", "stack")
+"""How Dokploy runs a compose project: ``docker compose`` (composeType docker-compose) or ``docker stack deploy`` (stack)."""
+PORT_MODES = ("ingress", "host")
+"""Stack mode: how Swarm publishes a port (ingress: the routing mesh, every node; host: on the node that runs the task)."""
+ENDPOINT_MODES = ("vip", "dnsrr")
+"""Stack mode: how a service's name resolves on the network (one virtual IP, or every task's IP)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how one compose project runs: the stack's ``composeProjects.<group>`` (default: compose mode on Dokploy's host)."""
+
+    mode: str = "compose"
+    server: str = ""
+    """The Dokploy server (its name) the project runs on; "" = Dokploy's own host."""
+    ports: str = "ingress"
+    """Stack mode: the publish mode of every published port (a production Swarm uses ingress)."""
+    endpoint_mode: str = "vip"
+    """Stack mode: the endpoint mode of every service (a production Swarm uses a VIP)."""
+
+    @property
+    def stack(self) -> bool:
+        return self.mode == "stack"
+
+    @property
+    def compose_type(self) -> str:
+        """Dokploy's ``composeType`` for this mode."""
+        return "stack" if self.stack else "docker-compose"
+
+    def describe(self) -> str:
+        """``stack mode on server edge-1`` / ``compose mode on Dokploy's host``."""
+        where = f"server {self.server}" if self.server else "Dokploy's host"
+        return f"{self.mode} mode on {where}"
 
 
 @dataclass(frozen=True)
@@ -31,18 +64,24 @@ class Service:
     local_image: str
     image_repository: str  # <registry>/<name>, no tag
     container_name: str
+    """compose mode: the container's name; stack mode: the service's alias on the network (unique per stack)."""
     port: int
     published: int
+    """The host port; 0 = not published (reached only over the network)."""
     health_path: str
     env: tuple[EnvVar, ...]
     test: tuple[str, ...] = ()
     """The service's own pre-push test argv, run inside its image after the health path answered (empty: none)."""
     test_env: tuple[tuple[str, str], ...] = ()
     """Non-secret placeholders the pre-push test container gets (catalog ``test_env``)."""
+    deploy: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """Stack mode: the Swarm ``deploy:`` settings (catalog defaults, the service's own, the stack's), validated."""
 
     @property
     def internal_url(self) -> str:
-        """How other containers on dokploy-network reach this service."""
+        """How other containers on dokploy-network reach this service, in either mode: its container name (compose
+        mode) or the same name as its network alias (stack mode), so a compose-mode project can call a stack-mode one
+        and two stacks on one network never answer for each other."""
         return f"http://{self.container_name}:{self.port}"
 
     def test_environment(self) -> dict[str, str]:
@@ -78,6 +117,10 @@ class StackSettings:
     secret_names: frozenset[str] = frozenset()
     publish_address: str = "127.0.0.1"
     """Host address published ports bind to: loopback unless the stack says otherwise."""
+    publish_address_given: bool = False
+    """Whether the stack sets publishAddress itself (compose mode only: Swarm cannot bind a port to one address)."""
+    projects: Mapping[str, Any] = field(default_factory=dict)
+    """``composeProjects``: per compose project, mode (compose | stack), server, ports and endpointMode (stack mode)."""
     namespace: str = "bizosaas-deploy"
     """The stack config namespace (the Pulumi project name): messages name keys as ``<namespace>:key``."""
 
@@ -93,6 +136,11 @@ class Catalog:
     groups: dict[str, dict[str, Any]]
     publish_address: str = "127.0.0.1"
     """Host address the published ports bind to (0.0.0.0: every interface)."""
+    placements: dict[str, Placement] = field(default_factory=dict)
+    """group -> where and how its compose project runs (missing: compose mode on Dokploy's host)."""
+
+    def placement(self, group: str) -> Placement:
+        return self.placements.get(group) or Placement()
 
     def group(self, name: str) -> list[Service]:
         """The enabled services of one compose project, in catalog order."""

@@ -162,3 +162,15 @@ def test_the_shipped_prod_and_staging_stacks_cannot_verify_each_other() -> None:
              for n, c in files.items()}
     assert not names["staging"] & names["prod"]  # and no container name in common
     assert (staging[f"{NS}:stabilityWindow"], prod[f"{NS}:stabilityWindow"]) == (10, 30)
+
+
+def test_compose_projects_is_an_object_read_into_the_settings() -> None:
+    assert problems({f"{NS}:composeProjects": "[1]"}) == [
+        f"stack staging: {NS}:composeProjects: should be an object (`pulumi config set --path composeProjects.KEY <value>`)"
+    ]
+    projects = {"backend": {"mode": "stack", "server": "edge-1", "ports": "host", "endpointMode": "dnsrr"}}
+    assert problems({f"{NS}:composeProjects": json.dumps(projects)}) == []
+    config = {f"{NS}:registry": "ghcr.io/o/p", f"{NS}:composeProjects": projects, f"{NS}:publishAddress": "0.0.0.0"}
+    read = settings_from_file("staging", config, frozenset())
+    assert read.projects == projects and read.publish_address == "0.0.0.0" and read.publish_address_given is True
+    assert settings_from_file("staging", {f"{NS}:registry": "r"}, frozenset()).publish_address_given is False

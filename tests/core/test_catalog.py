@@ -70,7 +70,7 @@ BAD: list[tuple[str, Any, Any, str]] = [
     ("misspelt services key", _catalog(services=None, servics=raw_catalog()["services"]), {},
      "stack staging: catalog.yaml/servics: unknown top-level key (allowed: defaults, groups, services)"),
     ("unknown defaults key", _catalog(defaults={"restart": "always", "netwrk": "x"}), {},
-     "stack staging: catalog.yaml/defaults/netwrk: unknown key (allowed: healthcheck, network, restart)"),
+     "stack staging: catalog.yaml/defaults/netwrk: unknown key (allowed: deploy, healthcheck, network, restart)"),
     ("healthcheck default replacing the probe", _catalog(defaults={"healthcheck": {"test": ["CMD", "true"]}}), {},
      "stack staging: catalog.yaml/defaults/healthcheck/test: only the timing may be set"),
     ("unknown group", _catalog(groups={"backend": {}, "frontend": {}, "workers": {}}), {},
