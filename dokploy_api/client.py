@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.redact import Redactor
-from dokploy_api.routers import ComposeApi, DeploymentApi, DockerApi, EnvironmentApi, ProjectApi, RegistryApi, SwarmApi
+from dokploy_api.routers import ComposeApi, DeploymentApi, DockerApi, EnvironmentApi, ProjectApi, RegistryApi, ServerApi, SwarmApi
 from dokploy_api.transport import Transport
 
 
@@ -37,6 +37,7 @@ class DokployClient:
         self.registry = RegistryApi(self.transport)
         self.docker = DockerApi(self.transport)
         self.swarm = SwarmApi(self.transport)
+        self.server = ServerApi(self.transport)
 
     @property
     def base_url(self) -> str:

@@ -78,3 +78,9 @@ def find_compose(client: DokployClient, environment_id: str, name: str) -> dict[
     rows = env.get("compose")
     matches = [c for c in (rows if isinstance(rows, list) else []) if isinstance(c, dict) and c.get("name") == name]
     return at_most_one(matches, "composeId", "environment.one", f"composes are named {name!r} in environment {environment_id}")
+
+
+def find_server(client: DokployClient, name: str) -> dict[str, Any] | None:
+    """The remote server named ``name`` (``server.all``), or None; two of that name is DokployAmbiguous."""
+    matches = [s for s in client.server.all() if s.get("name") == name]
+    return at_most_one(matches, "serverId", "server.all", f"servers are named {name!r}", "; rename all but one in Dokploy")

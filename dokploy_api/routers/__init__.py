@@ -6,6 +6,7 @@ from dokploy_api.routers.docker import DockerApi
 from dokploy_api.routers.environment import EnvironmentApi
 from dokploy_api.routers.project import ProjectApi
 from dokploy_api.routers.registry import RegistryApi
+from dokploy_api.routers.server import ServerApi
 from dokploy_api.routers.swarm import SwarmApi
 
-__all__ = ["ComposeApi", "DeploymentApi", "DockerApi", "EnvironmentApi", "ProjectApi", "RegistryApi", "SwarmApi"]
+__all__ = ["ComposeApi", "DeploymentApi", "DockerApi", "EnvironmentApi", "ProjectApi", "RegistryApi", "ServerApi", "SwarmApi"]

@@ -22,10 +22,16 @@ class ComposeApi(Router):
         compose_file: str | None = None,
         description: str | None = None,
         app_name: str | None = None,
+        server_id: str | None = None,
     ) -> dict[str, Any]:
-        """Create a compose service (does not deploy). Never re-sent once it may have arrived."""
+        """Create a compose service (does not deploy). Never re-sent once it may have arrived.
+
+        ``server_id``: the remote server it runs on (``compose.update`` cannot change it later); None: Dokploy's host.
+        """
         body: dict[str, Any] = {"name": name, "environmentId": environment_id, "composeType": compose_type}
-        for key, value in (("sourceType", source_type), ("composeFile", compose_file), ("description", description), ("appName", app_name)):
+        fields = (("sourceType", source_type), ("composeFile", compose_file), ("description", description), ("appName", app_name),
+                  ("serverId", server_id))
+        for key, value in fields:
             if value is not None:
                 body[key] = value
         return as_dict(self._t.mutate("compose.create", body, idempotent=False), "compose.create")

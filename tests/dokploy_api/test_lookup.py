@@ -13,7 +13,7 @@ from dokploy_api import (
     DokployAmbiguous,
     DokployClient,
 )
-from dokploy_api.lookup import find_compose, find_or_create_environment, find_or_create_project
+from dokploy_api.lookup import find_compose, find_or_create_environment, find_or_create_project, find_server
 from tests.dokploy_api.conftest import API
 
 
@@ -76,3 +76,13 @@ def test_find_compose_refuses_to_guess_when_names_collide(client: DokployClient,
     mocked.get(f"{API}/environment.one", json={"compose": [{"composeId": "c1", "name": "backend"}, {"composeId": "c2", "name": "backend"}]})
     with pytest.raises(DokployAmbiguous, match="2 composes are named 'backend'"):
         find_compose(client, "e1", "backend")
+
+
+def test_find_server_by_name_refuses_to_guess_and_says_none_when_missing(client: DokployClient, mocked: responses.RequestsMock) -> None:
+    rows = [{"serverId": "s2", "name": "edge-2"}, {"serverId": "s1", "name": "edge-1"}, {"serverId": "s3", "name": "edge-2"}]
+    mocked.get(f"{API}/server.all", json=rows)
+    assert find_server(client, "edge-1") == rows[1]
+    assert find_server(client, "edge-9") is None
+    with pytest.raises(DokployAmbiguous) as err:
+        find_server(client, "edge-2")
+    assert str(err.value) == "server.all: 2 servers are named 'edge-2' (s2, s3); rename all but one in Dokploy"

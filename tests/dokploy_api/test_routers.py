@@ -60,3 +60,22 @@ def test_compose_read_logs_asks_for_a_tail_of_one_container(client: DokployClien
     assert client.compose.read_logs("c1", "abc", tail=10) == "2026-01-01T00:00:00.000000000Z hello\n"
     mocked.get(f"{API}/docker.getStackContainersByAppName", json=[{"containerId": "t1", "name": "app_web.1"}])
     assert client.docker.stack_containers("app") == [{"containerId": "t1", "name": "app_web.1"}]
+
+
+def test_server_all_and_one_and_compose_create_on_a_server(client: DokployClient, mocked: responses.RequestsMock) -> None:
+    rows = [{"serverId": "s1", "name": "edge-1", "totalSum": 0}, "junk"]
+    mocked.get(f"{API}/server.all", json=rows, match=[matchers.query_param_matcher({})])
+    assert client.server.all() == rows[:1]
+    mocked.get(f"{API}/server.one", json={"serverId": "s1", "name": "edge-1"}, match=[matchers.query_param_matcher({"serverId": "s1"})])
+    assert client.server.one("s1")["name"] == "edge-1"
+    body = {"name": "backend", "environmentId": "e1", "composeType": "stack", "sourceType": "raw", "serverId": "s1"}
+    mocked.post(f"{API}/compose.create", json={"composeId": "c1", "serverId": "s1"}, match=[matchers.json_params_matcher(body)])
+    assert client.compose.create("backend", "e1", compose_type="stack", server_id="s1")["serverId"] == "s1"
+    plain = {"name": "frontend", "environmentId": "e1", "composeType": "docker-compose", "sourceType": "raw"}
+    mocked.post(f"{API}/compose.create", json={"composeId": "c2", "serverId": None}, match=[matchers.json_params_matcher(plain)])
+    assert client.compose.create("frontend", "e1")["composeId"] == "c2"
+
+
+def test_registry_update_logs_in_on_a_server_when_given_its_id(client: DokployClient, mocked: responses.RequestsMock) -> None:
+    mocked.post(f"{API}/registry.update", json=True, match=[matchers.json_params_matcher({"registryId": "r1", "serverId": "s1"})])
+    assert client.registry.update("r1", server_id="s1") is True
