@@ -267,7 +267,8 @@ def assess(
             if swarm is None:
                 problems.append(Finding(name, f"a Swarm service {name} running {want.image}", "no such service in the stack"))
             elif not same_image(swarm.image, want.image):
-                hard.append(Finding(name, f"the Swarm service on {want.image}", f"it runs {swarm.image} (rolled back?)"))
+                rolled = f"it runs {swarm.image} again: Swarm rolled the update back"
+                hard.append(Finding(name, f"the Swarm service on {want.image}", rolled))
             elif swarm.running < want.replicas or swarm.desired != want.replicas:
                 problems.append(Finding(name, f"replicas {want.replicas}/{want.replicas}", f"replicas {swarm.running}/{swarm.desired}"))
         for c in stale:

@@ -17,7 +17,13 @@ Readers, one per compose type, each poll:
 * stack mode (``StackRuntime``): one ``swarm.getNodeApps`` (image, replicas) and one
   ``docker.getContainersByAppNameMatch`` (appType stack: the running tasks' containers), then
   ``docker.getConfig`` for new or changed containers and, since a task's listed status shows no
-  health, for the ones not yet healthy.
+  health, for the ones not yet healthy. Dokploy reports a stack deployment done as soon as
+  ``docker stack deploy`` returns, so this reading is where convergence is checked: replicas n/n
+  of the new digest, no task of an older one left, and no Swarm rollback (the service's image
+  back to an older one). On failure it also reads ``docker.getStackContainersByAppName`` once:
+  the failing service's Swarm tasks with their error (``task: non-zero exit (1)``, ...), and the
+  log of the last container seen running the new image (a rolled-back task's container is gone
+  from the running listing).
 
 At the end of the stability window every container is inspected once more (``RestartCount`` and
 ``StartedAt`` catch a restart between two polls).
@@ -51,7 +57,9 @@ from core.verification import (
     assess,
     baseline,
     container_from_inspect,
+    digest_of,
     record_of,
+    same_image,
     swarm_services,
     unstable,
 )
@@ -86,6 +94,10 @@ class Runtime(Protocol):
     def logs(self, container_id: str, lines: int) -> list[str]: ...
 
     def name_of(self, container_id: str) -> str: ...
+
+    def explain(self, findings: Sequence[Finding], expected: Mapping[str, Expected], lines: int, logged: set[str]) -> list[str]:
+        """More than the findings say (stack mode: the Swarm tasks' errors); ``logged``: containers whose log is shown already."""
+        ...
 
 
 def uptime(status: str) -> float | None:
@@ -177,6 +189,9 @@ class _Reader:
     def name_of(self, container_id: str) -> str:
         return self._names.get(container_id, container_id[:12])
 
+    def explain(self, findings: Sequence[Finding], expected: Mapping[str, Expected], lines: int, logged: set[str]) -> list[str]:
+        return []
+
     def logs(self, container_id: str, lines: int) -> list[str]:
         """The container's last log lines through ``compose.readLogs``, each redacted and cut."""
         self.calls["compose.readLogs"] += 1
@@ -207,10 +222,63 @@ class StackRuntime(_Reader):
         c = seen.container
         return c.state != "running" or c.health not in (None, "healthy")
 
+    _seen: dict[str, list[Container]] = field(default_factory=dict, init=False)
+    """service -> every container seen running it, in the order first seen (a rolled-back task's container leaves the listing)."""
+
     def read(self, *, inspect_all: bool = False) -> Observation:
         self.calls["swarm.getNodeApps"] += 1
         services = swarm_services(self.client.swarm.node_apps(self.server_id), self.app_name)
-        return Observation(self._containers(inspect_all=inspect_all), services)
+        containers = self._containers(inspect_all=inspect_all)
+        for c in containers:
+            if c.service is not None:
+                known = self._seen.setdefault(c.service, [])
+                known[:] = [k for k in known if k.id != c.id] + [c]
+        return Observation(containers, services)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every Swarm task of the stack, old ones included (``docker stack ps``), through Dokploy."""
+        self.calls["docker.getStackContainersByAppName"] += 1
+        try:
+            return self.client.docker.stack_containers(self.app_name, self.server_id)
+        except DokployError:
+            return []
+
+    def explain(self, findings: Sequence[Finding], expected: Mapping[str, Expected], lines: int, logged: set[str]) -> list[str]:
+        """Per failing service: its Swarm tasks that ended with an error, and the log of its last container of the new image."""
+        services = list(dict.fromkeys(f.service for f in findings))
+        if not services:
+            return []
+        rows = self.tasks()
+        out: list[str] = []
+        for service in services:
+            failed = task_errors(rows, self.app_name, service)
+            if failed:
+                out.append(f"Swarm tasks of {service} that failed (docker stack ps):\n    " + "\n    ".join(failed))
+            want = expected.get(service)
+            mine = [c for c in self._seen.get(service, []) if want is not None and same_image(c.image, want.image)]
+            if mine and mine[-1].id not in logged and lines > 0:
+                last = mine[-1]
+                logged.add(last.id)
+                tail = self.logs(last.id, lines)
+                what = f"last log lines of {last.name} (the new image {digest_of(last.image)[:19]})"
+                out.append(f"{what}:\n    " + "\n    ".join(tail) if tail else f"the log of {last.name} is empty")
+        return out
+
+
+def task_errors(rows: Sequence[Mapping[str, Any]], app_name: str, service: str, limit: int = 3) -> list[str]:
+    """``<task name> (<current state>): <error>`` of a service's tasks that ended with an error, as listed (newest first)."""
+    out: list[str] = []
+    for row in rows:
+        name = str(row.get("name") or "")
+        error = str(row.get("error") or "").strip()
+        if error == "Error:":  # Dokploy's parser keeps the label of the last line's empty error
+            error = ""
+        if not error or name.rsplit(".", 1)[0] != f"{app_name}_{service}":
+            continue
+        out.append(f"{name} ({row.get('currentState') or row.get('state') or '?'}): {error}")
+        if len(out) >= limit:
+            break
+    return out
 
 
 def runtime_for(client: DokployClient, compose_type: str, compose_id: str, app_name: str, server_id: str | None = None) -> Runtime:
@@ -259,11 +327,12 @@ def verify_runtime(
         obs = runtime.read()
         judged = assess(expected, obs.containers, mode=runtime.mode, services=obs.services)
         if judged.failed:
-            raise _failure(runtime, f"{what}: not running as deployed", judged.failed, "deploy", log_lines)
+            raise _failure(runtime, f"{what}: not running as deployed", judged.failed, "deploy", log_lines, expected)
         if judged.done:
             break
         if clock() >= deadline:
-            raise _failure(runtime, f"{what}: not running healthy within {health_timeout:g}s", judged.waiting, "health", log_lines)
+            late = f"{what}: not running healthy within {health_timeout:g}s"
+            raise _failure(runtime, late, judged.waiting, "health", log_lines, expected)
         sleep(max(0.0, min(interval, deadline - clock())))
     healthy_after = clock() - start
     latest = obs
@@ -294,12 +363,14 @@ def _watch(
         obs = runtime.read(inspect_all=final)
         problems = unstable(expected, marks, obs.containers, mode=runtime.mode, services=obs.services, window=window)
         if problems:
-            raise _failure(runtime, f"{what}: not stable over the {window:g}s stability window", problems, "window", log_lines)
+            raise _failure(runtime, f"{what}: not stable over the {window:g}s stability window", problems, "window", log_lines, expected)
         if final:
             return obs
 
 
-def _failure(runtime: Runtime, head: str, findings: Sequence[Finding], phase: str, log_lines: int) -> VerificationFailed:
+def _failure(
+    runtime: Runtime, head: str, findings: Sequence[Finding], phase: str, log_lines: int, expected: Mapping[str, Expected]
+) -> VerificationFailed:
     lines = [f"verification failed: {head}: " + "; ".join(f.describe() for f in findings)]
     logged = list(dict.fromkeys(f.container for f in findings if f.container))[:MAX_LOGGED_CONTAINERS]
     for cid in logged:
@@ -309,4 +380,5 @@ def _failure(runtime: Runtime, head: str, findings: Sequence[Finding], phase: st
             lines.append(f"last log lines of {name}:\n    " + "\n    ".join(tail))
         else:
             lines.append(f"the log of {name} is empty")
+    lines += runtime.explain(findings, expected, log_lines, set(logged))
     return VerificationFailed("\n".join(lines), findings, phase)

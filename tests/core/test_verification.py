@@ -95,7 +95,7 @@ STACK_CASES: list[tuple[str, list[Container], dict[str, SwarmService], list[str]
      {"web": SwarmService("web", NEW, 2, 2)}, [f"web: expected only {NEW} running; saw app_web.1.t0 still runs {OLD} (running)"], []),
     ("Swarm rolled the service back", [box("app_web.1.t3", image=OLD, cid="c3")], {"web": SwarmService("web", OLD, 2, 2)},
      [f"web: expected only {NEW} running; saw app_web.1.t3 still runs {OLD} (running)"],
-     [f"web: expected the Swarm service on {NEW}; saw it runs {OLD} (rolled back?)"]),
+     [f"web: expected the Swarm service on {NEW}; saw it runs {OLD} again: Swarm rolled the update back"]),
     ("no such Swarm service", [], {}, ["web: expected a Swarm service web running " + NEW + "; saw no such service in the stack"], []),
 ]
 
@@ -153,7 +153,7 @@ def test_a_swarm_rollback_during_the_window_fails_it() -> None:
     marks = baseline(assess(STACK, TWO, mode="stack", services=services))
     rolled = {"web": SwarmService("web", OLD, 2, 2)}
     found = unstable(STACK, marks, TWO, mode="stack", services=rolled, window=30)
-    assert [f.describe() for f in found] == [f"web: expected the Swarm service on {NEW}; saw it runs {OLD} (rolled back?)"]
+    assert [f.describe() for f in found] == [f"web: expected the Swarm service on {NEW}; saw it runs {OLD} again: Swarm rolled the update back"]
 
 
 # -- records ----------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class Scripted:
     def name_of(self, container_id: str) -> str:
         return "app-web-1"
 
+    def explain(self, findings: Any, expected: Any, lines: int, logged: set[str]) -> list[str]:
+        return []
+
 
 def test_a_healthy_release_is_watched_for_the_window_then_recorded() -> None:
     t = FakeTime()
@@ -300,3 +303,46 @@ def test_an_empty_listing_is_asked_again_and_a_failed_inspect_keeps_the_last_vie
     before = runtime.calls["docker.getConfig"]
     runtime.read()
     assert runtime.calls["docker.getConfig"] == before  # the views kept are current again: nothing to inspect
+
+
+def test_task_errors_of_one_service_newest_first_without_the_parser_quirk() -> None:
+    rows = [
+        {"containerId": "t4", "name": "app_web.1", "state": "running", "currentState": "Running 2 seconds ago", "error": ""},
+        {"containerId": "t3", "name": "app_web.1", "state": "shutdown", "currentState": "Failed 9 seconds ago",
+         "error": "task: non-zero exit (1)"},
+        {"containerId": "t2", "name": "app_webhook.1", "state": "shutdown", "currentState": "Failed", "error": "other service"},
+        {"containerId": "t1", "name": "app_web.2", "state": "shutdown", "currentState": "Shutdown 1 minute ago", "error": "Error:"},
+    ]
+    from probes.dokploy_runtime import task_errors
+
+    assert task_errors(rows, "app", "web") == ["app_web.1 (Failed 9 seconds ago): task: non-zero exit (1)"]
+    assert task_errors(rows, "app", "webhook") == ["app_webhook.1 (Failed): other service"]
+
+
+def test_a_swarm_rollback_fails_at_once_naming_the_service_the_task_error_and_the_new_image_log(
+    client: DokployClient, srv: FakeDokploy
+) -> None:
+    d = deploy(client, STACK_COMPOSE, "stack")
+    runtime = runtime_for(client, "stack", d.compose_id, d.app_name)
+    assert isinstance(runtime, StackRuntime)
+    runtime.read()  # the new tasks were seen once (their containers leave the running listing when Swarm rolls back)
+    seen = sorted(c.name for c in runtime.read().containers)
+    rows = [{"containerId": "tk2", "name": f"{d.app_name}_web.1", "state": "shutdown", "currentState": "Failed 3 seconds ago",
+             "error": "task: non-zero exit (1)"}]
+    client.docker.stack_containers = lambda *a: rows  # type: ignore[method-assign]
+    node_apps = client.swarm.node_apps
+    client.swarm.node_apps = lambda *a: [{**r, "Image": OLD} for r in node_apps(*a)]  # type: ignore[method-assign]
+    srv.containers.set(seen[-1], log="new image: cannot reach the database")
+    with pytest.raises(VerificationFailed) as info:
+        verify_runtime(runtime, expected_services(STACK_COMPOSE), **fast())
+    text = str(info.value)
+    assert info.value.phase == "deploy" and info.value.services == ["web"]
+    assert (
+        f"stack project {d.app_name}: not running as deployed: web: expected the Swarm service on {NEW}; "
+        f"saw it runs {OLD} again: Swarm rolled the update back" in text
+    )
+    failed = f"{d.app_name}_web.1 (Failed 3 seconds ago): task: non-zero exit (1)"
+    assert f"Swarm tasks of web that failed (docker stack ps):\n    {failed}" in text
+    assert f"last log lines of {seen[-1]} (the new image sha256:bbbbbbbbbbbb):\n    " in text
+    assert "new image: cannot reach the database" in text
+    assert runtime.calls["docker.getStackContainersByAppName"] == 1
