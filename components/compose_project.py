@@ -4,12 +4,14 @@ Provider guarantees (``ComposeProjectProvider``):
 
 * check: every input is validated; a failure names the property and never echoes a secret.
 * diff: works on the stored outputs only and makes no API call. The environment, compose name,
-  compose type and the Dokploy URL force a replacement (deleted before the new one is created, since both would be
-  the same Dokploy compose); compose file, env (by hash), services, health URLs and settings
-  are updates. Unknown preview values count as changed.
-* create: in the environment its DokployProject found or created, adopts a compose of the same
-  name left by an earlier failed create, else creates one; writes the YAML and the env, deploys
-  once, waits, verifies.
+  compose type (compose mode or stack mode), the server (its name, or its id when both are known)
+  and the Dokploy URL force a replacement (deleted before the new one is created, since both would be
+  the same Dokploy compose, and Dokploy cannot move a compose to another server); compose file, env
+  (by hash), services, health URLs and settings are updates. Unknown preview values count as changed.
+* create: in the environment its DokployProject found or created, on the server the program
+  resolved (``server_id``; "" = Dokploy's host), adopts a compose of the same name left by an
+  earlier failed create (one on another server is an error, never adopted), else creates one;
+  writes the YAML and the env, deploys once, waits, verifies.
   If it fails, the compose stays in Dokploy and the next ``pulumi up`` adopts it.
 * update: writes only what differs, deploys once (redeploy), waits, verifies. On failure
   with ``rollback_on_failure`` the previous compose file and env (kept in state, env as a
@@ -24,6 +26,10 @@ Provider guarantees (``ComposeProjectProvider``):
 * read: reports drift made in Dokploy's UI (compose file, env, source/compose type, a failed or
   stopped last deployment) so that the next ``up`` repairs it; a compose deleted there is gone.
 * delete: ``compose.delete`` (volumes per ``delete_volumes``); an already deleted compose is fine.
+  Dokploy answers before Swarm has removed a stack's tasks (``docker stack rm`` returns at once), so
+  the delete then waits, through Dokploy's API, until the project's services and containers are gone
+  (at most ``DELETE_SETTLE`` seconds, then a warning): a replacement (compose mode to stack mode, one
+  server to another) starts only once the ports and names of the old one are free.
 * The API key is neither an input nor an output, so it is never in the state: every operation
   takes it from the stack config (``dokployApiKey``) or ``DOKPLOY_API_KEY``. The key and the env
   values never appear in an error message; the env text and its hash are secret outputs.
@@ -47,10 +53,20 @@ from components.compose_project_inputs import (
     live_drift,
     sha256_text,
 )
-from components.provider_support import DokployProviderBase, append_to_error, connection_props, guard, now, props_of, read_result, same
+from components.provider_support import (
+    DokployProviderBase,
+    append_to_error,
+    connection_props,
+    engine_warning,
+    guard,
+    now,
+    props_of,
+    read_result,
+    same,
+)
 from core.dotenv import env_values
 from core.verification import expected_services
-from dokploy_api import DeploymentFailed, DokployClient, DokployNotFound
+from dokploy_api import DeploymentFailed, DokployClient, DokployConflict, DokployError, DokployNotFound
 from dokploy_api.deploy import deploy_and_wait
 from dokploy_api.lookup import find_compose
 from probes.dokploy_runtime import VerificationFailed, Verified, runtime_for, verify_runtime
@@ -58,6 +74,9 @@ from probes.health import HealthCheckFailed, verify_health
 
 VERIFY_INTERVAL = (0.5, 5.0)
 """Verification polls Dokploy every poll_interval seconds, kept within these bounds."""
+DELETE_SETTLE = 90.0
+"""Seconds a delete waits for the project's services and containers to be gone (Swarm removes a stack's tasks after
+``docker stack rm`` returned)."""
 
 
 def _secrets(props: Mapping[str, Any]) -> list[str]:
@@ -97,6 +116,12 @@ class ComposeProjectArgs:
     health_urls: Input[Mapping[str, str]]
     """service -> URL that must also answer 2xx from where `pulumi up` runs ({} = no reachability check)."""
     compose_type: str = "docker-compose"
+    """docker-compose (compose mode: ``docker compose``) or stack (stack mode: ``docker stack deploy`` on Dokploy's Swarm)."""
+    server_name: str = ""
+    """The Dokploy server the project runs on (its name, as the stack config says it); "" = Dokploy's own host."""
+    server_id: Input[str] = ""
+    """That server's id, resolved from its name by the program before anything changes ("" = Dokploy's host, or a
+    preview without an API key, which resolves nothing)."""
     deploy_timeout: float = 600.0
     poll_interval: float = 2.0
     health_timeout: float = 120.0
@@ -118,6 +143,8 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     """Extra deploy_and_wait keyword arguments (tests: unsure_grace, log_lines)."""
     verify_options: dict[str, Any] = field(default_factory=dict)
     """Extra verify_runtime keyword arguments (tests: interval, log_lines)."""
+    delete_settle: float = DELETE_SETTLE
+    """Seconds a delete waits for the project's services and containers to be gone."""
 
     def _redactions(self, props: Mapping[str, Any]) -> list[str]:
         return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
@@ -201,9 +228,21 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         replaces, changed = diff_inputs(props_of(olds), props_of(news))
         return DiffResult(changes=bool(replaces or changed), replaces=replaces, stables=[], delete_before_replace=bool(replaces))
 
+    @staticmethod
+    def _server_id(p: Mapping[str, Any]) -> str | None:
+        """The server the compose runs on (None: Dokploy's host); a server named but not resolved is an error."""
+        name, server_id = str(p.get("server_name") or ""), str(p.get("server_id") or "")
+        if name and not server_id:
+            raise DokployConflict(
+                f"compose {p.get('compose_name')}: server {name!r} was not resolved to a Dokploy server id "
+                "(the program resolves it with server.all before anything changes; run `pulumi up` with the API key)"
+            )
+        return server_id or None
+
     @guard(_secrets)
     def create(self, props: dict[str, Any]) -> CreateResult:
         p = props_of(props)
+        server_id = self._server_id(p)
         with self._client(p, "create") as client:
             env_id = p["environment_id"]
             existing = find_compose(client, env_id, p["compose_name"])
@@ -211,6 +250,13 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             if existing is not None:
                 compose_id = existing["composeId"]
                 live = client.compose.one(compose_id)
+                if (live.get("serverId") or None) != server_id:
+                    where = _where(live.get("serverId"), _mapping(live.get("server")).get("name"))
+                    raise DokployConflict(
+                        f"a compose named {p['compose_name']!r} ({compose_id}) already exists in this environment on {where}, "
+                        f"not on {_where(server_id, p.get('server_name'))}, and Dokploy cannot move a compose to another server: "
+                        "delete it in Dokploy (it is not managed by this stack yet), then run `pulumi up` again"
+                    )
                 row = live
             else:
                 row = client.compose.create(
@@ -219,6 +265,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                     compose_type=p.get("compose_type") or "docker-compose",
                     source_type="raw",
                     description="managed by pulumi (bizosaas-deploy)",
+                    server_id=server_id,
                 )
                 compose_id = row["composeId"]
             app_name = row.get("appName")
@@ -331,6 +378,8 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             ("environment_name", "production" if environment.get("isDefault") else environment.get("name")),
             ("project_name", project.get("name")),
             ("compose_type", live.get("composeType")),
+            ("server_id", live.get("serverId") or ""),
+            ("server_name", _mapping(live.get("server")).get("name") or ""),
         ):
             if key not in outs and value is not None:
                 outs[key] = value
@@ -358,7 +407,42 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     @guard(_secrets)
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         p = props_of(props)
-        self._delete(p, lambda client: client.compose.delete(id_, delete_volumes=bool(p.get("delete_volumes"))))
+
+        def remove(client: DokployClient) -> None:
+            row = client.compose.delete(id_, delete_volumes=bool(p.get("delete_volumes")))
+            live = row if isinstance(row, dict) else {}
+            app_name = str(live.get("appName") or p.get("app_name") or "")
+            compose_type = str(live.get("composeType") or p.get("compose_type") or "docker-compose")
+            if app_name:
+                self._settle_removed(client, app_name, compose_type, live.get("serverId") or p.get("server_id") or None)
+
+        self._delete(p, remove)
+
+    def _settle_removed(self, client: DokployClient, app_name: str, compose_type: str, server_id: str | None) -> None:
+        """Wait (bounded) until Dokploy's API shows nothing of a deleted project: no Swarm service, no container."""
+        stack = compose_type == "stack"
+        deadline = client.clock() + max(0.0, self.delete_settle)
+        left: list[str] = []
+        while True:
+            try:
+                services = [r["Name"] for r in client.swarm.node_apps(server_id) if r["Name"].startswith(f"{app_name}_")] if stack else []
+                app_type = "stack" if stack else "docker-compose"
+                containers = [r.get("name") or "?" for r in client.docker.containers_by_app_name_match(app_name, app_type, server_id)]
+            except DokployError:
+                return  # nothing more can be learnt; the delete itself succeeded
+            left = services + [str(c) for c in containers]
+            if not left or client.clock() >= deadline:
+                break
+            client.sleep(1.0)
+        if left:
+            engine_warning(
+                f"compose {app_name} was deleted in Dokploy, but after {self.delete_settle:g}s its "
+                f"{'services and tasks' if stack else 'containers'} are still there: {', '.join(sorted(left))[:300]}"
+            )
+
+
+def _where(server_id: Any, name: Any) -> str:
+    return f"server {name or server_id}" if server_id else "Dokploy's host"
 
 
 class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
@@ -404,6 +488,8 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
             "services": args.services,
             "health_urls": args.health_urls,
             "compose_type": args.compose_type,
+            "server_name": args.server_name,
+            "server_id": args.server_id,
             "deploy_timeout": float(args.deploy_timeout),
             "poll_interval": float(args.poll_interval),
             "health_timeout": float(args.health_timeout),

@@ -25,6 +25,8 @@ COMPOSE_INPUTS = (
     "services",
     "health_urls",
     "compose_type",
+    "server_name",
+    "server_id",
     "deploy_timeout",
     "poll_interval",
     "health_timeout",
@@ -46,9 +48,11 @@ COMPOSE_COMPUTED = (
     "env_sha256",
     "drift",
 )
-REPLACE_KEYS = ("dokploy_url", "environment_id", "compose_name", "compose_type")
-"""A compose lives in one environment of one Dokploy: moving it is a new compose (the old one deleted first)."""
-UPDATE_KEYS = tuple(k for k in COMPOSE_INPUTS if k not in (*REPLACE_KEYS, "api_key", "compose_file", "env"))
+REPLACE_KEYS = ("dokploy_url", "environment_id", "compose_name", "compose_type", "server_name")
+"""A compose lives in one environment of one Dokploy, runs in one mode (compose or stack) on one server (Dokploy cannot
+change a compose's serverId, and a compose-mode project's containers are not a stack's services): moving it is a new
+compose (the old one deleted first)."""
+UPDATE_KEYS = tuple(k for k in COMPOSE_INPUTS if k not in (*REPLACE_KEYS, "api_key", "compose_file", "env", "server_id"))
 """Inputs that change in place (the compose file and env are compared by hash)."""
 SECRET_OUTPUTS = ["env", "env_sha256"]
 """The env text, and its hash (an unsalted hash of short secrets could be brute-forced from the state)."""
@@ -76,6 +80,11 @@ def check_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
             fail("dokploy_url", str(exc).removeprefix("dokploy_url: "))
     elif "dokploy_url" not in props:
         fail("dokploy_url", "is required")
+    for key in ("server_name", "server_id"):
+        if known(key) and not isinstance(props[key], str):
+            fail(key, "should be text (empty: Dokploy's own host)")
+        elif known(key) and props[key] != props[key].strip():
+            fail(key, "should not start or end with spaces")
     for key in ("project_name", "environment_name", "compose_name", "project_id", "environment_id"):
         if key not in props:
             fail(key, "is required")
@@ -127,8 +136,15 @@ def diff_inputs(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[st
             continue
         if is_unknown(new[key]):
             changed.append(key)
-        elif key in old and not same(norm_url(old[key]), norm_url(new[key])):
-            replaces.append(key)
+        elif (key in old or key == "server_name") and not same(norm_url(old.get(key) or ""), norm_url(new[key] or "")):
+            replaces.append(key)  # a state written before servers existed ran on Dokploy's host (server_name "")
+    # the server's id, resolved from its name by the program ("" in a preview without an API key: not compared then);
+    # the same name with another id is another server (one deleted and created again in Dokploy)
+    new_server = new.get("server_id")
+    if is_unknown(new_server):
+        changed.append("server_id")
+    elif new_server and (old.get("server_id") or "") != new_server and "server_name" not in replaces:
+        replaces.append("server_id")
     for key, hash_key in (("compose_file", "compose_sha256"), ("env", "env_sha256")):
         if key in new and (is_unknown(new[key]) or old.get(hash_key) != sha256_text(new[key])):
             changed.append(key)
