@@ -1,4 +1,13 @@
-"""DokployRegistry: the registry credentials Dokploy logs in with before it pulls (``registry.*``)."""
+"""DokployRegistry: the registry credentials Dokploy logs in with before it pulls (``registry.*``).
+
+Compose deploys do no ``docker login`` of their own: they use the Docker config of the machine that
+runs them. ``registry.create`` and ``registry.update`` run ``docker login`` on Dokploy's host, or with
+``serverId`` on that server (one server per call; the row itself has no server). So the resource
+logs in on every machine that pulls: Dokploy's host when a compose project runs there (``on_host``)
+and each remote server one runs on (``servers``, name -> id): the first in ``registry.create``, each
+other with one ``registry.update``. A machine added later gets its own ``registry.update``; new
+credentials are sent to every machine.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +24,9 @@ from components.provider_support import DokployProviderBase, connection_props, g
 from dokploy_api import DokployConfigError, check_base_url
 from dokploy_api.lookup import at_most_one
 
-REGISTRY_INPUTS = ("dokploy_url", "api_key", "registry_name", "registry_url", "username", "password", "allow_insecure_http")
+REGISTRY_INPUTS = (
+    "dokploy_url", "api_key", "registry_name", "registry_url", "username", "password", "allow_insecure_http", "servers", "on_host"
+)
 REGISTRY_SECRET_OUTPUTS = ["password_sha256"]
 
 
@@ -35,6 +46,10 @@ class RegistryArgs:
     password: Input[str]
     """Secret; kept in state only as a secret hash."""
     allow_insecure_http: bool = False
+    servers: Input[Mapping[str, str]] | None = None
+    """The remote Dokploy servers that pull (name -> id, as the program resolved them; {}: none)."""
+    on_host: bool = True
+    """Whether Dokploy's own host pulls (a compose project runs there)."""
 
 
 @dataclass
@@ -54,7 +69,26 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
             "username": p.get("username"),
             "allow_insecure_http": bool(p.get("allow_insecure_http")),
             "password_sha256": sha256_text(p.get("password")),
+            "servers": dict(_servers(p)),
+            "on_host": _on_host(p),
         }
+
+    @staticmethod
+    def _targets(p: Mapping[str, Any], only: set[str] | None = None) -> list[str | None]:
+        """Where to log in: None for Dokploy's host, then each server's id (by name); ``only``: those names ("" = the host)."""
+        targets: list[str | None] = []
+        if _on_host(p) and (only is None or "" in only):
+            targets.append(None)
+        for name, server_id in sorted(_servers(p).items()):
+            if only is not None and name not in only:
+                continue
+            if not server_id:
+                raise DokployConfigError(
+                    f"registry {p.get('registry_name')}: server {name!r} was not resolved to a Dokploy server id "
+                    "(the program resolves it with server.all before anything changes; run `pulumi up` with the API key)"
+                )
+            targets.append(server_id)
+        return targets
 
     @staticmethod
     def _fields(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,6 +116,11 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
             v = p.get(key)
             if key in p and not is_unknown(v) and (not isinstance(v, str) or not v.strip()):
                 failures.append(CheckFailure(key, f"{key}: should be a non-empty string"))
+        servers = p.get("servers")
+        if "servers" in p and not is_unknown(servers) and (
+            servers is not None and (not isinstance(servers, Mapping) or not all(isinstance(v, str) for v in servers.values()))
+        ):
+            failures.append(CheckFailure("servers", "servers: should map each Dokploy server name to its id"))
         url = p.get("registry_url")
         if (
             "registry_url" in p
@@ -103,6 +142,11 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
         ]
         if "password" in new and (is_unknown(new["password"]) or old.get("password_sha256") != sha256_text(new["password"])):
             changed.append("password")
+        moved = any(v and _servers(old).get(k) != v for k, v in _servers(new).items())  # the same name, another server
+        if is_unknown(new.get("servers")) or sorted(_servers(old)) != sorted(_servers(new)) or moved:
+            changed.append("servers")
+        if _on_host(old) != _on_host(new):
+            changed.append("on_host")
         if is_unknown(new.get("dokploy_url")):
             changed.append("dokploy_url")
         return DiffResult(changes=bool(replaces or changed), replaces=replaces, stables=[], delete_before_replace=bool(replaces))
@@ -110,6 +154,7 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
     @guard(_secrets)
     def create(self, props: dict[str, Any]) -> CreateResult:
         p = props_of(props)
+        targets = self._targets(p) or [None]
         with self._client(p, "create") as client:
             same_name = [r for r in client.registry.all() if isinstance(r, dict) and r.get("registryName") == p["registry_name"]]
             found = at_most_one(
@@ -117,21 +162,40 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
             )
             if found is not None:
                 registry_id = found["registryId"]
-                client.registry.update(registry_id, **self._fields(p))
+                rest = targets
             else:
                 registry_id = client.registry.create(
-                    p["registry_name"], p["registry_url"], p["username"], p["password"], registry_type="cloud", image_prefix=None
+                    p["registry_name"],
+                    p["registry_url"],
+                    p["username"],
+                    p["password"],
+                    registry_type="cloud",
+                    image_prefix=None,
+                    server_id=targets[0],
                 )["registryId"]
+                rest = targets[1:]
+            self._login(client, registry_id, p, rest)
         return CreateResult(registry_id, self._outputs(p, registry_id))
+
+    def _login(self, client: Any, registry_id: str, p: Mapping[str, Any], targets: list[str | None]) -> None:
+        """One ``registry.update`` per machine: Dokploy runs ``docker login`` there (None: its own host)."""
+        for target in targets:
+            extra = {"server_id": target} if target else {}
+            client.registry.update(registry_id, **self._fields(p), **extra)
 
     @guard(_secrets)
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         old, new = props_of(olds), props_of(news)
         outs = self._outputs(new, _id)
-        if all(same(old.get(k), outs[k]) for k in ("registry_name", "registry_url", "username", "password_sha256")):
+        credentials_same = all(same(old.get(k), outs[k]) for k in ("registry_name", "registry_url", "username", "password_sha256"))
+        had = ({""} if _on_host(old) else set()) | {n for n, i in _servers(old).items() if _servers(new).get(n) == i}
+        wanted = ({""} if _on_host(new) else set()) | set(_servers(new))
+        new_places = wanted - had
+        if credentials_same and not new_places:
             return UpdateResult(outs)
+        targets = self._targets(new, None if not credentials_same else new_places)
         with self._client(new, "update") as client:
-            client.registry.update(_id, **self._fields(new))
+            self._login(client, _id, new, targets)
         return UpdateResult(outs)
 
     @guard(_secrets)
@@ -153,6 +217,16 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
         self._delete(props_of(props), lambda client: client.registry.remove(id_))
 
 
+def _servers(p: Mapping[str, Any]) -> dict[str, str]:
+    servers = p.get("servers")
+    return {str(k): str(v or "") for k, v in servers.items()} if isinstance(servers, Mapping) else {}
+
+
+def _on_host(p: Mapping[str, Any]) -> bool:
+    """A state written before servers existed logged in on Dokploy's host."""
+    return p.get("on_host") is not False
+
+
 class DokployRegistry(Resource, module="dokploy", name="Registry"):
     """Registry credentials in Dokploy (it runs `docker login` with them on its host)."""
 
@@ -168,6 +242,8 @@ class DokployRegistry(Resource, module="dokploy", name="Registry"):
             "registry_url": args.registry_url,
             "username": args.username,
             "password": Output.secret(args.password),
+            "servers": args.servers or {},
+            "on_host": bool(args.on_host),
             "registry_id": None,
             "password_sha256": None,
         }
