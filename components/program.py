@@ -1,9 +1,16 @@
 """The Pulumi program: the only place where the catalog, images, compose rendering and Dokploy meet.
 
-Flow: stack config -> catalog (validated) -> local image checks -> per service a ServiceTest (the pre-push
-test gate) and a ServiceImage that waits for it (or the digests of a promoted/pinned release) -> one
-DokployProject -> two rendered compose projects -> ComposeProject resources (deploy + verification through
-Dokploy's API) -> exports (release manifest, compose text, release, verification records, verified).
+Flow: stack config -> catalog (validated) -> local image checks -> the Dokploy servers the compose projects are
+placed on (resolved by name) -> per service a ServiceTest (the pre-push test gate) and a ServiceImage that waits
+for it (or the digests of a promoted/pinned release) -> one DokployProject -> two rendered compose projects (compose
+or stack mode) -> ComposeProject resources (deploy + verification through Dokploy's API) -> exports (release
+manifest, compose text, release, verification records, verified).
+
+Servers: a compose project's ``composeProjects.<group>.server`` is a Dokploy server's name. The program
+resolves the names with one ``server.all`` before it declares anything, with the stack's API key: an unknown
+or ambiguous name is reported with the other problems and nothing is pushed, created or deployed. A preview
+without an API key (a pull request's) resolves nothing, says so, and shows the move by name (the server's name
+is what decides a replacement); ``up`` always has the key.
 """
 
 from __future__ import annotations
@@ -24,23 +31,34 @@ from components.registry_credentials import DokployRegistry, RegistryArgs
 from components.service_image import ServiceImage, ServiceImageArgs
 from components.stack_config import DeploySettings, read_deploy, read_gate, read_settings
 from components.test_gate import ServiceTest, ServiceTestArgs
-from core import release, verification
+from core import release, swarm, verification
 from core.catalog import GROUPS, Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
 from core.dotenv import render_env
 from core.hosts import is_loopback
+from dokploy_api import DokployClient, DokployError
 from probes.local_images import ImageReport, Inspector, check_local_images
 from probes.registry import manifest_exists
+
+ServerLister = Callable[[], list[dict[str, Any]]]
+"""``server.all`` of the stack's Dokploy (tests: a list)."""
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CATALOG_FILE = PROJECT_DIR / "catalog.yaml"
 
 
-def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, config_problems: list[str] | None = None) -> dict[str, Any]:
+def build(
+    stack: str,
+    cfg: pulumi.Config,
+    *,
+    inspect: Inspector | None = None,
+    config_problems: list[str] | None = None,
+    list_servers: ServerLister | None = None,
+) -> dict[str, Any]:
     """Declare every resource of one stack and return what the stack exports.
 
-    Every problem (config, catalog, local images) is collected first and raised together as one
-    CatalogError, before any resource is declared.
+    Every problem (config, catalog, local images, the servers the compose projects are placed on) is
+    collected first and raised together as one CatalogError, before any resource is declared.
     """
     problems = stack_config.check_running_stack(stack) if config_problems is None else list(config_problems)
     catalog = _catalog(stack, cfg, problems)
@@ -49,9 +67,11 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, c
     pushes = not (promote_from or pinned)
     report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
     problems += report.errors if report else []
+    deploy = read_deploy(cfg, stack)
+    server_ids = _server_ids(stack, catalog, deploy, problems, list_servers) if catalog else {}
     if problems or catalog is None:
         raise CatalogError(problems)
-    for warning in report.warnings if report else []:
+    for warning in [*(report.warnings if report else []), *_stack_mode_warnings(stack, catalog, deploy)]:
         pulumi.log.warn(warning)
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
 
@@ -63,20 +83,21 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, c
         digest_of = {n: img.sha256_digest for n, img in images.items()}
     digests = pulumi.Output.all(**digest_of)
 
-    deploy = read_deploy(cfg, stack)
     project = DokployProject(
         "project",
         DokployProjectArgs(deploy.dokploy_url, deploy.project_name, deploy.environment_name, deploy.allow_insecure_http),
         opts=pulumi.ResourceOptions(protect=deploy.protect),
     )
-    registry = _dokploy_registry(cfg, deploy, project)
+    registry = _dokploy_registry(cfg, deploy, project, catalog, server_ids)
     projects: dict[str, ComposeProject] = {}
     compose_text: dict[str, pulumi.Output[str]] = {}
     for group in GROUPS:
         if catalog.group(group):  # each project depends only on its own services' digests
             group_digests = {s.name: digest_of[s.name] for s in catalog.group(group)}
             compose_text[group] = pulumi.Output.all(**group_digests).apply(_renderer(catalog, group))
-            projects[group] = _compose_project(catalog, group, group_digests, compose_text[group], secrets, deploy, project, registry)
+            projects[group] = _compose_project(
+                catalog, group, group_digests, compose_text[group], secrets, deploy, project, registry, server_ids
+            )
     manifest = digests.apply(lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services})
     # Verified: Dokploy's API showed every service running this release's digest, healthy, stable over the window.
     records = pulumi.Output.all(*[p.verification for p in projects.values()]).apply(_merged)
@@ -100,6 +121,65 @@ def _catalog(stack: str, cfg: pulumi.Config, problems: list[str]) -> Catalog | N
     except CatalogError as exc:
         problems += exc.problems
         return None
+
+
+def _server_ids(
+    stack: str, catalog: Catalog, deploy: DeploySettings, problems: list[str], list_servers: ServerLister | None
+) -> dict[str, str]:
+    """name -> serverId of every Dokploy server a compose project is placed on (one ``server.all``); unknown or
+    ambiguous names are added to ``problems``. Without an API key (a preview) nothing is resolved: every id is ""."""
+    wanted: dict[str, list[str]] = {}
+    for group in GROUPS:
+        name = catalog.placement(group).server
+        if name and catalog.group(group):
+            wanted.setdefault(name, []).append(group)
+    if not wanted:
+        return {}
+    key = stack_config.api_key()
+    if list_servers is None and not key:
+        pulumi.log.warn(
+            f"stack {stack}: this preview has no Dokploy API key, so the server names {', '.join(sorted(wanted))} were not checked "
+            "against Dokploy's servers; `pulumi up` checks them before anything changes"
+        )
+        return dict.fromkeys(wanted, "")
+    where = {name: f"stack {stack}: {stack_config.PROJECT}:composeProjects/{groups[0]}/server" for name, groups in wanted.items()}
+    try:
+        if list_servers is None:
+            with DokployClient(deploy.dokploy_url, key, allow_insecure_http=deploy.allow_insecure_http) as client:
+                rows = client.server.all()
+        else:
+            rows = list_servers()
+    except DokployError as exc:
+        problems += [f"{where[n]}: could not list Dokploy's servers to find {n!r}: {exc}" for n in sorted(wanted)]
+        return {}
+    known = sorted({str(r.get("name")) for r in rows})
+    ids: dict[str, str] = {}
+    for name in sorted(wanted):
+        matches = [str(r.get("serverId")) for r in rows if r.get("name") == name]
+        if not matches:
+            problems.append(f"{where[name]}: no Dokploy server is named {name!r} (Dokploy's servers: {', '.join(known) or 'none'})")
+        elif len(matches) > 1:
+            problems.append(f"{where[name]}: {len(matches)} Dokploy servers are named {name!r} ({', '.join(matches)}): rename all but one")
+        else:
+            ids[name] = matches[0]
+    return ids
+
+
+def _stack_mode_warnings(stack: str, catalog: Catalog, deploy: DeploySettings) -> list[str]:
+    """What a reviewer should know of a stack-mode project that is not an error."""
+    out: list[str] = []
+    for group in GROUPS:
+        placement = catalog.placement(group)
+        if not placement.stack:
+            continue
+        slow = [s.name for s in catalog.group(group) if swarm.monitor_seconds(s) > deploy.stability_window]
+        if slow:
+            out.append(
+                f"stack {stack}: {stack_config.PROJECT}:stabilityWindow ({deploy.stability_window:g}s) is shorter than the Swarm update "
+                f"monitor of {', '.join(slow)} in compose project {group}: a rollback Swarm starts after the window is not seen by "
+                "this `up`"
+            )
+    return out
 
 
 def _merged(records: list[Any]) -> dict[str, Any]:
@@ -197,10 +277,14 @@ def _released_digests(
     return pulumi.Output.unsecret(digests)  # digests are not secret; the token only authenticated the check
 
 
-def _dokploy_registry(cfg: pulumi.Config, deploy: DeploySettings, project: DokployProject) -> DokployRegistry | None:
-    """Pull credentials for Dokploy's Docker host (GHCR: a token with read:packages)."""
+def _dokploy_registry(
+    cfg: pulumi.Config, deploy: DeploySettings, project: DokployProject, catalog: Catalog, server_ids: Mapping[str, str]
+) -> DokployRegistry | None:
+    """Pull credentials on every machine that pulls: Dokploy's host and each server a compose project runs on (GHCR: read:packages)."""
     if not cfg.get("registryPullUser"):
         return None
+    placed = [catalog.placement(g) for g in GROUPS if catalog.group(g)]
+    servers = {p.server: server_ids.get(p.server, "") for p in placed if p.server}
     return DokployRegistry(
         "registry",
         RegistryArgs(
@@ -210,6 +294,8 @@ def _dokploy_registry(cfg: pulumi.Config, deploy: DeploySettings, project: Dokpl
             username=cfg.require("registryPullUser"),
             password=cfg.require_secret("registryPullToken"),
             allow_insecure_http=deploy.allow_insecure_http,
+            servers=servers,
+            on_host=any(not p.server for p in placed),
         ),
         opts=pulumi.ResourceOptions(depends_on=[project]),
     )
@@ -224,8 +310,10 @@ def _compose_project(
     deploy: DeploySettings,
     project: DokployProject,
     registry: DokployRegistry | None,
+    server_ids: Mapping[str, str],
 ) -> ComposeProject:
     services = catalog.group(group)
+    placement = catalog.placement(group)
     template = deploy.health_url
     env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env(catalog, group, dict(s or {})))
     # field by field, so a preview shows exactly which services get a new image (and nothing else unknown)
@@ -245,7 +333,10 @@ def _compose_project(
             compose_file=compose_text,
             env=env_text,
             services=summary,
-            health_urls={s.name: health_url(template, s) for s in services} if template else {},
+            health_urls={s.name: url for s in services if (url := health_url(template, s))} if template else {},
+            compose_type=placement.compose_type,
+            server_name=placement.server,
+            server_id=server_ids.get(placement.server, "") if placement.server else "",
             deploy_timeout=deploy.deploy_timeout,
             poll_interval=deploy.poll_interval,
             health_timeout=deploy.health_timeout,

@@ -196,6 +196,12 @@ def _plain_secrets(stack: str, stack_file: Mapping[str, Any] | None) -> list[str
     ]
 
 
+def api_key() -> str:
+    """The Dokploy API key of the running stack (``dokployApiKey``, else DOKPLOY_API_KEY), "" when there is none (a preview)."""
+    value = dict(CONFIG.get()).get(f"{PROJECT}:dokployApiKey")
+    return value if isinstance(value, str) and value else os.environ.get(API_KEY_ENV, "")
+
+
 def check_running_stack(stack: str) -> list[str]:
     """``check`` for the stack the program runs as: the engine's config, its secret keys, the stack file beside Pulumi.yaml."""
     values = dict(CONFIG.get())

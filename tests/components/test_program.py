@@ -325,3 +325,75 @@ def test_verified_means_every_service_was_seen_running_this_release(mocks: Mocks
         return pulumi.Output.all(outputs["verification"], outputs["verified"]).apply(check)
 
     declare()
+
+
+# --- placement: compose or stack mode, on Dokploy's host or one of its servers --------------------------
+
+SERVERS = [{"serverId": "srv-edge-2", "name": "edge-2"}, {"serverId": "srv-edge-1", "name": "edge-1"}]
+PLACED = {"bizosaas-deploy:composeProjects": json.dumps({"backend": {"mode": "stack", "server": "edge-1"}}),
+          "bizosaas-deploy:stabilityWindow": "40"}
+
+
+def _placed(config: dict[str, str], warnings: list[str], monkeypatch: pytest.MonkeyPatch, servers: Any = None,
+            preview: bool = False) -> dict[str, dict[str, Any]]:
+    """The dynamic resources' inputs of one program run, by name."""
+    from components.program import build
+
+    mocks = Mocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="bizosaas-deploy", stack="staging", preview=preview, monitor=monitor)
+    cfg, secret_keys = stack_config()
+    pulumi.runtime.set_all_config({**cfg, **config}, secret_keys)
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **kw: warnings.append(msg))
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        return build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[], list_servers=servers)[
+            "release_id"]
+
+    declare()
+    return {r.name: pulumi.runtime.rpc.deserialize_properties(r.object) for r in monitor.requests
+            if r.type.startswith("pulumi-python:dynamic/dokploy:")}
+
+
+def test_a_project_in_stack_mode_on_a_server_gets_its_type_and_resolved_server(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    asked: list[int] = []
+    inputs = _placed(PLACED, warnings, monkeypatch, lambda: asked.append(1) or SERVERS)
+    backend, frontend, registry = inputs["backend"], inputs["frontend"], inputs["registry"]
+    assert (backend["compose_type"], backend["server_name"], backend["server_id"]) == ("stack", "edge-1", "srv-edge-1")
+    assert (frontend["compose_type"], frontend["server_name"], frontend["server_id"]) == ("docker-compose", "", "")
+    assert (registry["servers"], registry["on_host"]) == ({"edge-1": "srv-edge-1"}, True)  # the frontend still pulls on the host
+    assert asked == [1] and warnings == []
+    compose = yaml.safe_load(backend["compose_file"])
+    assert "container_name" not in compose["services"]["ai-agents"] and compose["services"]["brain-api"]["deploy"]["replicas"] == 2
+    assert backend["services"]["brain-api"]["ports"] == ["*:8001:8001 (ingress)"]
+
+
+def test_unknown_or_ambiguous_servers_fail_before_any_resource(mocks: Mocks) -> None:
+    from components.program import build
+    from core.catalog import CatalogError
+
+    projects = {"backend": {"mode": "stack", "server": "edge-9"}, "frontend": {"server": "edge-1"}}
+    pulumi.runtime.set_config("bizosaas-deploy:composeProjects", json.dumps(projects))
+    twice = [*SERVERS, {"serverId": "srv-edge-1b", "name": "edge-1"}]
+    with pytest.raises(CatalogError) as info:
+        build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[], list_servers=lambda: twice)
+    assert info.value.problems == [
+        "stack staging: bizosaas-deploy:composeProjects/frontend/server: 2 Dokploy servers are named 'edge-1' (srv-edge-1, srv-edge-1b): "
+        "rename all but one",
+        "stack staging: bizosaas-deploy:composeProjects/backend/server: no Dokploy server is named 'edge-9' "
+        "(Dokploy's servers: edge-1, edge-2)",
+    ]
+    assert mocks.resources == []
+
+
+def test_a_preview_without_an_api_key_names_the_servers_unresolved_and_says_so(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    monkeypatch.delenv("DOKPLOY_API_KEY", raising=False)
+    monkeypatch.setattr("components.stack_config.api_key", lambda: "")
+    inputs = _placed({**PLACED, "bizosaas-deploy:stabilityWindow": "10"}, warnings, monkeypatch, preview=True)
+    assert (inputs["backend"]["server_name"], inputs["backend"]["server_id"]) == ("edge-1", "")
+    assert inputs["registry"]["servers"] == {"edge-1": ""}
+    assert any("this preview has no Dokploy API key, so the server names edge-1 were not checked" in w for w in warnings)
+    assert any("stabilityWindow (10s) is shorter than the Swarm update monitor of brain-api" in w for w in warnings)
