@@ -27,7 +27,7 @@ SECRET_MARKERS = frozenset({SECRET, "<secret>"})  # "<secret>": the program's ma
 CHANGE_OPS = frozenset({"create", "update", "replace", "delete", "import", "discard"})
 # Top-level inputs whose values may be printed (everything else is only named).
 PRINTABLE_SETTINGS = frozenset({
-    "dokploy_url", "project_name", "environment_name", "compose_name", "compose_type", "deploy_timeout",
+    "dokploy_url", "project_name", "environment_name", "compose_name", "compose_type", "server_name", "server_id", "deploy_timeout",
     "poll_interval", "health_timeout", "rollback_on_failure", "allow_insecure_http", "delete_volumes",
 })
 DERIVED_INPUTS = frozenset({"compose_file", "services", "health_urls"})  # follow from the service changes
@@ -289,6 +289,8 @@ def analyse_project(step: Step, pushed: set[str]) -> tuple[ProjectChange, list[S
         settings = True
     mine = sorted(n for n in old_services if n in pushed)
     verb, redeploys = _project_verb(step, keys, unknown, mine)
+    if step.op == "replace" and (move := placement_move(old, new)):
+        verb = f"replace: {move}"
     if step.op == "update" and not keys and not unknown:
         details.append("a secret input changed (env, api_key or the provider; values are hidden)")
         settings = True
@@ -300,6 +302,28 @@ def analyse_project(step: Step, pushed: set[str]) -> tuple[ProjectChange, list[S
                                    True, False) for n in mine]
         details.append("other per-service changes (env, ports, health) are known after the push")
     return ProjectChange(step.name, step.op, verb, tuple(details), redeploys, settings, diff, note), services, pending_services
+
+
+MODE_NAMES = {"docker-compose": "compose mode (docker compose)", "stack": "stack mode (docker stack deploy on Dokploy's Swarm)"}
+
+
+def _placement(inputs: Mapping[str, Any]) -> str:
+    mode = MODE_NAMES.get(str(inputs.get("compose_type") or "docker-compose"), str(inputs.get("compose_type")))
+    server = inputs.get("server_name") or ""
+    return f"{mode} on {'server ' + code(server) if server else 'Dokploy' + chr(39) + 's host'}"
+
+
+def placement_move(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A compose project moved to another mode or server, said plainly ("" when it did not move)."""
+    before, after = _placement(old), _placement(new)
+    if before == after and (not new.get("server_id") or (old.get("server_id") or "") == new.get("server_id")):
+        return ""
+    if before == after:
+        before += " (a server deleted and created again in Dokploy)"
+    return (
+        f"moves from {before} to {after}: the compose project is deleted in Dokploy (its containers or services stop) "
+        "and created again there, then deployed and verified; it does not answer in between"
+    )
 
 
 def _project_verb(step: Step, keys: list[str], unknown: list[str], pushed_here: list[str]) -> tuple[str, bool]:

@@ -136,3 +136,27 @@ def test_a_changed_test_runs_again_and_a_removed_gate_is_named() -> None:
     text = render(removed)
     assert "- `brain-api`: test removed: the image is no longer tested before a push" in text
     assert "**Warning**: 1 image is pushed WITHOUT a pre-push test (`testGate: false`): `brain-api`." in text
+
+
+def test_a_move_to_stack_mode_or_another_server_is_a_replacement_said_plainly() -> None:
+    compose = "pulumi-python:dynamic/dokploy:ComposeProject"
+    old = {"compose_type": "docker-compose", "server_name": "", "server_id": "", "compose_file": "a", "services": {}}
+    new = {**old, "compose_type": "stack", "compose_file": "b"}
+    step = Step(f"urn:pulumi:staging::bizosaas-deploy::{compose}::frontend", compose, "replace", old, old, new, diff_keys=("compose_type",))
+    [project] = analyse("staging", Preview((step,))).projects
+    assert project.verb == (
+        "replace: moves from compose mode (docker compose) on Dokploy's host to stack mode (docker stack deploy on Dokploy's Swarm) "
+        "on Dokploy's host: the compose project is deleted in Dokploy (its containers or services stop) and created again there, "
+        "then deployed and verified; it does not answer in between"
+    )
+    assert "`compose_type` `docker-compose` → `stack`" in project.details
+    placed = {**new, "server_name": "edge-1", "server_id": "s1"}
+    step = Step(step.urn, compose, "replace", new, new, placed, diff_keys=("server_name",))
+    [project] = analyse("staging", Preview((step,))).projects
+    assert project.verb.startswith("replace: moves from stack mode (docker stack deploy on Dokploy's Swarm) on Dokploy's host to stack "
+                                   "mode (docker stack deploy on Dokploy's Swarm) on server `edge-1`: ")
+    step = Step(step.urn, compose, "replace", placed, placed, {**placed, "server_id": "s2"}, diff_keys=("server_id",))
+    [project] = analyse("staging", Preview((step,))).projects
+    assert "on server `edge-1` (a server deleted and created again in Dokploy) to " in project.verb
+    renamed = Step(step.urn, compose, "replace", old, old, {**old, "compose_name": "web"}, diff_keys=("compose_name",))
+    assert analyse("staging", Preview((renamed,))).projects[0].verb == "replace (deleted and re-created, then deployed)"
