@@ -68,6 +68,8 @@ class Container:
     started_at: str = ""
     one_off: bool = False
     """A ``docker compose run`` container (not one of the service's replicas)."""
+    health_output: str = field(default="", compare=False)
+    """The last health probe's exit code and output (``State.Health.Log``), one line: why it is not healthy."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,9 @@ def container_from_inspect(obj: Mapping[str, Any], app_name: str = "") -> Contai
         service = swarm.removeprefix(f"{app_name}_") if app_name else swarm
     restarts = obj.get("RestartCount")
     exit_code = state.get("ExitCode")
+    probes = health.get("Log") if health and isinstance(health.get("Log"), list) else []
+    last = probes[-1] if probes and isinstance(probes[-1], Mapping) else {}
+    output = " ".join(str(last.get("Output") or "").split())[:200]
     return Container(
         id=str(obj.get("Id") or ""),
         name=str(obj.get("Name") or "").lstrip("/"),
@@ -172,6 +177,7 @@ def container_from_inspect(obj: Mapping[str, Any], app_name: str = "") -> Contai
         exit_code=exit_code if isinstance(exit_code, int) else 0,
         started_at=str(state.get("StartedAt") or ""),
         one_off=labels.get(COMPOSE_ONEOFF_LABEL) == "True",
+        health_output=f"exit {last.get('ExitCode')}: {output}" if last else "",
     )
 
 

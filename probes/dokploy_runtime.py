@@ -244,38 +244,50 @@ class StackRuntime(_Reader):
             return []
 
     def explain(self, findings: Sequence[Finding], expected: Mapping[str, Expected], lines: int, logged: set[str]) -> list[str]:
-        """Per failing service: its Swarm tasks that ended with an error, and the log of its last container of the new image."""
+        """Per failing service: its Swarm tasks that ended (their error), and the last container seen running the new image
+        (its state, its last health probe's output, its log)."""
         services = list(dict.fromkeys(f.service for f in findings))
         if not services:
             return []
         rows = self.tasks()
         out: list[str] = []
         for service in services:
-            failed = task_errors(rows, self.app_name, service)
-            if failed:
-                out.append(f"Swarm tasks of {service} that failed (docker stack ps):\n    " + "\n    ".join(failed))
+            ended = task_errors(rows, self.app_name, service)
+            if ended:
+                out.append(f"Swarm tasks of {service} that ended (docker stack ps):\n    " + "\n    ".join(ended))
             want = expected.get(service)
             mine = [c for c in self._seen.get(service, []) if want is not None and same_image(c.image, want.image)]
-            if mine and mine[-1].id not in logged and lines > 0:
-                last = mine[-1]
+            if not mine:
+                continue
+            last = mine[-1]
+            health = f", {last.health}" if last.health else ""
+            probe = f"; last health check: {last.health_output}" if last.health_output and last.health != "healthy" else ""
+            out.append(f"last seen of the new image {digest_of(last.image)[:19]}: {last.name} {last.state}{health}{probe}")
+            if last.id not in logged and lines > 0:
                 logged.add(last.id)
                 tail = self.logs(last.id, lines)
-                what = f"last log lines of {last.name} (the new image {digest_of(last.image)[:19]})"
-                out.append(f"{what}:\n    " + "\n    ".join(tail) if tail else f"the log of {last.name} is empty")
+                out.append(f"last log lines of {last.name}:\n    " + "\n    ".join(tail) if tail else f"the log of {last.name} is empty")
         return out
 
 
+ENDED = ("Failed", "Rejected", "Complete", "Orphaned")
+"""A task's current state when it ended by itself (Shutdown is Swarm stopping a task it replaced)."""
+
+
 def task_errors(rows: Sequence[Mapping[str, Any]], app_name: str, service: str, limit: int = 3) -> list[str]:
-    """``<task name> (<current state>): <error>`` of a service's tasks that ended with an error, as listed (newest first)."""
+    """``<task id> <task name> (<current state>): <error>`` of a service's tasks that failed or ended by themselves, as
+    listed (newest first). A task killed for being unhealthy whose process exits 0 on SIGTERM ends Complete, no error."""
     out: list[str] = []
     for row in rows:
         name = str(row.get("name") or "")
         error = str(row.get("error") or "").strip()
         if error == "Error:":  # Dokploy's parser keeps the label of the last line's empty error
             error = ""
-        if not error or name.rsplit(".", 1)[0] != f"{app_name}_{service}":
+        current = str(row.get("currentState") or "")
+        if name.rsplit(".", 1)[0] != f"{app_name}_{service}" or not (error or current.startswith(ENDED)):
             continue
-        out.append(f"{name} ({row.get('currentState') or row.get('state') or '?'}): {error}")
+        task = str(row.get("containerId") or "")[:12]
+        out.append(f"task {task} {name} ({current or row.get('state') or '?'}): {error or 'no error (its process exited 0)'}")
         if len(out) >= limit:
             break
     return out

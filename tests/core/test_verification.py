@@ -153,7 +153,8 @@ def test_a_swarm_rollback_during_the_window_fails_it() -> None:
     marks = baseline(assess(STACK, TWO, mode="stack", services=services))
     rolled = {"web": SwarmService("web", OLD, 2, 2)}
     found = unstable(STACK, marks, TWO, mode="stack", services=rolled, window=30)
-    assert [f.describe() for f in found] == [f"web: expected the Swarm service on {NEW}; saw it runs {OLD} again: Swarm rolled the update back"]
+    rolled_back = f"web: expected the Swarm service on {NEW}; saw it runs {OLD} again: Swarm rolled the update back"
+    assert [f.describe() for f in found] == [rolled_back]
 
 
 # -- records ----------------------------------------------------------------------------------------
@@ -252,3 +253,12 @@ def test_same_image(seen: str, expected: str, same: bool) -> None:
     assert same_image(seen, expected) is same
     assert digest_of(NEW) == "sha256:" + "b" * 64 and digest_of("nginx:1") == "nginx:1"
 
+
+
+def test_the_last_health_probe_output_is_kept_on_one_line() -> None:
+    obj = {"Id": "c1", "Name": "/app_web.1.x", "Config": {"Image": NEW, "Labels": {"com.docker.swarm.service.name": "app_web"}},
+           "State": {"Status": "running", "Health": {"Status": "unhealthy", "Log": [
+               {"ExitCode": 0, "Output": "ok"}, {"ExitCode": 1, "Output": "wget: server returned error:\n HTTP/1.0 500 Test\n"}]}}}
+    c = container_from_inspect(obj, "app")
+    assert (c.health, c.health_output) == ("unhealthy", "exit 1: wget: server returned error: HTTP/1.0 500 Test")
+    assert c == Container("c1", "app_web.1.x", "web", NEW, "running", "unhealthy")  # not part of what a container is

@@ -307,7 +307,8 @@ def test_an_empty_listing_is_asked_again_and_a_failed_inspect_keeps_the_last_vie
 
 def test_task_errors_of_one_service_newest_first_without_the_parser_quirk() -> None:
     rows = [
-        {"containerId": "t4", "name": "app_web.1", "state": "running", "currentState": "Running 2 seconds ago", "error": ""},
+        {"containerId": "t5", "name": "app_web.1", "state": "running", "currentState": "Running 2 seconds ago", "error": ""},
+        {"containerId": "t4", "name": "app_web.1", "state": "shutdown", "currentState": "Complete 3 seconds ago", "error": ""},
         {"containerId": "t3", "name": "app_web.1", "state": "shutdown", "currentState": "Failed 9 seconds ago",
          "error": "task: non-zero exit (1)"},
         {"containerId": "t2", "name": "app_webhook.1", "state": "shutdown", "currentState": "Failed", "error": "other service"},
@@ -315,8 +316,11 @@ def test_task_errors_of_one_service_newest_first_without_the_parser_quirk() -> N
     ]
     from probes.dokploy_runtime import task_errors
 
-    assert task_errors(rows, "app", "web") == ["app_web.1 (Failed 9 seconds ago): task: non-zero exit (1)"]
-    assert task_errors(rows, "app", "webhook") == ["app_webhook.1 (Failed): other service"]
+    assert task_errors(rows, "app", "web") == [
+        "task t4 app_web.1 (Complete 3 seconds ago): no error (its process exited 0)",
+        "task t3 app_web.1 (Failed 9 seconds ago): task: non-zero exit (1)",
+    ]
+    assert task_errors(rows, "app", "webhook") == ["task t2 app_webhook.1 (Failed): other service"]
 
 
 def test_a_swarm_rollback_fails_at_once_naming_the_service_the_task_error_and_the_new_image_log(
@@ -341,8 +345,8 @@ def test_a_swarm_rollback_fails_at_once_naming_the_service_the_task_error_and_th
         f"stack project {d.app_name}: not running as deployed: web: expected the Swarm service on {NEW}; "
         f"saw it runs {OLD} again: Swarm rolled the update back" in text
     )
-    failed = f"{d.app_name}_web.1 (Failed 3 seconds ago): task: non-zero exit (1)"
-    assert f"Swarm tasks of web that failed (docker stack ps):\n    {failed}" in text
-    assert f"last log lines of {seen[-1]} (the new image sha256:bbbbbbbbbbbb):\n    " in text
+    failed = f"task tk2 {d.app_name}_web.1 (Failed 3 seconds ago): task: non-zero exit (1)"
+    assert f"Swarm tasks of web that ended (docker stack ps):\n    {failed}" in text
+    assert f"last seen of the new image sha256:bbbbbbbbbbbb: {seen[-1]} running\nlast log lines of {seen[-1]}:\n    " in text
     assert "new image: cannot reach the database" in text
     assert runtime.calls["docker.getStackContainersByAppName"] == 1
