@@ -163,6 +163,8 @@ class _Reader:
         cache: dict[str, _Seen] = {}
         for row in rows:
             cid = str(row["containerId"])
+            if not cid:  # stack mode: a task that has no container yet (preparing, starting) is listed with ""
+                continue
             sig, up = signature(row), uptime(str(row.get("status") or ""))
             seen = self._cache.get(cid)
             restarted = seen is not None and up is not None and seen.uptime is not None and up < seen.uptime

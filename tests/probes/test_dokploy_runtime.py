@@ -350,3 +350,13 @@ def test_a_swarm_rollback_fails_at_once_naming_the_service_the_task_error_and_th
     assert f"last seen of the new image sha256:bbbbbbbbbbbb: {seen[-1]} running\nlast log lines of {seen[-1]}:\n    " in text
     assert "new image: cannot reach the database" in text
     assert runtime.calls["docker.getStackContainersByAppName"] == 1
+
+
+def test_a_task_without_a_container_yet_is_not_inspected(client: DokployClient, srv: FakeDokploy) -> None:
+    """Dokploy lists a stack's task that has no container yet (preparing, starting) with containerId ""."""
+    d = deploy(client, STACK_COMPOSE, "stack")
+    runtime = runtime_for(client, "stack", d.compose_id, d.app_name)
+    listing = client.docker.containers_by_app_name_match
+    pending = {"containerId": "", "name": f"{d.app_name}_web.3.abc", "node": "vm", "state": "preparing", "status": "Preparing 1 second ago"}
+    client.docker.containers_by_app_name_match = lambda *a: [*listing(*a), pending]  # type: ignore[method-assign]
+    assert len(runtime.read().containers) == 2 and runtime.calls["docker.getConfig"] == 2
