@@ -4,8 +4,9 @@ One run, one machine, one registry (127.0.0.1:5000), one Dokploy stand-in (in pr
 with the real Docker Engine). For each scenario: wall time, images tested (the pre-push test gate's
 commands that ran), images pushed, bytes the registry gained, Dokploy write calls, and the
 wall-time ratio against the old loop (the baseline, run in the same process). The gate's cost is
-the same change measured with `testGate: false` and with the gate (the default). Not a test: it
-prints numbers.
+the same change measured with `testGate: false` and with the gate (the default). Then, on a Swarm
+(`scripts/swarm.sh up`), a start-first rolling update of one stack-mode service under a request loop, with
+the number of failed requests (benchmarks/rolling_update.py). Not a test: it prints numbers.
 
     venv/bin/python -m benchmarks.bench        (after `make setup`; BIZOSAAS_DOCKER_STANDIN=1)
 """
@@ -25,6 +26,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
+from benchmarks import rolling_update
 from deployctl import engine, ledger, local_stack
 from deployctl.operations import rollback, unpin, up
 from dokploy_api import DokployClient
@@ -199,6 +201,10 @@ def main() -> int:
         off, on = by_name[without], by_name[gated]
         print(f"test gate cost, {label:14}: {on.seconds - off.seconds:+6.1f} s ({on.seconds / off.seconds - 1:+.0%}) for {on.tested} tests")
     print(f"\nledger of {staging}: {[e['release_id'] for e in ledger.releases(staging)]}")
+    if rolling_update.swarm_ready():
+        print(rolling_update.report(rolling_update.run(tmp / "rolling")))
+    else:
+        print("rolling update under load: skipped (this engine is no Swarm manager: bash scripts/swarm.sh up)")
     return 0
 
 
