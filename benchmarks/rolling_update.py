@@ -44,12 +44,14 @@ NS = "bizosaas-deploy"
 LOOP_LIMIT = 600
 """Seconds after which the request loop stops by itself (bounded even if this process dies)."""
 LOOP = r"""
-trap 'exit 0' TERM
-ok=0; fail=0; end=$(( $(date +%s) + {limit} ))
+trap 'exit 0' TERM; mkdir -p /tmp
+ok=0; fail=0; new=0; end=$(( $(date +%s) + {limit} ))
 while [ ! -f /tmp/stop ] && [ $(date +%s) -lt $end ]; do
-  if timeout 2 wget -q -O /dev/null {url}; then ok=$((ok+1)); else fail=$((fail+1)); echo "failed at $(date +%s.%N)"; fi
+  if body=$(timeout 2 wget -q -O - {url}); then
+    ok=$((ok+1)); case "$body" in *{new}*) new=$((new+1)) ;; esac
+  else fail=$((fail+1)); echo "failed at $(date +%s.%N)"; fi
 done
-echo "requests=$((ok+fail)) ok=$ok failed=$fail"
+echo "requests=$((ok+fail)) ok=$ok failed=$fail new=$new"
 sleep {limit}
 """
 
@@ -63,6 +65,8 @@ class Result:
     failed_at: list[float]
     replicas: int
     order: str
+    answered_by_new: int
+    """Requests the new image answered: the loop saw the switch (the rest were answered by the old one)."""
 
 
 def swarm_ready() -> bool:
@@ -132,7 +136,7 @@ def run(tmp: Path | None = None) -> Result:
         deploy = yaml.safe_load(engine.stack(stack).outputs()["compose"].value["backend"])["services"]["brain-api"]["deploy"]
 
         url = f"http://bizosaas-brain-{stack}:8001/health"
-        script = LOOP.format(limit=LOOP_LIMIT, url=url)
+        script = LOOP.format(limit=LOOP_LIMIT, url=url, new=f"{rid}-v2")
         _sh("docker", "run", "-d", "--name", loader, "--network", "dokploy-network", "--entrypoint", "/bin/sh", built[0], "-c", script)
         time.sleep(2)  # the loop runs before the update starts
         path = ROOT / f"Pulumi.{stack}.yaml"
@@ -154,12 +158,12 @@ def run(tmp: Path | None = None) -> Result:
         while time.monotonic() < deadline and "requests=" not in logs:
             time.sleep(0.5)
             logs = subprocess.run(["docker", "logs", loader], capture_output=True, text=True, check=False).stdout
-        m = re.search(r"requests=(\d+) ok=(\d+) failed=(\d+)", logs)
+        m = re.search(r"requests=(\d+) ok=(\d+) failed=(\d+) new=(\d+)", logs)
         if not m:
             raise RuntimeError(f"the request loop did not report: {logs[-400:]}")
         failed_at = [float(x) - up_started for x in re.findall(r"failed at (\d+\.\d+)", logs)]
         return Result(int(m.group(1)), int(m.group(3)), up_seconds, time.time() - loop_started, failed_at,
-                      int(deploy["replicas"]), str(deploy["update_config"]["order"]))
+                      int(deploy["replicas"]), str(deploy["update_config"]["order"]), int(m.group(4)))
     finally:
         subprocess.run(["docker", "rm", "-f", loader], capture_output=True, check=False)
         try:
@@ -182,7 +186,8 @@ def report(r: Result) -> str:
     when = ", ".join(f"{t:+.1f}s" for t in r.failed_at[:10]) or "none"
     return (
         f"rolling update of brain-api ({r.replicas} replicas, {r.order}, stack mode, dnsrr) under load: "
-        f"{r.requests} requests in {r.loop_seconds:.1f}s, {r.failed} failed ({r.failed / max(r.requests, 1):.2%}); "
+        f"{r.requests} requests in {r.loop_seconds:.1f}s ({r.requests - r.failed - r.answered_by_new} answered by the old image, "
+        f"{r.answered_by_new} by the new one), {r.failed} failed ({r.failed / max(r.requests, 1):.2%}); "
         f"failures at (from the up's start): {when}; the up took {r.up_seconds:.1f}s"
     )
 
