@@ -1,8 +1,16 @@
 """The Pulumi program: the only place where the catalog, images, compose rendering and Dokploy meet.
 
 Flow: stack config -> catalog (validated) -> local image checks -> ServiceImage per service (or the
-digests of a promoted/pinned release) -> one DokployProject -> two rendered compose projects -> ComposeProject
-resources (deploy + health verification) -> exports (release manifest, compose text, release).
+digests of a promoted release) -> one DokployProject -> two rendered compose projects -> ReleaseRecord ->
+ComposeProject resources (deploy + health verification) -> exports (release manifest, compose text, release).
+
+Releases belong to `pulumi up` itself: the ``release`` output (id, digests, compose texts and hashes,
+env keys, health URLs, who, commit, verified) lands in the checkpoint the backend keeps for every
+update, and the ReleaseRecord resource, written before any deploy, says which release a failed update
+attempted (``core.ledger`` reads them back). A pinned stack (``pinnedRelease: r-...``) reads that
+release's record from the backend's history and deploys its compose texts verbatim, sha256-checked;
+its images stay declared, unchanged (nothing is pushed). A promoting stack with ``expectRelease``
+refuses any other release of its source before any resource changes.
 """
 
 from __future__ import annotations
@@ -20,73 +28,113 @@ from components import stack_config
 from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
 from components.registry_credentials import DokployRegistry, RegistryArgs
+from components.release_record import ReleaseRecord, ReleaseRecordArgs, deployer, source_commit
 from components.service_image import ServiceImage, ServiceImageArgs
 from components.stack_config import DeploySettings, read_deploy, read_settings
-from core import release
+from core import ledger, release
 from core.catalog import GROUPS, Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
-from core.dotenv import render_env
+from core.dotenv import render_env_names
 from core.hosts import is_loopback
+from core.model import Service
+from probes import state_backend
 from probes.local_images import ImageReport, Inspector, check_local_images
 from probes.registry import manifest_exists
+
+History = Callable[[str], list[ledger.Deployment]]
+"""stack -> its deployments, oldest first (tests pass their own)."""
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CATALOG_FILE = PROJECT_DIR / "catalog.yaml"
 
 
-def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, config_problems: list[str] | None = None) -> dict[str, Any]:
+def build(
+    stack: str,
+    cfg: pulumi.Config,
+    *,
+    inspect: Inspector | None = None,
+    config_problems: list[str] | None = None,
+    history: History | None = None,
+) -> dict[str, Any]:
     """Declare every resource of one stack and return what the stack exports.
 
-    Every problem (config, catalog, local images) is collected first and raised together as one
-    CatalogError, before any resource is declared.
+    Every problem (config, catalog, local images, a pinned release that cannot be deployed) is
+    collected first and raised together as one CatalogError, before any resource is declared.
     """
     problems = stack_config.check_running_stack(stack) if config_problems is None else list(config_problems)
     catalog = _catalog(stack, cfg, problems)
     promote_from = cfg.get("promoteFrom")
-    pinned = stack_config.optional_object(cfg, "pinnedRelease")
-    pushes = not (promote_from or pinned)
+    pin = cfg.get("pinnedRelease")
+    deploy = read_deploy(cfg, stack)
+    pinned = _pinned(stack, pin, catalog, deploy, history or _read_history, problems) if pin and catalog and not problems else None
+    pushes = not promote_from
     report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
-    problems += report.errors if report else []
+    problems += report.errors if report and not pinned else []
     if problems or catalog is None:
         raise CatalogError(problems)
-    for warning in report.warnings if report else []:
+    for warning in report.warnings if report and not pinned else []:
         pulumi.log.warn(warning)
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
 
-    if report is None:
-        released = _released_digests(stack, catalog, promote_from, pinned, cfg)
+    if pinned is not None:
+        digest_of = {n: pulumi.Output.from_input(pinned.digests[n]) for n in catalog.services}
+        if report is not None:  # declared as they are, so that neither the pin nor unpinning replaces them
+            _push_images(catalog, cfg, report, frozen=True)
+    elif report is None:
+        released = _released_digests(stack, catalog, promote_from, cfg)
         digest_of = {n: released.apply(_item(n)) for n in catalog.services}
     else:
         images = _push_images(catalog, cfg, report)
         digest_of = {n: img.sha256_digest for n, img in images.items()}
     digests = pulumi.Output.all(**digest_of)
+    # a promotion's checks (verified, expectRelease, in the registry) pass before anything is created or changed
+    gate: pulumi.Output[list[pulumi.Resource]] | None = digests.apply(lambda _: []) if promote_from and pinned is None else None
 
-    deploy = read_deploy(cfg, stack)
     project = DokployProject(
         "project",
         DokployProjectArgs(deploy.dokploy_url, deploy.project_name, deploy.environment_name, deploy.allow_insecure_http),
-        opts=pulumi.ResourceOptions(protect=deploy.protect),
+        opts=pulumi.ResourceOptions(protect=deploy.protect, depends_on=gate),
     )
     registry = _dokploy_registry(cfg, deploy, project)
-    projects: dict[str, ComposeProject] = {}
-    compose_text: dict[str, pulumi.Output[str]] = {}
-    for group in GROUPS:
-        if catalog.group(group):  # each project depends only on its own services' digests
-            group_digests = {s.name: digest_of[s.name] for s in catalog.group(group)}
-            compose_text[group] = pulumi.Output.all(**group_digests).apply(_renderer(catalog, group))
-            projects[group] = _compose_project(catalog, group, group_digests, compose_text[group], secrets, deploy, project, registry)
     manifest = digests.apply(lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services})
+    compose_parts = _compose_parts(catalog, deploy, digest_of, pinned)
+    content = pulumi.Output.all(pulumi.Output.from_input({g: dict(p) for g, p in compose_parts.items()}), manifest).apply(
+        partial(_content, stack, promote_from or "", pinned)
+    )
+    record = ReleaseRecord(
+        "release",
+        ReleaseRecordArgs(
+            stack=stack,
+            release_id=content.apply(lambda c: str(c["id"])),
+            manifest=content.apply(lambda c: dict(c["manifest"])),
+            compose_sha256=content.apply(lambda c: {g: str(p["sha256"]) for g, p in c["compose"].items()}),
+            promoted_from=(promote_from or "") if pinned is None else str(pinned.record.get("promoted_from") or ""),
+            pinned=pinned.id if pinned else "",
+            by=deployer(),
+            commit=source_commit(PROJECT_DIR),
+        ),
+        opts=pulumi.ResourceOptions(depends_on=gate),
+    )
+    projects: dict[str, ComposeProject] = {}
+    for group, parts in compose_parts.items():
+        projects[group] = _compose_project(catalog, group, parts, secrets, deploy, project, [r for r in (registry, record) if r])
     # Verified means every compose project's services answered their health URL after the deploy.
-    checked = bool(deploy.health_url)
+    checked = bool(deploy.health_url) or any(p["health_urls"] for p in compose_parts.values())
     verified = pulumi.Output.all(*[p.healthy for p in projects.values()]).apply(lambda hs: release.is_verified(checked, list(hs)))
+    verification = {
+        g: {"healthy": p.healthy, "verified_at": p.verified_at, "deployment_id": p.deployment_id, "deployment_status": p.deployment_status}
+        for g, p in projects.items()
+    }
+    released = pulumi.Output.all(content, record.by, record.commit, record.recorded_at, verified, verification).apply(_release_output)
     return {
         "image_digests": digests,
         "release_manifest": manifest,
-        "compose": compose_text,
+        "compose": {g: p["text"] for g, p in compose_parts.items()},
         "compose_project_ids": {g: p.compose_id for g, p in projects.items()},
-        "release_id": manifest.apply(release.release_id),
+        "release_id": content.apply(lambda c: str(c["id"])),
         "verified": verified,
         "promoted_from": promote_from or "",
+        "release": released,
     }
 
 
@@ -117,35 +165,43 @@ def main() -> None:
         pulumi.export(key, value)
 
 
-def _push_images(catalog: Catalog, cfg: pulumi.Config, report: ImageReport) -> dict[str, ServiceImage]:
+def _push_images(catalog: Catalog, cfg: pulumi.Config, report: ImageReport, *, frozen: bool = False) -> dict[str, ServiceImage]:
+    """A ServiceImage per service; ``frozen`` (a pinned stack): declared with their stored inputs, so nothing is tagged or pushed."""
     registry_host = next(iter(catalog.services.values())).image_repository.split("/", 1)[0]
     if is_loopback(registry_host):  # a plain-HTTP loopback registry (the local stack)
         registry_host = f"http://{registry_host}"
     if cfg.get("registryUser"):
-        auth = docker.ProviderRegistryAuthArgs(
-            address=registry_host, username=cfg.require("registryUser"), password=cfg.require_secret("registryToken")
-        )
+        token = (cfg.get_secret("registryToken") or pulumi.Output.secret("")) if frozen else cfg.require_secret("registryToken")
+        auth = docker.ProviderRegistryAuthArgs(address=registry_host, username=cfg.require("registryUser"), password=token)
     else:  # a registry without authentication (the local one)
         auth = docker.ProviderRegistryAuthArgs(address=registry_host, auth_disabled=True)
-    provider = docker.Provider("docker", host=cfg.get("dockerHost") or os.environ.get("DOCKER_HOST"), registry_auth=[auth])
+    provider = docker.Provider(
+        "docker",
+        host=cfg.get("dockerHost") or os.environ.get("DOCKER_HOST"),
+        registry_auth=[auth],
+        opts=pulumi.ResourceOptions(ignore_changes=["registryAuth"]) if frozen else None,  # a rollback needs no push token
+    )
+    opts = pulumi.ResourceOptions(providers=[provider], transformations=[_freeze] if frozen else None)
+    ids = {name: facts.image_id for name, facts in report.facts.items()}
     return {
-        name: ServiceImage(
-            name,
-            ServiceImageArgs(svc.local_image, svc.image_repository, catalog.tag, report.facts[name].image_id),
-            opts=pulumi.ResourceOptions(providers=[provider]),
-        )
+        name: ServiceImage(name, ServiceImageArgs(svc.local_image, svc.image_repository, catalog.tag, ids.get(name, "")), opts=opts)
         for name, svc in catalog.services.items()
     }
 
 
-def _released_digests(
-    stack: str, catalog: Catalog, promote_from: str | None, pinned: Mapping[str, str] | None, cfg: pulumi.Config
-) -> pulumi.Output[dict[str, str]]:
-    """Digests of an existing release: a pinned one (rollback) or the verified release of another stack."""
-    if pinned:
-        return pulumi.Output.from_input(release.digests_for(stack, catalog, dict(pinned), f"{stack_config.PROJECT}:pinnedRelease"))
+def _freeze(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """The images of a pinned stack keep the inputs in the state: unchanged, nothing is tagged, pushed or deleted."""
+    if not args.type_.startswith("docker:"):
+        return None
+    frozen = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["*"]))
+    return pulumi.ResourceTransformationResult(args.props, frozen)
+
+
+def _released_digests(stack: str, catalog: Catalog, promote_from: str | None, cfg: pulumi.Config) -> pulumi.Output[dict[str, str]]:
+    """Digests of the verified release of another stack (and, with expectRelease, only that release)."""
     source = pulumi.StackReference(promote_from or "")
     check = cfg.get_bool("checkRegistry")
+    expect = cfg.get("expectRelease") or ""
     user = cfg.get("registryPullUser")
     token = cfg.get_secret("registryPullToken") or ""  # to ask a private registry (GHCR) for the manifests
 
@@ -153,10 +209,99 @@ def _released_digests(
         auth = (user, mvt[2]) if user and mvt[2] else None
         exists = (lambda repo, digest: manifest_exists(repo, digest, auth)) if check else None
         key = f"{stack_config.PROJECT}:promoteFrom ({promote_from})"
-        return release.promotable_digests(stack, key, catalog, mvt[0], mvt[1], exists)
+        try:
+            return release.promotable_digests(stack, key, catalog, mvt[0], mvt[1], exists, expect=expect)
+        except release.ReleaseError as exc:  # one clear message, no traceback; nothing has been created or changed
+            raise pulumi.RunError(f"refusing to promote, nothing was changed:\n{exc}") from None
 
     digests = pulumi.Output.all(source.get_output("release_manifest"), source.get_output("verified"), token).apply(promotable)
     return pulumi.Output.unsecret(digests)  # digests are not secret; the token only authenticated the check
+
+
+def _read_history(stack: str) -> list[ledger.Deployment]:
+    """The stack's deployments, from the state backend the engine uses (a damaged entry: a warning, and skipped)."""
+    warnings: list[str] = []
+    backend = state_backend.open_backend(state_backend.backend_url())
+    rows = state_backend.read_deployments(backend, pulumi.get_project(), stack, warnings.append)
+    for warning in warnings:
+        pulumi.log.warn(f"release history of {stack}: {warning}")
+    return rows
+
+
+def _pinned(
+    stack: str, pin: str, catalog: Catalog, deploy: DeploySettings, history: History, problems: list[str]
+) -> release.PinnedRelease | None:
+    """The pinned release from the stack's history, checked (problems are added, not raised)."""
+    key = f"{stack_config.PROJECT}:pinnedRelease"
+    try:
+        row = ledger.find(stack, history(stack), pin)
+    except (LookupError, state_backend.BackendError) as exc:
+        text = str(exc).removeprefix(f"stack {stack}: ")
+        problems.append(f"stack {stack}: {key}: {text}")
+        return None
+    template = deploy.health_url
+
+    def summary(name: str, ref: str) -> dict[str, Any]:
+        svc = catalog.services.get(name)
+        return service_summary(catalog, svc, ref, health_url(template, svc) if template else "") if svc else {"image": ref}
+
+    def urls(group: str) -> dict[str, str]:
+        return {s.name: health_url(template, s) for s in catalog.group(group)} if template else {}
+
+    try:
+        pinned = release.pinned_release(stack, key, catalog, row.release or {}, summary, urls)
+    except release.ReleaseError as exc:
+        problems.extend(str(exc).splitlines())
+        return None
+    rec = pinned.record
+    pulumi.log.warn(
+        f"stack {stack} is pinned to release {pinned.id} (update {row.update}, recorded {rec.get('recorded_at') or '?'} "
+        f"by {rec.get('by') or '?'}, commit {str(rec.get('commit') or '?')[:12]}): its compose projects are deployed as recorded "
+        f"(sha256 checked) and no image is pushed. Unpin: `pulumi config rm pinnedRelease` (or `python -m deployctl unpin --stack {stack}`)"
+    )
+    return pinned
+
+
+def _compose_parts(
+    catalog: Catalog, deploy: DeploySettings, digest_of: Mapping[str, pulumi.Output[str]], pinned: release.PinnedRelease | None
+) -> dict[str, dict[str, Any]]:
+    """Per compose project: its text, env keys, health URLs and per-service summary (the pinned release's, as recorded)."""
+    if pinned is not None:
+        return {g: dict(pinned.compose[g]) for g in GROUPS if g in pinned.compose}
+    template = deploy.health_url
+    parts: dict[str, dict[str, Any]] = {}
+    for group in GROUPS:
+        services = catalog.group(group)
+        if not services:
+            continue
+        group_digests = {s.name: digest_of[s.name] for s in services}  # each project depends only on its own services' digests
+        parts[group] = {
+            "text": pulumi.Output.all(**group_digests).apply(_renderer(catalog, group)),
+            "env_keys": sorted(set().union(*(s.secret_names() for s in services))),
+            "health_urls": {s.name: health_url(template, s) for s in services} if template else {},
+            # field by field, so a preview shows exactly which services get a new image (and nothing else unknown)
+            "services": {s.name: _summary(catalog, s, digest_of[s.name], template) for s in services},
+        }
+    return parts
+
+
+def _summary(catalog: Catalog, service: Service, digest: pulumi.Output[str], template: str) -> dict[str, Any]:
+    return service_summary(catalog, service, digest.apply(partial(image_ref, service)), health_url(template, service) if template else "")
+
+
+def _content(stack: str, promote_from: str, pinned: release.PinnedRelease | None, args: list[Any]) -> dict[str, Any]:
+    """The release this update deploys (``core.ledger.record``)."""
+    compose, manifest = args
+    if pinned is not None:
+        source = str(pinned.record.get("promoted_from") or "")
+        return ledger.record(stack=stack, manifest=pinned.manifest, compose=compose, promoted_from=source, pinned=pinned.id)
+    return ledger.record(stack=stack, manifest=manifest, compose=compose, promoted_from=promote_from)
+
+
+def _release_output(args: list[Any]) -> dict[str, Any]:
+    content, by, commit, recorded_at, verified, verification = args
+    who = {"by": by or "", "commit": commit or "", "recorded_at": recorded_at or ""}
+    return {**content, **who, "verified": verified is True, "verification": verification}
 
 
 def _dokploy_registry(cfg: pulumi.Config, deploy: DeploySettings, project: DokployProject) -> DokployRegistry | None:
@@ -180,21 +325,14 @@ def _dokploy_registry(cfg: pulumi.Config, deploy: DeploySettings, project: Dokpl
 def _compose_project(
     catalog: Catalog,
     group: str,
-    digest_of: Mapping[str, pulumi.Output[str]],
-    compose_text: pulumi.Output[str],
+    parts: Mapping[str, Any],
     secrets: pulumi.Output[Any],
     deploy: DeploySettings,
     project: DokployProject,
-    registry: DokployRegistry | None,
+    depends_on: list[pulumi.Resource],
 ) -> ComposeProject:
-    services = catalog.group(group)
-    template = deploy.health_url
-    env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env(catalog, group, dict(s or {})))
-    # field by field, so a preview shows exactly which services get a new image (and nothing else unknown)
-    summary = {
-        s.name: service_summary(catalog, s, digest_of[s.name].apply(partial(image_ref, s)), health_url(template, s) if template else "")
-        for s in services
-    }
+    env_keys = list(parts["env_keys"])
+    env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env_names(group, env_keys, dict(s or {})))
     return ComposeProject(
         group,
         ComposeProjectArgs(
@@ -204,15 +342,15 @@ def _compose_project(
             project_id=project.project_id,
             environment_id=project.environment_id,
             compose_name=group,
-            compose_file=compose_text,
+            compose_file=parts["text"],
             env=env_text,
-            services=summary,
-            health_urls={s.name: health_url(template, s) for s in services} if template else {},
+            services=parts["services"],
+            health_urls=parts["health_urls"],
             deploy_timeout=deploy.deploy_timeout,
             poll_interval=deploy.poll_interval,
             health_timeout=deploy.health_timeout,
             rollback_on_failure=deploy.rollback_on_failure,
             allow_insecure_http=deploy.allow_insecure_http,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[registry] if registry else [], protect=deploy.protect),
+        opts=pulumi.ResourceOptions(depends_on=depends_on, protect=deploy.protect),
     )
