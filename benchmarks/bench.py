@@ -170,7 +170,9 @@ def main() -> int:
     print(f"\n{'scenario':44} {'wall s':>7} {'x old':>6} {'images':>7} {'bytes':>9} {'writes':>7}")
     for r in rows:
         print(f"{r.name:44} {r.seconds:7.1f} {r.seconds / base:6.2f} {r.pushed:7d} {r.bytes_added:9d} {r.writes:7d}")
-    print(f"\nledger of {staging}: {[e['release_id'] for e in ledger.releases(staging)]}")
+    print(f"\nreleases of {staging}, newest first (recorded by `pulumi up` in the backend's history): ")
+    for line in ledger.lines(ledger.deployments(staging)):
+        print(f"  {line}")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ import yaml
 from pulumi import automation as auto
 
 from deployctl import engine, ledger, local_stack
-from deployctl.operations import rollback, unpin, up
+from deployctl.operations import EngineFailed, rollback, unpin, up
 from testkit import images
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import stored_bytes
@@ -33,7 +34,27 @@ from tests.engine_helpers import REGISTRY, registry_digest
 pytestmark = pytest.mark.engine
 ROOT = engine.PROJECT_DIR
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
-PORT_OFFSET = 20000
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_offset() -> int:
+    """An offset for the catalog's published ports under which they, and the prod stack's (+100), are all free."""
+    published = [int(s["published"]) for s in RAW["services"].values()]
+    for _ in range(100):
+        offset = random.randrange(15000, 50000, 100)
+        if all(_port_free(p + offset + extra) for p in published for extra in (0, 100)):
+            return offset
+    raise RuntimeError("no free range of host ports for the e2e stacks")
 
 
 class World:
@@ -46,6 +67,7 @@ class World:
         self.stack = f"test-{self.run_id}"
         self.prod = f"test-{self.run_id}-prod"
         self.port = _free_port()
+        self.offset = _free_offset()  # host ports: catalog + offset (staging), + offset + 100 (prod)
         self.srv = self.new_server()
 
     def new_server(self) -> FakeDokploy:
@@ -79,8 +101,9 @@ class World:
         st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(self.key, secret=True))
         return st
 
-    def health(self, service: str, offset: int = PORT_OFFSET) -> int:
+    def health(self, service: str, prod: bool = False) -> int:
         spec = RAW["services"][service]
+        offset = self.offset + (100 if prod else 0)
         try:
             return requests.get(f"http://127.0.0.1:{spec['published'] + offset}{spec['health']}", timeout=3).status_code
         except requests.ConnectionError:
@@ -99,7 +122,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     (tmp / "backend").mkdir()
     images.build_catalog_images(RAW, variant="v1")
     w = World(tmp)
-    w.init(w.stack, "local.yaml", w.config(w.stack, w.stack, PORT_OFFSET))
+    w.init(w.stack, "local.yaml", w.config(w.stack, w.stack, w.offset))
     try:
         yield w
     finally:
@@ -136,7 +159,8 @@ def test_up_ships_14_healthy_services_pinned_by_digest(world: World) -> None:
     assert {s: world.health(s) for s in RAW["services"]} == dict.fromkeys(RAW["services"], 200)
     backend = yaml.safe_load(out["compose"]["backend"])
     assert backend["services"]["brain-api"]["image"] == out["release_manifest"]["brain-api"]
-    assert [e["release_id"] for e in ledger.releases(world.stack)] == [out["release_id"]]
+    assert [(r.id, r.status) for r in ledger.releases(world.stack)] == [(out["release_id"], "verified")]  # recorded by `up` itself
+    assert out["release"]["compose"]["backend"]["text"] == out["compose"]["backend"]
 
 
 def test_second_up_changes_nothing_pushes_nothing_and_writes_nothing(world: World) -> None:
@@ -158,16 +182,16 @@ def test_one_changed_image_pushes_one_and_redeploys_one_project(world: World) ->
     assert [s for s in manifest if manifest[s] != old[s]] == ["brain-api"]
     deploys = [c for c in world.srv.calls if c[1] in ("compose.deploy", "compose.redeploy")]
     assert len(deploys) == 1, world.srv.calls
-    assert changes(result) == {"replace": 2, "update": 1}, changes(result)  # tag + push replaced, backend updated
+    assert changes(result) == {"replace": 2, "update": 2}, changes(result)  # tag + push replaced, release record and backend updated
     assert world.health("brain-api") == 200
     assert len(ledger.releases(world.stack)) == 2
 
 
 def test_prod_promotes_the_verified_release_without_pushing(world: World) -> None:
     source = f"organization/bizosaas-deploy/{world.stack}"
-    world.init(
-        world.prod, "local-prod.yaml", world.config(world.prod, world.prod, PORT_OFFSET + 100, **{"bizosaas-deploy:promoteFrom": source})
-    )
+    expect = engine.stack(world.stack).outputs()["release_id"].value  # what the promote workflow sets from the approved run
+    promote = {"bizosaas-deploy:promoteFrom": source, "bizosaas-deploy:expectRelease": expect}
+    world.init(world.prod, "local-prod.yaml", world.config(world.prod, world.prod, world.offset + 100, **promote))
     before = registry_bytes()
     result, _ = up(world.prod, quiet=True)
     staging = engine.stack(world.stack).outputs()
@@ -176,7 +200,8 @@ def test_prod_promotes_the_verified_release_without_pushing(world: World) -> Non
     assert registry_bytes() == before
     types = {r["type"] for r in engine.stack(world.prod).export_stack().deployment["resources"]}
     assert not any(t.startswith("docker:") for t in types), types
-    assert world.health("brain-api", PORT_OFFSET + 100) == 200
+    assert world.health("brain-api", prod=True) == 200
+    assert result.outputs["release"].value["promoted_from"] == source
 
 
 def _fake_release_stack(name: str, manifest: dict[str, str], verified: bool) -> None:
@@ -191,6 +216,10 @@ def test_prod_refuses_an_unverified_release_and_a_digest_not_in_the_registry(wor
     manifest = engine.stack(world.stack).outputs()["release_manifest"].value
     prod = engine.stack(world.prod)
     try:
+        prod.set_config("bizosaas-deploy:expectRelease", auto.ConfigValue("r-000000000000"))
+        with pytest.raises(auto.errors.CommandError, match=r"expectRelease: the source stack runs release r-\w{12}, not r-000000000000"):
+            prod.preview(color="never")
+        prod.remove_config("bizosaas-deploy:expectRelease")
         _fake_release_stack(f"{world.stack}-unverified", manifest, verified=False)
         prod.set_config("bizosaas-deploy:promoteFrom", auto.ConfigValue(f"organization/bizosaas-deploy/{world.stack}-unverified"))
         with pytest.raises(auto.errors.CommandError, match="was not verified healthy; refusing to promote it"):
@@ -208,23 +237,27 @@ def test_prod_refuses_an_unverified_release_and_a_digest_not_in_the_registry(wor
 
 
 def test_rollback_to_the_previous_release_redeploys_one_project_and_pushes_nothing(world: World) -> None:
-    first = ledger.releases(world.stack)[0]
+    first = ledger.releases(world.stack)[-1]  # the oldest: the one before the current release
+    recorded = first.last.release or {}
     before = registry_bytes()
     world.srv.reset_calls()
-    result, elapsed, entry = rollback(world.stack, "previous")
-    assert entry["release_id"] == first["release_id"]
-    assert result.outputs["release_id"].value == first["release_id"]
+    result, elapsed, row = rollback(world.stack, "previous", quiet=True)
+    assert row.release_id == first.id
+    assert result.outputs["release_id"].value == first.id and result.outputs["release"].value["pinned"] == first.id
     deploys = [c for c in world.srv.calls if c[1] in ("compose.deploy", "compose.redeploy")]
     assert len(deploys) == 1
     assert registry_bytes() == before
     running = subprocess.run(
         ["docker", "inspect", "-f", "{{.Config.Image}}", f"bizosaas-brain-{world.stack}"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert running == first["manifest"]["brain-api"]
+    assert running == recorded["manifest"]["brain-api"]
+    resources = engine.stack(world.stack).export_stack().deployment["resources"]
+    composes = {r["outputs"]["compose_name"]: r["outputs"]["compose_sha256"] for r in resources if r["type"].endswith("ComposeProject")}
+    assert composes == {g: c["sha256"] for g, c in recorded["compose"].items()}  # the compose projects as recorded
     print(f"rollback took {elapsed:.1f}s")
     unpin(world.stack)
     result, _ = up(world.stack, quiet=True)  # back to the freshly pushed images (brain-api v2)
-    assert result.outputs["release_id"].value == ledger.releases(world.stack)[1]["release_id"]
+    assert result.outputs["release_id"].value == ledger.releases(world.stack)[1].id
 
 
 def test_unhealthy_service_fails_up_restores_previous_compose_and_next_up_converges(world: World) -> None:
@@ -239,11 +272,12 @@ def test_unhealthy_service_fails_up_restores_previous_compose_and_next_up_conver
         env={"DOCKER_BUILDKIT": "0", "PATH": os.environ["PATH"]},
     )
     entries = len(ledger.releases(world.stack))
-    with pytest.raises(auto.errors.CommandError) as err:
+    with pytest.raises(EngineFailed) as err:
         up(world.stack, quiet=True)
     text = str(err.value)
-    assert "brain-api" in text and f":{RAW['services']['brain-api']['published'] + PORT_OFFSET}/health" in text
-    assert len(ledger.releases(world.stack)) == entries  # no half-recorded release
+    assert "brain-api" in text and f":{RAW['services']['brain-api']['published'] + world.offset}/health" in text
+    listed = ledger.releases(world.stack)
+    assert len(listed) == entries + 1 and listed[0].status == "failed"  # recorded as failed: `previous` skips it
     assert world.health("brain-api") == 200  # rolled back to the last good compose file
     assert engine.stack(world.stack).outputs()["release_id"].value == good
     images.build_catalog_images(RAW, variant="v2", only=["brain-api"])
@@ -264,7 +298,7 @@ def test_dokploy_killed_mid_deploy_fails_clearly_and_next_up_converges(world: Wo
 
     killer = threading.Thread(target=kill_when_running)
     killer.start()
-    with pytest.raises(auto.errors.CommandError) as err:
+    with pytest.raises(EngineFailed) as err:
         up(world.stack, quiet=True)
     killer.join()
     assert "backend" in str(err.value)
@@ -280,7 +314,7 @@ def test_two_ups_at_once_one_waits_on_the_lock_and_state_stays_consistent(world:
     def run() -> None:
         try:
             results.append(up(world.stack, quiet=True)[0])
-        except auto.errors.CommandError as exc:
+        except EngineFailed as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -289,8 +323,7 @@ def test_two_ups_at_once_one_waits_on_the_lock_and_state_stays_consistent(world:
     for t in threads:
         t.join()
     errors = [r for r in results if isinstance(r, Exception)]
-    assert len(errors) <= 1
-    assert all("locked" in str(e) for e in errors), errors
+    assert errors == []  # the second waited for the first's lock
     again, _ = up(world.stack, quiet=True)
     assert changes(again) == {}
 
@@ -302,7 +335,7 @@ def test_registry_refusing_a_push_fails_before_any_deploy_and_next_up_converges(
     reg = _start_registry(port, data, readonly=True)
     name = f"{world.stack}-ro"
     only_brain = {n: {"enabled": False} for n in RAW["services"] if n != "brain-api"}
-    only_brain["brain-api"] = {"published": 29901}
+    only_brain["brain-api"] = {"published": _free_port()}
     config = world.config(
         name,
         name,
@@ -312,7 +345,7 @@ def test_registry_refusing_a_push_fails_before_any_deploy_and_next_up_converges(
     world.init(name, "local.yaml", config)
     try:
         world.srv.reset_calls()
-        with pytest.raises(auto.errors.CommandError) as err:
+        with pytest.raises(EngineFailed) as err:
             up(name, quiet=True)
         assert f"127.0.0.1:{port}" in str(err.value)
         assert not [c for c in world.srv.calls if c[1] in ("compose.deploy", "compose.redeploy")]
