@@ -183,16 +183,73 @@ def test_preview_fails_when_a_preview_fails() -> None:
 
 
 def test_deploys_run_pulumi_up_and_check_verification() -> None:
+    up = "bash scripts/pulumi-wait-lock.sh up --stack \"$STACK\" --yes --non-interactive"
     staging = runs(load("deploy-staging.yml"))
-    assert "venv/bin/python -m deployctl up --stack staging" in staging
+    assert up in staging
     assert "docker compose -f" in staging and "build" in staging
     assert 'pulumi stack output verified --stack "$STACK"' in staging
     prod = runs(load("promote-prod.yml"))
-    assert "venv/bin/python -m deployctl up --stack prod" in prod
-    assert "pulumi stack output verified --stack staging" in prod
+    assert up in prod
     assert "--stack staging --yes" not in prod and "docker compose" not in prod  # prod builds and pushes nothing
     rollback = runs(load("rollback.yml"))
-    assert 'venv/bin/python -m deployctl rollback --stack "$STACK" --release "$RELEASE"' in rollback
+    assert 'venv/bin/python -m deployctl pin --stack "$STACK" --release "$RELEASE"' in rollback
+    assert 'bash scripts/pulumi-wait-lock.sh up --stack "$STACK" --refresh --yes --non-interactive' in rollback
+    assert rollback.index("deployctl pin") < rollback.index("pulumi-wait-lock.sh up")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_releases_are_recorded_by_the_program_no_ledger_is_synced(path: Path) -> None:
+    text = path.read_text()
+    assert "aws s3 sync" not in text and "LEDGER" not in text and "deployctl up" not in text
+
+
+def test_prod_is_told_the_approved_release_before_its_up() -> None:
+    (job,) = load("promote-prod.yml")["jobs"].values()
+    script = runs(load("promote-prod.yml"))
+    assert job["env"]["EXPECTED_RELEASE"] == "${{ inputs.release }}"
+    assert 'release=${EXPECTED_RELEASE:-$(pulumi stack output release_id --stack staging)}' in script
+    assert script.index('pulumi config set expectRelease "$release" --stack "$STACK"') < script.index("pulumi-wait-lock.sh up")
+
+
+def fake_pulumi(tmp_path: Path, locked_times: int) -> dict[str, str]:
+    """A `pulumi` that is refused by the stack lock ``locked_times`` times, then succeeds; counts its runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(
+        "#!/bin/sh\n"
+        f'n=$(cat "{tmp_path}/runs" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "{tmp_path}/runs"\n'
+        f'if [ $n -le {locked_times} ]; then echo "error: the stack is currently locked by 1 lock(s)." >&2; exit 255; fi\n'
+        'echo "pulumi $*: done"\n'
+    )
+    (bin_dir / "pulumi").chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "PULUMI_LOCK_POLL": "0"}
+
+
+def wait_lock(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "pulumi-wait-lock.sh"), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_deploy_waits_for_the_stack_lock_and_then_runs(tmp_path: Path) -> None:
+    out = wait_lock(fake_pulumi(tmp_path, locked_times=2), "up", "--stack", "staging", "--yes")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "runs").read_text().strip() == "3"
+    assert out.stdout.count("the stack is currently locked") == 2 and "pulumi up --stack staging --yes: done" in out.stdout
+    assert out.stderr.count("pulumi-wait-lock: the stack is locked by another update; trying again") == 2
+
+
+def test_the_wait_is_bounded_and_other_failures_are_not_retried(tmp_path: Path) -> None:
+    env = fake_pulumi(tmp_path, locked_times=1000) | {"PULUMI_LOCK_WAIT": "0"}
+    out = wait_lock(env, "up")
+    assert out.returncode == 255 and "stayed locked for 0s; giving up" in out.stderr
+    assert (tmp_path / "runs").read_text().strip() == "1"
+    failing = tmp_path / "other"
+    failing.mkdir()
+    (failing / "pulumi").write_text('#!/bin/sh\necho "error: deploy failed" >&2; exit 1\n')
+    (failing / "pulumi").chmod(0o755)
+    out = wait_lock({"PATH": f"{failing}:/usr/bin:/bin", "PULUMI_LOCK_POLL": "0"}, "up")
+    assert out.returncode == 1 and "trying again" not in out.stderr
 
 
 def test_stage_release_images_plan() -> None:
