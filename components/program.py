@@ -64,10 +64,11 @@ def build(
     problems = stack_config.check_running_stack(stack) if config_problems is None else list(config_problems)
     catalog = _catalog(stack, cfg, problems)
     promote_from = cfg.get("promoteFrom")
-    pin = cfg.get("pinnedRelease")
+    digest_pin = stack_config.legacy_pin(cfg)  # a pin written before releases were recorded: digests only
+    pin = None if digest_pin else cfg.get("pinnedRelease")
     deploy = read_deploy(cfg, stack)
     pinned = _pinned(stack, pin, catalog, deploy, history or _read_history, problems) if pin and catalog and not problems else None
-    pushes = not promote_from
+    pushes = not (promote_from or digest_pin)
     report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
     problems += report.errors if report and not pinned else []
     if problems or catalog is None:
@@ -80,6 +81,11 @@ def build(
         digest_of = {n: pulumi.Output.from_input(pinned.digests[n]) for n in catalog.services}
         if report is not None:  # declared as they are, so that neither the pin nor unpinning replaces them
             _push_images(catalog, cfg, report, frozen=True)
+    elif digest_pin is not None:
+        key = f"{stack_config.PROJECT}:pinnedRelease"
+        pulumi.log.warn(f"stack {stack}: {key} holds image digests (a pin written before releases were recorded): they are deployed "
+                        "with today's compose rendering; pin a recorded release instead: `python -m deployctl rollback --release r-...`")
+        digest_of = {n: pulumi.Output.from_input(d) for n, d in release.digests_for(stack, catalog, digest_pin, key).items()}
     elif report is None:
         released = _released_digests(stack, catalog, promote_from, cfg)
         digest_of = {n: released.apply(_item(n)) for n in catalog.services}

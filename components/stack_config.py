@@ -73,6 +73,7 @@ KEYS: dict[str, Key] = {
     "promoteFrom": Key("text", "org/project/stack whose verified release this stack deploys"),
     "checkRegistry": Key("bool", "promotion: check every digest is in the registry first"),
     "pinnedRelease": Key("text", "rollback: the id of an earlier verified release of this stack, deployed again as recorded (r-...)"),
+    # (an object service -> repository@sha256, written by deployctl before releases were recorded, is still read: legacy_pin)
     "expectRelease": Key("text", "promotion: the release of the promoteFrom stack this stack may deploy; any other is refused (r-...)"),
     "protect": Key("bool", "refuse to delete the compose projects and the Dokploy project (default: true when promoteFrom is set)"),
 }
@@ -137,15 +138,16 @@ def check(
 
 
 def _release_keys(stack: str, values: Mapping[str, Any], present: set[str]) -> list[str]:
-    """pinnedRelease and expectRelease name a release id; expectRelease only means something with promoteFrom."""
+    """pinnedRelease and expectRelease name a release id (a pin written by an older deployctl, an object of
+    service -> repository@sha256, is still read); expectRelease only means something with promoteFrom."""
     problems = []
     for name in ("pinnedRelease", "expectRelease"):
         raw = values.get(f"{PROJECT}:{name}")
         if name not in present or not isinstance(raw, str) or RELEASE_ID.match(raw):
             continue
-        hint = " (a pin written by an older deployctl: `pulumi config rm pinnedRelease`, then `python -m deployctl rollback`)"
-        old_pin = name == "pinnedRelease" and isinstance(_parsed(raw), dict)
-        problems.append(f"stack {stack}: {PROJECT}:{name}: should be a release id like r-0123456789ab{hint if old_pin else ''}")
+        if name == "pinnedRelease" and isinstance(_parsed(raw), dict):
+            continue
+        problems.append(f"stack {stack}: {PROJECT}:{name}: should be a release id like r-0123456789ab")
     if "expectRelease" in present and "promoteFrom" not in present:
         problems.append(f"stack {stack}: {PROJECT}:expectRelease: only a promoting stack (promoteFrom) can expect a release")
     return problems
@@ -257,6 +259,12 @@ def _safe(obj: Callable[[str], Any], key: str) -> Any:
         return obj(key)
     except pulumi.ConfigTypeError:  # reported by check()
         return None
+
+
+def legacy_pin(cfg: pulumi.Config) -> dict[str, str] | None:
+    """A pinnedRelease written before releases were recorded: service -> repository@sha256 (None otherwise)."""
+    value = optional_object(cfg, "pinnedRelease")
+    return {str(k): str(v) for k, v in value.items()} if value else None
 
 
 def optional_object(cfg: pulumi.Config, key: str) -> dict[str, Any] | None:

@@ -209,3 +209,22 @@ def test_prod_deploys_the_expected_release(mocks: Mocks) -> None:
     declare()
     assert got[0][0] == staging_release_id() and got[0][1]["promoted_from"] == "organization/bizosaas-deploy/staging"
     assert {r.type for r in monitor.requests} >= {"pulumi-python:dynamic/dokploy:Project", "pulumi-python:dynamic/dokploy:ComposeProject"}
+
+
+def test_a_pin_written_before_releases_were_recorded_still_deploys_its_digests(mocks: Mocks) -> None:
+    import json
+
+    from components.program import build
+
+    old = recorded_release("-old")
+    pulumi.runtime.set_config(f"{PROJECT}:pinnedRelease", json.dumps(old["manifest"]))  # the object an older deployctl wrote
+    got: list[Any] = []
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        outputs = build("staging", pulumi.Config(PROJECT), inspect=image_inspector, config_problems=[], history=lambda s: [])
+        return pulumi.Output.all(outputs["release_id"], outputs["compose"]).apply(got.append)
+
+    declare()
+    assert got[0][0] == old["id"] and got[0][1]["backend"] == old["compose"]["backend"]["text"]
+    assert not [r for r in mocks.resources if r.typ.startswith("docker:")]  # as before: nothing declared to push
