@@ -91,7 +91,9 @@ def run(command: Callable[..., T], on_event: OnEvent | None, **kwargs: Any) -> T
     def collect(event: auto.EngineEvent) -> None:
         diagnostic = event.diagnostic_event
         if diagnostic is not None and diagnostic.severity == "error" and diagnostic.message.strip():
-            errors.append(diagnostic.message.strip())
+            urn = diagnostic.urn or ""
+            resource = urn.rsplit("::", 1)[-1] if urn and "::pulumi:pulumi:Stack::" not in urn else ""
+            errors.append(f"{resource}: {diagnostic.message.strip()}" if resource else diagnostic.message.strip())
         if on_event is not None:
             on_event(event)
 

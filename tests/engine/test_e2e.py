@@ -6,6 +6,7 @@ The tests of this module share one world (a staging-like stack and its prod) and
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -68,6 +69,11 @@ class World:
         self.prod = f"test-{self.run_id}-prod"
         self.port = _free_port()
         self.offset = _free_offset()  # host ports: catalog + offset (staging), + offset + 100 (prod)
+        # images and registry repositories of this run only: other checkouts on this Docker Engine build the catalog's names
+        self.raw = copy.deepcopy(RAW)
+        for name, spec in self.raw["services"].items():
+            spec["local_image"] = f"bizosaas-e2e-{self.run_id}-{name}:latest"
+        self.registry = f"{REGISTRY}/e2e-{self.run_id}"
         self.srv = self.new_server()
 
     def new_server(self) -> FakeDokploy:
@@ -84,8 +90,9 @@ class World:
         return srv
 
     def config(self, stack: str, suffix: str, offset: int, **extra: Any) -> dict[str, Any]:
-        services = {n: {"published": s["published"] + offset} for n, s in RAW["services"].items()}
+        services = {n: {"published": s["published"] + offset, "local_image": s["local_image"]} for n, s in self.raw["services"].items()}
         return {
+            "bizosaas-deploy:registry": self.registry,
             "bizosaas-deploy:tag": stack,
             "bizosaas-deploy:containerSuffix": suffix,
             "bizosaas-deploy:dokployUrl": self.srv.base_url,
@@ -120,8 +127,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     saved = {k: os.environ.get(k) for k in ("PULUMI_BACKEND_URL",)}
     os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
     (tmp / "backend").mkdir()
-    images.build_catalog_images(RAW, variant="v1")
     w = World(tmp)
+    images.build_catalog_images(w.raw, variant="v1")
     w.init(w.stack, "local.yaml", w.config(w.stack, w.stack, w.offset))
     try:
         yield w
@@ -134,14 +141,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
         w.srv.stop()
         images.remove_containers(w.run_id)  # whatever a failed test left behind
-        images.build_catalog_images(RAW, variant="v1", only=["brain-api"])
+        local = [s["local_image"] for s in w.raw["services"].values()]
+        subprocess.run(["docker", "rmi", "-f", *local], capture_output=True, check=False)
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
-def registry_bytes() -> int:
-    """Bytes the local registry stores (what pushes added), asked from the registry itself."""
-    return stored_bytes(REGISTRY)
+def registry_bytes(world: World) -> int:
+    """Bytes the local registry stores in this run's repositories (what pushes added), asked from the registry itself."""
+    return stored_bytes(REGISTRY, prefix=world.registry.split("/", 1)[1])
 
 
 def changes(result: auto.UpResult) -> dict[str, int]:
@@ -153,7 +161,7 @@ def test_up_ships_14_healthy_services_pinned_by_digest(world: World) -> None:
     out = {k: v.value for k, v in result.outputs.items()}
     assert out["verified"] is True
     assert len(out["release_manifest"]) == 14
-    repo = f"{REGISTRY}/bizoholic-digital/bizosaas-platform/brain-api"
+    repo = f"{world.registry}/brain-api"
     assert out["release_manifest"]["brain-api"] == f"{repo}@{registry_digest(repo, world.stack)}"
     assert len(world.project_containers(world.stack)) == 14
     assert {s: world.health(s) for s in RAW["services"]} == dict.fromkeys(RAW["services"], 200)
@@ -164,18 +172,18 @@ def test_up_ships_14_healthy_services_pinned_by_digest(world: World) -> None:
 
 
 def test_second_up_changes_nothing_pushes_nothing_and_writes_nothing(world: World) -> None:
-    before = registry_bytes()
+    before = registry_bytes(world)
     world.srv.reset_calls()
     result, _ = up(world.stack, quiet=True)
     assert changes(result) == {}
     assert world.srv.write_calls == 0, world.srv.calls
-    assert registry_bytes() == before
+    assert registry_bytes(world) == before
     assert len(ledger.releases(world.stack)) == 1
 
 
 def test_one_changed_image_pushes_one_and_redeploys_one_project(world: World) -> None:
     old = engine.stack(world.stack).outputs()["release_manifest"].value
-    images.build_catalog_images(RAW, variant="v2", only=["brain-api"])
+    images.build_catalog_images(world.raw, variant="v2", only=["brain-api"])
     world.srv.reset_calls()
     result, _ = up(world.stack, quiet=True)
     manifest = result.outputs["release_manifest"].value
@@ -192,12 +200,12 @@ def test_prod_promotes_the_verified_release_without_pushing(world: World) -> Non
     expect = engine.stack(world.stack).outputs()["release_id"].value  # what the promote workflow sets from the approved run
     promote = {"bizosaas-deploy:promoteFrom": source, "bizosaas-deploy:expectRelease": expect}
     world.init(world.prod, "local-prod.yaml", world.config(world.prod, world.prod, world.offset + 100, **promote))
-    before = registry_bytes()
+    before = registry_bytes(world)
     result, _ = up(world.prod, quiet=True)
     staging = engine.stack(world.stack).outputs()
     assert result.outputs["release_manifest"].value == staging["release_manifest"].value
     assert result.outputs["verified"].value is True
-    assert registry_bytes() == before
+    assert registry_bytes(world) == before
     types = {r["type"] for r in engine.stack(world.prod).export_stack().deployment["resources"]}
     assert not any(t.startswith("docker:") for t in types), types
     assert world.health("brain-api", prod=True) == 200
@@ -237,16 +245,16 @@ def test_prod_refuses_an_unverified_release_and_a_digest_not_in_the_registry(wor
 
 
 def test_rollback_to_the_previous_release_redeploys_one_project_and_pushes_nothing(world: World) -> None:
-    first = ledger.releases(world.stack)[-1]  # the oldest: the one before the current release
+    current, first = ledger.releases(world.stack)  # newest first: brain-api v2, then the first release
     recorded = first.last.release or {}
-    before = registry_bytes()
+    before = registry_bytes(world)
     world.srv.reset_calls()
     result, elapsed, row = rollback(world.stack, "previous", quiet=True)
     assert row.release_id == first.id
     assert result.outputs["release_id"].value == first.id and result.outputs["release"].value["pinned"] == first.id
     deploys = [c for c in world.srv.calls if c[1] in ("compose.deploy", "compose.redeploy")]
     assert len(deploys) == 1
-    assert registry_bytes() == before
+    assert registry_bytes(world) == before
     running = subprocess.run(
         ["docker", "inspect", "-f", "{{.Config.Image}}", f"bizosaas-brain-{world.stack}"], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -257,7 +265,7 @@ def test_rollback_to_the_previous_release_redeploys_one_project_and_pushes_nothi
     print(f"rollback took {elapsed:.1f}s")
     unpin(world.stack)
     result, _ = up(world.stack, quiet=True)  # back to the freshly pushed images (brain-api v2)
-    assert result.outputs["release_id"].value == ledger.releases(world.stack)[1].id
+    assert result.outputs["release_id"].value == current.id == ledger.releases(world.stack)[0].id
 
 
 def test_unhealthy_service_fails_up_restores_previous_compose_and_next_up_converges(world: World) -> None:
@@ -266,7 +274,7 @@ def test_unhealthy_service_fails_up_restores_previous_compose_and_next_up_conver
     broken_dir.mkdir()
     images.write_context(broken_dir, "brain-api", 8001, "/not-the-health-path", "broken")
     subprocess.run(
-        ["docker", "build", "-q", "-t", RAW["services"]["brain-api"]["local_image"], str(broken_dir)],
+        ["docker", "build", "-q", "-t", world.raw["services"]["brain-api"]["local_image"], str(broken_dir)],
         check=True,
         capture_output=True,
         env={"DOCKER_BUILDKIT": "0", "PATH": os.environ["PATH"]},
@@ -280,13 +288,13 @@ def test_unhealthy_service_fails_up_restores_previous_compose_and_next_up_conver
     assert len(listed) == entries + 1 and listed[0].status == "failed"  # recorded as failed: `previous` skips it
     assert world.health("brain-api") == 200  # rolled back to the last good compose file
     assert engine.stack(world.stack).outputs()["release_id"].value == good
-    images.build_catalog_images(RAW, variant="v2", only=["brain-api"])
+    images.build_catalog_images(world.raw, variant="v2", only=["brain-api"])
     result, _ = up(world.stack, quiet=True)
     assert result.outputs["verified"].value is True
 
 
 def test_dokploy_killed_mid_deploy_fails_clearly_and_next_up_converges(world: World) -> None:
-    images.build_catalog_images(RAW, variant="v3", only=["brain-api"])
+    images.build_catalog_images(world.raw, variant="v3", only=["brain-api"])
 
     def kill_when_running() -> None:
         deadline = time.monotonic() + 60
@@ -334,8 +342,9 @@ def test_registry_refusing_a_push_fails_before_any_deploy_and_next_up_converges(
     data.mkdir()
     reg = _start_registry(port, data, readonly=True)
     name = f"{world.stack}-ro"
-    only_brain = {n: {"enabled": False} for n in RAW["services"] if n != "brain-api"}
-    only_brain["brain-api"] = {"published": _free_port()}
+    kept = ("brain-api", "thrillring-gaming")  # one service per compose project (a project left empty is refused)
+    only_brain: dict[str, Any] = {n: {"enabled": False} for n in RAW["services"] if n not in kept}
+    only_brain.update({n: {"published": _free_port(), "local_image": world.raw["services"][n]["local_image"]} for n in kept})
     config = world.config(
         name,
         name,
