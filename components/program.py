@@ -67,7 +67,8 @@ def build(
     digest_pin = stack_config.legacy_pin(cfg)  # a pin written before releases were recorded: digests only
     pin = None if digest_pin else cfg.get("pinnedRelease")
     deploy = read_deploy(cfg, stack)
-    pinned = _pinned(stack, pin, catalog, deploy, history or _read_history, problems) if pin and catalog and not problems else None
+    find = (lambda s, r: ledger.find(s, history(s), r)) if history else _find_release
+    pinned = _pinned(stack, pin, catalog, deploy, find, problems) if pin and catalog and not problems else None
     pushes = not (promote_from or digest_pin)
     report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
     problems += report.errors if report and not pinned else []
@@ -224,23 +225,24 @@ def _released_digests(stack: str, catalog: Catalog, promote_from: str | None, cf
     return pulumi.Output.unsecret(digests)  # digests are not secret; the token only authenticated the check
 
 
-def _read_history(stack: str) -> list[ledger.Deployment]:
-    """The stack's deployments, from the state backend the engine uses (a damaged entry: a warning, and skipped)."""
+def _find_release(stack: str, release_id: str) -> ledger.Deployment:
+    """A release of the stack, from the state backend the engine uses (a damaged entry: a warning, and skipped)."""
     warnings: list[str] = []
     backend = state_backend.open_backend(state_backend.backend_url())
-    rows = state_backend.read_deployments(backend, pulumi.get_project(), stack, warnings.append)
-    for warning in warnings:
-        pulumi.log.warn(f"release history of {stack}: {warning}")
-    return rows
+    try:
+        return state_backend.find_deployment(backend, pulumi.get_project(), stack, release_id, warnings.append)
+    finally:
+        for warning in warnings:
+            pulumi.log.warn(f"release history of {stack}: {warning}")
 
 
 def _pinned(
-    stack: str, pin: str, catalog: Catalog, deploy: DeploySettings, history: History, problems: list[str]
+    stack: str, pin: str, catalog: Catalog, deploy: DeploySettings, find: Callable[[str, str], ledger.Deployment], problems: list[str]
 ) -> release.PinnedRelease | None:
     """The pinned release from the stack's history, checked (problems are added, not raised)."""
     key = f"{stack_config.PROJECT}:pinnedRelease"
     try:
-        row = ledger.find(stack, history(stack), pin)
+        row = find(stack, pin)
     except (LookupError, state_backend.BackendError) as exc:
         text = str(exc).removeprefix(f"stack {stack}: ")
         problems.append(f"stack {stack}: {key}: {text}")

@@ -3,7 +3,7 @@
     python -m deployctl demo      --stack local        the main job end to end on the local default
     python -m deployctl preview   --stack S            pulumi preview --diff
     python -m deployctl up        --stack S
-    python -m deployctl releases  --stack S            the releases `pulumi up` recorded, newest first
+    python -m deployctl releases  --stack S [--limit N]  the releases `pulumi up` recorded, newest first
     python -m deployctl rollback  --stack S --release r-XXXXXXXXXXXX|previous     pin + up
     python -m deployctl pin       --stack S --release r-XXXXXXXXXXXX|previous     pin only (then `pulumi up`)
     python -m deployctl unpin     --stack S            go back to deploying freshly pushed images
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="local")
     parser.add_argument("--release", help="rollback, pin: a release id from `releases`, or 'previous'")
     parser.add_argument("--diff", action="store_true", help="preview: accepted for familiarity; the diff is always shown")
+    parser.add_argument("--limit", type=int, default=0, help="releases: read only the newest N updates (default: all)")
     args = parser.parse_args(argv)
     engine.engine_env()  # PATH, backend, passphrase: the ledger commands need them too
     try:
@@ -59,7 +60,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     elif args.command == "destroy":
         operations.destroy(args.stack)
     elif args.command == "releases":
-        for line in ledger.lines(ledger.deployments(args.stack)):
+        for line in ledger.lines(ledger.deployments(args.stack, newest=args.limit or None)):
             print(line)
     elif args.command in ("rollback", "pin"):
         if not args.release:

@@ -35,7 +35,8 @@ def releases(stack: str) -> list[ledger.Release]:
 
 def find(stack: str, release_id: str) -> ledger.Deployment:
     """The newest verified deployment of a release id, or of the release before the current one ('previous')."""
-    return ledger.find(stack, deployments(stack), release_id)
+    backend = state_backend.open_backend(state_backend.backend_url())
+    return state_backend.find_deployment(backend, PROJECT, stack, release_id, warn)
 
 
 def lines(rows: Sequence[ledger.Deployment]) -> list[str]:

@@ -275,6 +275,24 @@ def read_deployments(backend: Backend, project: str, stack: str, warn: ledger.Wa
     return ledger.deployments(read_entries(backend, project, stack, warn, newest), warn)
 
 
+def find_deployment(backend: Backend, project: str, stack: str, release_id: str, warn: ledger.Warn, window: int = 25) -> ledger.Deployment:
+    """``ledger.find`` over the newest ``window`` updates first (what a rollback almost always wants), then the whole history."""
+    notes: list[str] = []
+    entries = read_entries(backend, project, stack, notes.append, window)
+    rows = ledger.deployments(entries, notes.append)
+    if not entries or entries[0].number == 1:  # the window held the whole history
+        for note in notes:
+            warn(note)
+        return ledger.find(stack, rows, release_id)
+    try:
+        found = ledger.find(stack, rows, release_id)
+    except LookupError:
+        return ledger.find(stack, read_deployments(backend, project, stack, warn), release_id)
+    for note in notes:
+        warn(note)
+    return found
+
+
 def _json(backend: Backend, key: str, warn: ledger.Warn) -> dict[str, Any] | None:
     """One JSON object (gzip-compressed ones too); None, with no exception, when it cannot be read or parsed."""
     if key.endswith(".zst"):

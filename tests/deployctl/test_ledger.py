@@ -80,3 +80,14 @@ def test_releases_command_lists_from_the_backend_and_warns_about_a_damaged_recor
     )
     assert [line.split()[0] for line in out.stdout.splitlines()] == [release(2)["id"], release(3)["id"], "-"]
     assert core_ledger.RELEASE_ID.match(out.stdout.split()[0])
+    newest = subprocess.run(
+        [sys.executable, "-m", "deployctl", "releases", "--stack", "staging", "--limit", "1"],
+        cwd=engine.PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert newest.returncode == 0 and newest.stderr == ""  # the damaged first entry is not read
+    assert [line.split()[0] for line in newest.stdout.splitlines()] == [release(2)["id"], release(3)["id"]]

@@ -137,3 +137,29 @@ def test_the_backend_in_use_is_pulumi_backend_url_else_what_pulumi_whoami_says(t
     assert state_backend.backend_url({"PATH": str(tmp_path)}) == "file:///srv/state"
     with pytest.raises(BackendError, match="PULUMI_BACKEND_URL is not set and `pulumi` is not on PATH"):
         state_backend.backend_url({"PATH": str(tmp_path / "empty")})
+
+
+def test_find_looks_at_the_newest_updates_first_then_the_whole_history(tmp_path: Path) -> None:
+    prefix = ".pulumi/history/proj/s/"
+    for n in range(1, 8):
+        history(tmp_path, prefix, 1_800_000_000_000_000_000 + n, "succeeded", legacy_outputs(n))
+    backend = open_backend(tmp_path.as_uri())
+    reads: list[str] = []
+    counting = FileBackend(backend.url, backend.root)  # type: ignore[attr-defined]
+    original = FileBackend.read
+
+    def read(self: FileBackend, key: str) -> bytes:
+        reads.append(key)
+        return original(self, key)
+
+    FileBackend.read = read  # type: ignore[method-assign]
+    try:
+        assert state_backend.find_deployment(counting, "proj", "s", "previous", print, window=2).update == 6
+        assert len(reads) == 6  # the newest two and the one before them: history + checkpoint each
+        reads.clear()
+        assert state_backend.find_deployment(counting, "proj", "s", legacy_outputs(1)["release_id"], print, window=2).update == 1
+        assert len(reads) == 6 + 14  # not in the window: the whole history
+    finally:
+        FileBackend.read = original  # type: ignore[method-assign]
+    with pytest.raises(LookupError, match=r"known: r-"):
+        state_backend.find_deployment(counting, "proj", "s", "r-000000000000", print, window=2)
