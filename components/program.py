@@ -25,7 +25,7 @@ from components.service_image import ServiceImage, ServiceImageArgs
 from components.stack_config import DeploySettings, read_deploy, read_gate, read_settings
 from components.test_gate import ServiceTest, ServiceTestArgs
 from core import release, verification
-from core.catalog import GROUPS, Catalog, CatalogError, load_catalog_file, resolve
+from core.catalog import Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
 from core.dotenv import render_env
 from core.hosts import is_loopback
@@ -72,7 +72,7 @@ def build(stack: str, cfg: pulumi.Config, *, inspect: Inspector | None = None, c
     registry = _dokploy_registry(cfg, deploy, project)
     projects: dict[str, ComposeProject] = {}
     compose_text: dict[str, pulumi.Output[str]] = {}
-    for group in GROUPS:
+    for group in catalog.group_names:
         if catalog.group(group):  # each project depends only on its own services' digests
             group_digests = {s.name: digest_of[s.name] for s in catalog.group(group)}
             compose_text[group] = pulumi.Output.all(**group_digests).apply(_renderer(catalog, group))

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from core.model import GROUPS, SECRET_REF, Catalog, EnvVar, Service, StackSettings
+from core.model import SECRET_REF, Catalog, EnvVar, Service, StackSettings
 
-__all__ = ["GROUPS", "Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
+__all__ = ["Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
 
 Say = Callable[[str, str], None]
 
@@ -109,13 +109,13 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
             say(f"{ns}:services/{name}/enabled", f"should be true or false, not {enabled!r}")
         if enabled is False:
             continue
-        svc = _service(name, spec, over, settings, say)
+        svc = _service(name, spec, over, settings, say, _group_names(raw))
         if svc:
             services[name] = svc
 
     _check_references(services, raw_services, settings, say)
     _check_unique(services, say)
-    for group in GROUPS:
+    for group in _group_names(raw):
         if raw_services and not any(s.group == group for s in services.values()):
             say(
                 f"services (group {group})",
@@ -134,7 +134,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     )
 
 
-def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Say) -> Service | None:
+def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Say, groups: list[str]) -> Service | None:
     ns = settings.namespace
     path = f"services/{name}"
     if not SERVICE_NAME.match(name):
@@ -146,8 +146,8 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         say(f"{path}/{key}", f"unknown key (allowed: {', '.join(sorted(SERVICE_KEYS))})")
     for key in sorted(SERVICE_KEYS - set(spec) - OPTIONAL_KEYS):
         say(f"{path}/{key}", "is required")
-    if spec.get("group") not in GROUPS:
-        say(f"{path}/group", f"should be one of {', '.join(GROUPS)}, not {spec.get('group')!r}")
+    if spec.get("group") not in groups:
+        say(f"{path}/group", f"should be one of the catalog's groups ({', '.join(groups)}), not {spec.get('group')!r}")
     local_image = over.get("local_image", spec.get("local_image", ""))
     if not isinstance(local_image, str) or not LOCAL_IMAGE.match(local_image):
         say(f"{path}/local_image", f"{local_image!r} is not a valid image reference")
@@ -286,9 +286,18 @@ def _check_shape(raw: Mapping[str, Any], say: Say) -> None:
             f"catalog.yaml/defaults/healthcheck/{key}",
             f"only the timing may be set ({', '.join(sorted(HEALTHCHECK_KEYS))}); the probe is each service's port and health path",
         )
-    groups = raw.get("groups") or {}
-    for key in sorted(set(groups) - set(GROUPS) if isinstance(groups, Mapping) else {"(not a mapping)"}):
-        say(f"catalog.yaml/groups/{key}", f"unknown group (the compose projects are {', '.join(GROUPS)})")
+    groups = raw.get("groups")
+    if not isinstance(groups, Mapping) or not groups:
+        say("catalog.yaml/groups", "is required: a mapping of the compose projects (name: {description: ...})")
+    for key in _group_names(raw):
+        if not SERVICE_NAME.match(key):
+            say(f"catalog.yaml/groups/{key}", "group names are lower-case words joined by '-' (each is a Dokploy compose name)")
+
+
+def _group_names(raw: Mapping[str, Any]) -> list[str]:
+    """The compose projects the catalog declares, in its order."""
+    groups = raw.get("groups")
+    return [str(g) for g in groups] if isinstance(groups, Mapping) else []
 
 
 def _check_references(services: dict[str, Service], raw_services: Mapping[str, Any], settings: StackSettings, say: Say) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-GROUPS = ("backend", "frontend")
 SECRET_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
@@ -93,6 +92,11 @@ class Catalog:
     groups: dict[str, dict[str, Any]]
     publish_address: str = "127.0.0.1"
     """Host address the published ports bind to (0.0.0.0: every interface)."""
+
+    @property
+    def group_names(self) -> list[str]:
+        """The compose projects, in catalog order (each has at least one enabled service)."""
+        return list(self.groups)
 
     def group(self, name: str) -> list[Service]:
         """The enabled services of one compose project, in catalog order."""
