@@ -1,9 +1,11 @@
 """Benchmark: the platform's old shell loop against `pulumi up`, promotion and rollback.
 
 One run, one machine, one registry (127.0.0.1:5000), one Dokploy stand-in (in process, deploying
-with the real Docker Engine). For each scenario: wall time, images pushed, bytes the registry
-gained, Dokploy write calls, and the wall-time ratio against the old loop (the baseline, run in
-the same process). Not a test: it prints numbers.
+with the real Docker Engine). For each scenario: wall time, images tested (the pre-push test gate's
+commands that ran), images pushed, bytes the registry gained, Dokploy write calls, and the
+wall-time ratio against the old loop (the baseline, run in the same process). The gate's cost is
+the same change measured with `testGate: false` and with the gate (the default). Not a test: it
+prints numbers.
 
     venv/bin/python -m benchmarks.bench        (after `make setup`; BIZOSAAS_DOCKER_STANDIN=1)
 """
@@ -37,6 +39,8 @@ ROOT = engine.PROJECT_DIR
 REGISTRY_DATA = ROOT / ".state" / "registry"  # started by scripts/install-docker.sh
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
 PUSH_TYPE = "docker:index/registryImage:RegistryImage"
+TEST_TYPE = "command:local:Command"
+RUNS = ("create", "replace", "create-replacement", "update")
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Row:
     pushed: int
     bytes_added: int
     writes: int
+    tested: int = 0
 
 
 def old_way(client: DokployClient, compose_ids: list[str], tag: str) -> int:
@@ -94,18 +99,30 @@ def measure(name: str, srv: FakeDokploy, fn: Any) -> Row:
     before = disk_bytes(REGISTRY_DATA)
     srv.reset_calls()
     pushed: list[str] = []
+    tested: list[str] = []
 
     def on_event(event: auto.EngineEvent) -> None:
         md = event.resource_pre_event.metadata if event.resource_pre_event else None
         op = str(md.op.value if md and hasattr(md.op, "value") else md.op if md else "")
-        if md and md.type == PUSH_TYPE and op in ("create", "replace", "create-replacement", "update"):
+        if md and md.type == PUSH_TYPE and op in RUNS:
             pushed.append(md.urn)
+        if md and md.type == TEST_TYPE and op in RUNS:
+            tested.append(md.urn)
 
     started = time.monotonic()
     count = fn(on_event)
     seconds = time.monotonic() - started
     n_pushed = count if isinstance(count, int) else len(set(pushed))
-    return Row(name, seconds, n_pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls)
+    return Row(name, seconds, n_pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls, len(set(tested)))
+
+
+def set_gate(stack: str, on: bool) -> None:
+    """The stack's testGate: false, or unset (the default: on)."""
+    st = engine.stack(stack)
+    if on:
+        st.remove_config("bizosaas-deploy:testGate")
+    else:
+        st.set_config("bizosaas-deploy:testGate", auto.ConfigValue("false"))
 
 
 def main() -> int:
@@ -145,10 +162,16 @@ def main() -> int:
         def up_staging(ev: Any) -> Any:
             return up(staging, quiet=True, on_event=ev)
 
+        set_gate(staging, on=False)  # the same changes without the pre-push test gate, for its cost
+        images.build_catalog_images(RAW, variant=f"new0-{run}")
+        rows.append(measure("pulumi up (a0): 14 images new, testGate false", srv, up_staging))
+        images.build_catalog_images(RAW, variant=f"one0-{run}", only=["brain-api"])
+        rows.append(measure("pulumi up (b0): one image new, testGate false", srv, up_staging))
+        set_gate(staging, on=True)
         images.build_catalog_images(RAW, variant=f"new-{run}")
-        rows.append(measure("pulumi up (a): all 14 images new", srv, up_staging))
+        rows.append(measure("pulumi up (a): all 14 images new (gate)", srv, up_staging))
         images.build_catalog_images(RAW, variant=f"one-{run}", only=["brain-api"])
-        rows.append(measure("pulumi up (b): one image changed", srv, up_staging))
+        rows.append(measure("pulumi up (b): one image changed (gate)", srv, up_staging))
         rows.append(measure("pulumi up (c): nothing changed", srv, up_staging))
         rows.append(measure("promotion staging -> prod", srv, lambda ev: up(prod, quiet=True, on_event=ev)))
         rows.append(measure("rollback staging to previous release", srv, lambda ev: rollback(staging, "previous")[0] and 0))
@@ -167,9 +190,14 @@ def main() -> int:
         images.build_catalog_images(RAW, variant="v1")
 
     base = rows[0].seconds
-    print(f"\n{'scenario':44} {'wall s':>7} {'x old':>6} {'images':>7} {'bytes':>9} {'writes':>7}")
+    print(f"\n{'scenario':46} {'wall s':>7} {'x old':>6} {'tested':>7} {'images':>7} {'bytes':>9} {'writes':>7}")
     for r in rows:
-        print(f"{r.name:44} {r.seconds:7.1f} {r.seconds / base:6.2f} {r.pushed:7d} {r.bytes_added:9d} {r.writes:7d}")
+        print(f"{r.name:46} {r.seconds:7.1f} {r.seconds / base:6.2f} {r.tested:7d} {r.pushed:7d} {r.bytes_added:9d} {r.writes:7d}")
+    by_name = {r.name.split(":")[0]: r for r in rows}
+    pairs = (("14 images new", "pulumi up (a0)", "pulumi up (a)"), ("one image new", "pulumi up (b0)", "pulumi up (b)"))
+    for label, without, gated in pairs:
+        off, on = by_name[without], by_name[gated]
+        print(f"test gate cost, {label:14}: {on.seconds - off.seconds:+6.1f} s ({on.seconds / off.seconds - 1:+.0%}) for {on.tested} tests")
     print(f"\nreleases of {staging}, newest first (recorded by `pulumi up` in the backend's history): ")
     for line in ledger.lines(ledger.deployments(staging)):
         print(f"  {line}")

@@ -9,12 +9,18 @@ Provider guarantees (``ComposeProjectProvider``):
   are updates. Unknown preview values count as changed.
 * create: in the environment its DokployProject found or created, adopts a compose of the same
   name left by an earlier failed create, else creates one; writes the YAML and the env, deploys
-  once, waits, verifies health.
+  once, waits, verifies.
   If it fails, the compose stays in Dokploy and the next ``pulumi up`` adopts it.
-* update: writes only what differs, deploys once (redeploy), waits, verifies health. On failure
+* update: writes only what differs, deploys once (redeploy), waits, verifies. On failure
   with ``rollback_on_failure`` the previous compose file and env (kept in state, env as a
-  secret) are written back and redeployed before the error is raised. A failed update keeps the
-  old state, so the next ``pulumi up`` tries again.
+  secret) are written back, redeployed and verified the same way before the error is raised.
+  A failed update keeps the old state, so the next ``pulumi up`` tries again.
+* verify (after every deploy, and once for a state that has no verification record): through
+  Dokploy's API only (``probes.dokploy_runtime``), the compose project's containers (compose mode)
+  or Swarm services and tasks (stack mode) run the images the compose file names, none of an
+  older one still runs, each is healthy within ``health_timeout`` and stays up, healthy and
+  unrestarted for ``stability_window`` seconds. The per-service record is the ``verification``
+  output. ``health_urls``, when given, are then fetched from here as an extra reachability check.
 * read: reports drift made in Dokploy's UI (compose file, env, source/compose type, a failed or
   stopped last deployment) so that the next ``up`` repairs it; a compose deleted there is gone.
 * delete: ``compose.delete`` (volumes per ``delete_volumes``); an already deleted compose is fine.
@@ -43,10 +49,15 @@ from components.compose_project_inputs import (
 )
 from components.provider_support import DokployProviderBase, append_to_error, connection_props, guard, now, props_of, read_result, same
 from core.dotenv import env_values
+from core.verification import expected_services
 from dokploy_api import DeploymentFailed, DokployClient, DokployNotFound
 from dokploy_api.deploy import deploy_and_wait
 from dokploy_api.lookup import find_compose
+from probes.dokploy_runtime import VerificationFailed, Verified, runtime_for, verify_runtime
 from probes.health import HealthCheckFailed, verify_health
+
+VERIFY_INTERVAL = (0.5, 5.0)
+"""Verification polls Dokploy every poll_interval seconds, kept within these bounds."""
 
 
 def _secrets(props: Mapping[str, Any]) -> list[str]:
@@ -84,11 +95,14 @@ class ComposeProjectArgs:
     services: Input[Mapping[str, Mapping[str, Any]]]
     """Per-service summary shown in `pulumi preview --diff` (image digest, ports, env keys, health)."""
     health_urls: Input[Mapping[str, str]]
-    """service -> URL that must answer 2xx after a deploy ({} = no check)."""
+    """service -> URL that must also answer 2xx from where `pulumi up` runs ({} = no reachability check)."""
     compose_type: str = "docker-compose"
     deploy_timeout: float = 600.0
     poll_interval: float = 2.0
     health_timeout: float = 120.0
+    """Seconds the new containers have to run healthy after the deploy (and the health URLs to answer)."""
+    stability_window: float = 10.0
+    """Seconds every container must then stay up, healthy and unrestarted."""
     rollback_on_failure: bool = False
     allow_insecure_http: bool = False
     delete_volumes: bool = False
@@ -102,17 +116,37 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     """Extra verify_health keyword arguments (tests: interval)."""
     deploy_options: dict[str, Any] = field(default_factory=dict)
     """Extra deploy_and_wait keyword arguments (tests: unsure_grace, log_lines)."""
+    verify_options: dict[str, Any] = field(default_factory=dict)
+    """Extra verify_runtime keyword arguments (tests: interval, log_lines)."""
 
     def _redactions(self, props: Mapping[str, Any]) -> list[str]:
         return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
 
-    def _verify(self, props: Mapping[str, Any]) -> None:
+    def _verify(self, client: DokployClient, compose_id: str, live: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
+        """What runs is the release, healthy and stable (through Dokploy), then the health URLs answer; the per-service record."""
+        app_name = live.get("appName") or client.compose.one(compose_id).get("appName")
+        compose_type = str(props.get("compose_type") or "docker-compose")
+        runtime = runtime_for(client, compose_type, compose_id, str(app_name), live.get("serverId"))
+        try:
+            expected = expected_services(str(props.get("compose_file") or ""))
+        except ValueError as exc:
+            raise VerificationFailed(f"verification failed: {exc}", [], "deploy") from None
+        poll = float(props.get("poll_interval", 2.0))
+        options = {"interval": min(max(poll, VERIFY_INTERVAL[0]), VERIFY_INTERVAL[1]), **self.verify_options}
+        verified: Verified = verify_runtime(
+            runtime,
+            expected,
+            health_timeout=float(props.get("health_timeout", 120.0)),
+            window=float(props.get("stability_window", 10.0)),
+            **options,
+        )
         verify_health(
             dict(props.get("health_urls") or {}),
             timeout=float(props.get("health_timeout", 120.0)),
             redact=_secrets(props),
             **self.health_options,
         )
+        return verified.record
 
     def _deploy(self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str) -> dict[str, Any]:
         return deploy_and_wait(
@@ -177,7 +211,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             if existing is not None:
                 compose_id = existing["composeId"]
                 live = client.compose.one(compose_id)
-                app_name = live.get("appName")
+                row = live
             else:
                 row = client.compose.create(
                     p["compose_name"],
@@ -186,11 +220,12 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                     source_type="raw",
                     description="managed by pulumi (bizosaas-deploy)",
                 )
-                compose_id, app_name = row["composeId"], row.get("appName")
+                compose_id = row["composeId"]
+            app_name = row.get("appName")
             try:
                 self._write(client, compose_id, p, live)
                 deployment = self._deploy(client, compose_id, p, redeploy=existing is not None, why="create")
-                self._verify(p)
+                verification = self._verify(client, compose_id, row, p)
             except Exception as exc:
                 raise append_to_error(exc, f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)") from None
         outs = self._outputs(
@@ -198,6 +233,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             compose_id=compose_id,
             app_name=app_name,
             healthy=True,
+            verification=verification,
             verified_at=now(),
             **self._deployment_outputs(deployment),
         )
@@ -210,7 +246,12 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         compose_changed = old.get("compose_sha256") != sha256_text(new.get("compose_file"))
         env_changed = old.get("env_sha256") != sha256_text(new.get("env"))
         must_deploy = compose_changed or env_changed or bool(old.get("drift")) or old.get("deployment_status") not in (None, "done")
-        must_verify = must_deploy or old.get("healthy") is False or not same(old.get("health_urls"), new.get("health_urls"))
+        must_verify = (
+            must_deploy
+            or old.get("healthy") is False
+            or not old.get("verification")  # a state verified before verification read what runs through Dokploy
+            or not same(old.get("health_urls"), new.get("health_urls"))
+        )
         keep = {k: old[k] for k in COMPOSE_COMPUTED if k in old and k not in ("compose_sha256", "env_sha256", "drift")}
         if not must_deploy and not must_verify:
             return UpdateResult(self._outputs(new, **{**keep, "drift": []}))
@@ -224,12 +265,19 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 if must_deploy:
                     self._write(client, _id, new, live)
                     deployment = self._deploy(client, _id, new, redeploy=True, why="update")
-                self._verify(new)
-            except (DeploymentFailed, HealthCheckFailed) as exc:
+                verification = self._verify(client, _id, live, new)
+            except (DeploymentFailed, HealthCheckFailed, VerificationFailed) as exc:
                 if new.get("rollback_on_failure") and must_deploy:
-                    raise append_to_error(exc, self._rollback(client, _id, old, new, compose_changed, env_changed)) from None
+                    raise append_to_error(exc, self._rollback(client, _id, live, old, new, compose_changed, env_changed)) from None
                 raise
-        computed = {**keep, "drift": [], "healthy": True, "verified_at": now(), "app_name": live.get("appName") or keep.get("app_name")}
+        computed = {
+            **keep,
+            "drift": [],
+            "healthy": True,
+            "verification": verification,
+            "verified_at": now(),
+            "app_name": live.get("appName") or keep.get("app_name"),
+        }
         if deployment is not None:
             computed.update(self._deployment_outputs(deployment))
         return UpdateResult(self._outputs(new, **computed))
@@ -238,12 +286,13 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         self,
         client: DokployClient,
         compose_id: str,
+        live: Mapping[str, Any],
         old: Mapping[str, Any],
         new: Mapping[str, Any],
         compose_changed: bool,
         env_changed: bool,
     ) -> str:
-        """Write the previous compose file/env back and redeploy; return a sentence for the error message."""
+        """Write the previous compose file/env back, redeploy and verify it; return a sentence for the error message."""
         notes: list[str] = []
         try:
             if compose_changed and isinstance(old.get("compose_file"), str):
@@ -260,7 +309,13 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         except Exception as exc:  # the rollback's own failure is reported with the original
             return f"\nrollback to the previous version FAILED too: {exc}"
         extra = f" ({'; '.join(notes)})" if notes else ""
-        return f"\nrolled back to the previous compose file and env: deployment {row.get('deploymentId')} {row.get('status')}{extra}"
+        done = f"\nrolled back to the previous compose file and env: deployment {row.get('deploymentId')} {row.get('status')}{extra}"
+        try:
+            record = self._verify(client, compose_id, live, previous)
+        except Exception as exc:  # reported with the original failure
+            return f"{done}; but the previous version FAILED verification too:\n{exc}"
+        window = float(previous.get("stability_window", 10.0))
+        return f"{done}; the previous version verified again: {', '.join(sorted(record))} as deployed, healthy, stable over {window:g}s"
 
     @guard(_secrets)
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -307,7 +362,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
 
 
 class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
-    """One Dokploy compose service, deployed from raw YAML + dotenv and verified by its health URLs."""
+    """One Dokploy compose service, deployed from raw YAML + dotenv and verified through Dokploy's API."""
 
     project_id: Output[str]
     """Dokploy project id."""
@@ -324,7 +379,9 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
     deployment_finished_at: Output[str]
     """Its finish time (ISO-8601)."""
     healthy: Output[bool]
-    """True once every health URL answered 2xx after the deploy."""
+    """True once the deploy was verified (what runs, healthy, stable; and the health URLs, if any)."""
+    verification: Output[dict[str, Any]]
+    """service -> what verification saw: digest, image, health, restarts, replicas, window_s, containers."""
     verified_at: Output[str]
     """When the deploy and health were verified (UTC, ISO-8601)."""
     compose_sha256: Output[str]
@@ -350,6 +407,7 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
             "deploy_timeout": float(args.deploy_timeout),
             "poll_interval": float(args.poll_interval),
             "health_timeout": float(args.health_timeout),
+            "stability_window": float(args.stability_window),
             "rollback_on_failure": bool(args.rollback_on_failure),
             "delete_volumes": bool(args.delete_volumes),
         }

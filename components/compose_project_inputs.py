@@ -28,6 +28,7 @@ COMPOSE_INPUTS = (
     "deploy_timeout",
     "poll_interval",
     "health_timeout",
+    "stability_window",
     "rollback_on_failure",
     "allow_insecure_http",
     "delete_volumes",
@@ -39,6 +40,7 @@ COMPOSE_COMPUTED = (
     "deployment_status",
     "deployment_finished_at",
     "healthy",
+    "verification",
     "verified_at",
     "compose_sha256",
     "env_sha256",
@@ -105,7 +107,7 @@ def check_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
             for name, url in urls.items():
                 if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
                     fail("health_urls", f"{name}: should be an http(s) URL")
-    for key, minimum in (("deploy_timeout", 1.0), ("poll_interval", 0.01), ("health_timeout", 0.0)):
+    for key, minimum in (("deploy_timeout", 1.0), ("poll_interval", 0.01), ("health_timeout", 0.0), ("stability_window", 0.0)):
         if known(key):
             v = props[key]
             if isinstance(v, bool) or not isinstance(v, int | float) or v < minimum:

@@ -1,8 +1,10 @@
 """The Pulumi program: the only place where the catalog, images, compose rendering and Dokploy meet.
 
-Flow: stack config -> catalog (validated) -> local image checks -> ServiceImage per service (or the
-digests of a promoted release) -> one DokployProject -> two rendered compose projects -> ReleaseRecord ->
-ComposeProject resources (deploy + health verification) -> exports (release manifest, compose text, release).
+Flow: stack config -> catalog (validated) -> local image checks -> per service a ServiceTest (the pre-push
+test gate) and a ServiceImage that waits for it (or the digests of a promoted/pinned release) -> one
+DokployProject -> the catalog's rendered compose projects -> ReleaseRecord -> ComposeProject resources
+(deploy + verification through Dokploy's API) -> exports (release manifest, compose text, release,
+verification records, verified).
 
 Releases belong to `pulumi up` itself: the ``release`` output (id, digests, compose texts and hashes,
 env keys, health URLs, who, commit, verified) lands in the checkpoint the backend keeps for every
@@ -30,9 +32,10 @@ from components.dokploy_project import DokployProject, DokployProjectArgs
 from components.registry_credentials import DokployRegistry, RegistryArgs
 from components.release_record import ReleaseRecord, ReleaseRecordArgs, deployer, source_commit
 from components.service_image import ServiceImage, ServiceImageArgs
-from components.stack_config import DeploySettings, read_deploy, read_settings
-from core import ledger, release
-from core.catalog import GROUPS, Catalog, CatalogError, load_catalog_file, resolve
+from components.stack_config import DeploySettings, read_deploy, read_gate, read_settings
+from components.test_gate import ServiceTest, ServiceTestArgs
+from core import ledger, release, verification
+from core.catalog import Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
 from core.dotenv import render_env_names
 from core.hosts import is_loopback
@@ -81,7 +84,7 @@ def build(
     if pinned is not None:
         digest_of = {n: pulumi.Output.from_input(pinned.digests[n]) for n in catalog.services}
         if report is not None:  # declared as they are, so that neither the pin nor unpinning replaces them
-            _push_images(catalog, cfg, report, frozen=True)
+            _push_images(stack, catalog, cfg, report, frozen=True)
     elif digest_pin is not None:
         key = f"{stack_config.PROJECT}:pinnedRelease"
         pulumi.log.warn(f"stack {stack}: {key} holds image digests (a pin written before releases were recorded): they are deployed "
@@ -91,7 +94,7 @@ def build(
         released = _released_digests(stack, catalog, promote_from, cfg)
         digest_of = {n: released.apply(_item(n)) for n in catalog.services}
     else:
-        images = _push_images(catalog, cfg, report)
+        images = _push_images(stack, catalog, cfg, report)
         digest_of = {n: img.sha256_digest for n, img in images.items()}
     digests = pulumi.Output.all(**digest_of)
     # a promotion's checks (verified, expectRelease, in the registry) pass before anything is created or changed
@@ -125,14 +128,10 @@ def build(
     projects: dict[str, ComposeProject] = {}
     for group, parts in compose_parts.items():
         projects[group] = _compose_project(catalog, group, parts, secrets, deploy, project, [r for r in (registry, record) if r])
-    # Verified means every compose project's services answered their health URL after the deploy.
-    checked = bool(deploy.health_url) or any(p["health_urls"] for p in compose_parts.values())
-    verified = pulumi.Output.all(*[p.healthy for p in projects.values()]).apply(lambda hs: release.is_verified(checked, list(hs)))
-    verification = {
-        g: {"healthy": p.healthy, "verified_at": p.verified_at, "deployment_id": p.deployment_id, "deployment_status": p.deployment_status}
-        for g, p in projects.items()
-    }
-    released = pulumi.Output.all(content, record.by, record.commit, record.recorded_at, verified, verification).apply(_release_output)
+    # Verified: Dokploy's API showed every service running this release's digest, healthy, stable over the window.
+    records = pulumi.Output.all(*[p.verification for p in projects.values()]).apply(_merged)
+    verified = pulumi.Output.all(records, digests).apply(lambda rd: verification.is_verified(rd[0], rd[1]))
+    released = pulumi.Output.all(content, record.by, record.commit, record.recorded_at, verified, records).apply(_release_output)
     return {
         "image_digests": digests,
         "release_manifest": manifest,
@@ -140,6 +139,7 @@ def build(
         "compose_project_ids": {g: p.compose_id for g, p in projects.items()},
         "release_id": content.apply(lambda c: str(c["id"])),
         "verified": verified,
+        "verification": records,
         "promoted_from": promote_from or "",
         "release": released,
     }
@@ -152,6 +152,11 @@ def _catalog(stack: str, cfg: pulumi.Config, problems: list[str]) -> Catalog | N
     except CatalogError as exc:
         problems += exc.problems
         return None
+
+
+def _merged(records: list[Any]) -> dict[str, Any]:
+    """service -> its verification record, over every compose project (service names are unique in the catalog)."""
+    return {name: rec for project in records if isinstance(project, Mapping) for name, rec in project.items()}
 
 
 def _item(name: str) -> Callable[[Mapping[str, str]], str]:
@@ -172,8 +177,11 @@ def main() -> None:
         pulumi.export(key, value)
 
 
-def _push_images(catalog: Catalog, cfg: pulumi.Config, report: ImageReport, *, frozen: bool = False) -> dict[str, ServiceImage]:
-    """A ServiceImage per service; ``frozen`` (a pinned stack): declared with their stored inputs, so nothing is tagged or pushed."""
+def _push_images(
+    stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport, *, frozen: bool = False
+) -> dict[str, ServiceImage]:
+    """A ServiceImage per service, each waiting for its pre-push test; ``frozen`` (a pinned stack): declared with
+    their stored inputs, so nothing is tested, tagged or pushed."""
     registry_host = next(iter(catalog.services.values())).image_repository.split("/", 1)[0]
     if is_loopback(registry_host):  # a plain-HTTP loopback registry (the local stack)
         registry_host = f"http://{registry_host}"
@@ -182,23 +190,60 @@ def _push_images(catalog: Catalog, cfg: pulumi.Config, report: ImageReport, *, f
         auth = docker.ProviderRegistryAuthArgs(address=registry_host, username=cfg.require("registryUser"), password=token)
     else:  # a registry without authentication (the local one)
         auth = docker.ProviderRegistryAuthArgs(address=registry_host, auth_disabled=True)
+    docker_host = cfg.get("dockerHost") or ""
     provider = docker.Provider(
         "docker",
-        host=cfg.get("dockerHost") or os.environ.get("DOCKER_HOST"),
+        host=docker_host or os.environ.get("DOCKER_HOST"),
         registry_auth=[auth],
         opts=pulumi.ResourceOptions(ignore_changes=["registryAuth"]) if frozen else None,  # a rollback needs no push token
     )
     opts = pulumi.ResourceOptions(providers=[provider], transformations=[_freeze] if frozen else None)
+    tests = _test_gate(stack, catalog, cfg, report, docker_host, frozen)
     ids = {name: facts.image_id for name, facts in report.facts.items()}
     return {
-        name: ServiceImage(name, ServiceImageArgs(svc.local_image, svc.image_repository, catalog.tag, ids.get(name, "")), opts=opts)
+        name: ServiceImage(
+            name, ServiceImageArgs(svc.local_image, svc.image_repository, catalog.tag, ids.get(name, ""), tests.get(name)), opts=opts
+        )
+        for name, svc in catalog.services.items()
+    }
+
+
+def _test_gate(
+    stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport, docker_host: str, frozen: bool
+) -> dict[str, pulumi.Resource]:
+    """One ServiceTest per pushed image (its Command is what the image's Tag and push wait for), unless testGate is false."""
+    gate = read_gate(cfg)
+    if not gate.enabled:
+        if not frozen:
+            pulumi.log.warn(
+                f"stack {stack}: {stack_config.PROJECT}:testGate is false: the images are pushed WITHOUT their pre-push test "
+                f"(`pulumi config rm testGate` turns it back on)"
+            )
+        return {}
+    opts = pulumi.ResourceOptions(transformations=[_freeze]) if frozen else None
+    return {
+        name: ServiceTest(
+            name,
+            ServiceTestArgs(
+                service=name,
+                local_image=svc.local_image,
+                local_image_id=report.facts[name].image_id if name in report.facts else "",
+                port=svc.port,
+                health_path=svc.health_path,
+                environment=svc.test_environment(),
+                test=svc.test,
+                timeout=gate.timeout,
+                docker_host=docker_host,
+            ),
+            opts=opts,
+        ).command
         for name, svc in catalog.services.items()
     }
 
 
 def _freeze(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
     """The images of a pinned stack keep the inputs in the state: unchanged, nothing is tagged, pushed or deleted."""
-    if not args.type_.startswith("docker:"):
+    if not args.type_.startswith(("docker:", "command:")):
         return None
     frozen = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["*"]))
     return pulumi.ResourceTransformationResult(args.props, frozen)
@@ -275,10 +320,10 @@ def _compose_parts(
 ) -> dict[str, dict[str, Any]]:
     """Per compose project: its text, env keys, health URLs and per-service summary (the pinned release's, as recorded)."""
     if pinned is not None:
-        return {g: dict(pinned.compose[g]) for g in GROUPS if g in pinned.compose}
+        return {g: dict(pinned.compose[g]) for g in catalog.group_names if g in pinned.compose}
     template = deploy.health_url
     parts: dict[str, dict[str, Any]] = {}
-    for group in GROUPS:
+    for group in catalog.group_names:
         services = catalog.group(group)
         if not services:
             continue
@@ -357,6 +402,7 @@ def _compose_project(
             deploy_timeout=deploy.deploy_timeout,
             poll_interval=deploy.poll_interval,
             health_timeout=deploy.health_timeout,
+            stability_window=deploy.stability_window,
             rollback_on_failure=deploy.rollback_on_failure,
             allow_insecure_http=deploy.allow_insecure_http,
         ),

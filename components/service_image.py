@@ -3,6 +3,10 @@
 The local image id is the tag/push trigger, so an unchanged local image pushes nothing and
 changes nothing, and a rebuilt one is re-tagged and re-pushed. Give the docker provider through
 ``opts`` (``providers=[...]``); the children inherit it.
+
+With ``tested_by`` (the image's pre-push test, components/test_gate.py) the Tag and the push wait
+for that test and the Tag takes the image *by id*: exactly the image that passed is pushed, even if
+the local name is rebuilt meanwhile. A failed test leaves both untouched: nothing is tagged or pushed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class ServiceImageArgs:
     """The tag pushed for humans (``staging``); machines use the digest."""
     local_image_id: str
     """``sha256:...`` of the local image: a new id re-tags and re-pushes."""
+    tested_by: pulumi.Resource | None = None
+    """The image's pre-push test: the Tag and the push depend on it, and the Tag's source is the tested id."""
 
 
 class ServiceImage(pulumi.ComponentResource):
@@ -37,10 +43,11 @@ class ServiceImage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServiceImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("bizosaas:index:ServiceImage", name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        gate = [args.tested_by] if args.tested_by else []
+        child = pulumi.ResourceOptions(parent=self, depends_on=gate)
         tagged = docker.Tag(
             f"{name}-tag",
-            source_image=args.local_image,
+            source_image=args.local_image_id if args.tested_by else args.local_image,
             target_image=f"{args.repository}:{args.tag}",
             tag_triggers=[args.local_image_id],
             opts=child,
@@ -50,7 +57,7 @@ class ServiceImage(pulumi.ComponentResource):
             name=tagged.target_image,
             keep_remotely=True,
             triggers={"local_image_id": args.local_image_id},
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[tagged])),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*gate, tagged]),
         )
         self.sha256_digest = pushed.sha256_digest
         self.repo_digest = pushed.sha256_digest.apply(lambda d: f"{args.repository}@{d}")

@@ -62,8 +62,16 @@ KEYS: dict[str, Key] = {
     "dokployProject": Key("text", "Dokploy project (default bizosaas-<stack>)"),
     "dokployEnvironment": Key("text", "environment in that project (default production)"),
     "dokployAllowHttp": Key("bool", "allow plain http:// to a non-loopback Dokploy"),
-    "healthUrl": Key("text", "health URL template: {published} {port} {path} {container} {service}"),
-    "healthTimeout": Key("number", "seconds every health URL has to answer 2xx after a deploy"),
+    "healthUrl": Key(
+        "text",
+        "optional reachability check from where `pulumi up` runs, on top of the verification through Dokploy's API: "
+        "health URL template ({published} {port} {path} {container} {service})",
+    ),
+    "healthTimeout": Key("number", "seconds the new containers have to run healthy after a deploy (and the health URLs to answer)"),
+    "stabilityWindow": Key(
+        "number",
+        "seconds every new container must then stay up, healthy and unrestarted (default 30 when promoteFrom is set, else 10)",
+    ),
     "deployTimeout": Key("number", "seconds a Dokploy deployment may take"),
     "pollInterval": Key("number", "seconds between deployment polls"),
     "rollbackOnFailure": Key("bool", "restore the previous compose file and env when a deploy or verification fails"),
@@ -76,8 +84,11 @@ KEYS: dict[str, Key] = {
     # (an object service -> repository@sha256, written by deployctl before releases were recorded, is still read: legacy_pin)
     "expectRelease": Key("text", "promotion: the release of the promoteFrom stack this stack may deploy; any other is refused (r-...)"),
     "protect": Key("bool", "refuse to delete the compose projects and the Dokploy project (default: true when promoteFrom is set)"),
+    "testGate": Key("bool", "test each image before it is tagged and pushed (default true; stacks that push nothing run no test)"),
+    "testTimeout": Key("number", "seconds the pre-push test waits for an image's health path to say 2xx (and its own test; default 120)"),
 }
 REQUIRED = ("registry", "dokployUrl")
+POSITIVE = ("testTimeout",)
 
 
 def set_command(name: str) -> str:
@@ -166,6 +177,8 @@ def _check_value(name: str, raw: Any, is_secret: bool, say: Callable[[str, str],
     value = _parsed(raw)
     if spec.kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
         say(key, f"should be a number of seconds, not {raw!r}")
+    elif name in POSITIVE and value <= 0:
+        say(key, f"should be a positive number of seconds, not {raw!r}")
     elif spec.kind == "bool" and not isinstance(value, bool):
         say(key, f"should be true or false, not {raw!r}")
     elif spec.kind in ("object", "secrets") and not isinstance(value, dict):
@@ -214,10 +227,12 @@ class DeploySettings:
     project_name: str
     environment_name: str
     health_url: str
-    """Template of each service's health URL (keys: published, port, path, container, service); "" = no check."""
+    """Template of each service's health URL (keys: published, port, path, container, service); "" = no reachability check."""
     deploy_timeout: float
     poll_interval: float
     health_timeout: float
+    stability_window: float
+    """Seconds the new containers must stay up, healthy and unrestarted once healthy."""
     rollback_on_failure: bool
     allow_insecure_http: bool
     protect: bool
@@ -287,10 +302,38 @@ def read_deploy(cfg: pulumi.Config, stack: str) -> DeploySettings:
         deploy_timeout=float(cfg.get_float("deployTimeout") or 600),
         poll_interval=float(cfg.get_float("pollInterval") or 2),
         health_timeout=float(cfg.get_float("healthTimeout") or 120),
+        stability_window=_stability_window(cfg),
         rollback_on_failure=bool(cfg.get_bool("rollbackOnFailure")),
         allow_insecure_http=bool(cfg.get_bool("dokployAllowHttp")),
         protect=_protect(cfg),
     )
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The pre-push test gate of a stack that pushes images."""
+
+    enabled: bool
+    timeout: float
+    """Seconds the health path has to answer 2xx (and the catalog's own test to pass)."""
+
+
+DEFAULT_TEST_TIMEOUT = 120.0
+
+
+def read_gate(cfg: pulumi.Config) -> GateSettings:
+    """testGate (on unless set to false) and testTimeout; only read where images are pushed."""
+    timeout = cfg.get_float("testTimeout")
+    return GateSettings(
+        enabled=cfg.get_bool("testGate") is not False, timeout=float(timeout) if timeout and timeout > 0 else DEFAULT_TEST_TIMEOUT
+    )
+
+
+def _stability_window(cfg: pulumi.Config) -> float:
+    value = cfg.get_float("stabilityWindow")
+    if value is None:
+        return 30.0 if cfg.get("promoteFrom") else 10.0
+    return max(0.0, float(value))
 
 
 def _protect(cfg: pulumi.Config) -> bool:

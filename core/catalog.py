@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from core.model import GROUPS, SECRET_REF, Catalog, EnvVar, Service, StackSettings
+from core.model import SECRET_REF, Catalog, EnvVar, Service, StackSettings
 
-__all__ = ["GROUPS", "Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
+__all__ = ["Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
 
 Say = Callable[[str, str], None]
 
@@ -25,7 +25,8 @@ TOP_KEYS = {"defaults", "groups", "services"}
 DEFAULT_KEYS = {"restart", "network", "healthcheck"}
 HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period"}
 """Timing only: the probe itself is always each service's port and health path."""
-SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env"}
+SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env"}
+OPTIONAL_KEYS = {"env", "test", "test_env"}
 OVERRIDE_KEYS = {"enabled", "published", "env", "local_image"}
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -108,13 +109,13 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
             say(f"{ns}:services/{name}/enabled", f"should be true or false, not {enabled!r}")
         if enabled is False:
             continue
-        svc = _service(name, spec, over, settings, say)
+        svc = _service(name, spec, over, settings, say, _group_names(raw))
         if svc:
             services[name] = svc
 
     _check_references(services, raw_services, settings, say)
     _check_unique(services, say)
-    for group in GROUPS:
+    for group in _group_names(raw):
         if raw_services and not any(s.group == group for s in services.values()):
             say(
                 f"services (group {group})",
@@ -133,7 +134,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     )
 
 
-def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Say) -> Service | None:
+def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Say, groups: list[str]) -> Service | None:
     ns = settings.namespace
     path = f"services/{name}"
     if not SERVICE_NAME.match(name):
@@ -143,10 +144,10 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         return None
     for key in sorted(set(spec) - SERVICE_KEYS):
         say(f"{path}/{key}", f"unknown key (allowed: {', '.join(sorted(SERVICE_KEYS))})")
-    for key in sorted(SERVICE_KEYS - set(spec) - {"env"}):
+    for key in sorted(SERVICE_KEYS - set(spec) - OPTIONAL_KEYS):
         say(f"{path}/{key}", "is required")
-    if spec.get("group") not in GROUPS:
-        say(f"{path}/group", f"should be one of {', '.join(GROUPS)}, not {spec.get('group')!r}")
+    if spec.get("group") not in groups:
+        say(f"{path}/group", f"should be one of the catalog's groups ({', '.join(groups)}), not {spec.get('group')!r}")
     local_image = over.get("local_image", spec.get("local_image", ""))
     if not isinstance(local_image, str) or not LOCAL_IMAGE.match(local_image):
         say(f"{path}/local_image", f"{local_image!r} is not a valid image reference")
@@ -161,6 +162,8 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
     if not CONTAINER_NAME.match(container):
         say(f"{path}/container_name", f"{container!r} is not a valid container name")
     env = _env(name, spec.get("env") or {}, over.get("env") or {}, settings, say)
+    test = _test(spec.get("test"), f"{path}/test", say)
+    test_env = _test_env(spec.get("test_env"), f"{path}/test_env", say)
     return Service(
         name=name,
         group=str(spec.get("group")),
@@ -171,6 +174,8 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         published=published,
         health_path=str(health),
         env=env,
+        test=test,
+        test_env=test_env,
     )
 
 
@@ -216,6 +221,41 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
     return tuple(out)
 
 
+def _test(value: Any, path: str, say: Say) -> tuple[str, ...]:
+    """The service's own pre-push test, run inside its image: text (``/bin/sh -c`` it) or an argv list (run as is)."""
+    if value is None:
+        return ()
+    if isinstance(value, str) and value.strip() and "\0" not in value:
+        return ("/bin/sh", "-c", value)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v and "\0" not in v for v in value):
+        return tuple(value)
+    say(path, "should be a command (text, run with /bin/sh -c inside the image) or a non-empty list of arguments (run as is)")
+    return ()
+
+
+def _test_env(value: Any, path: str, say: Say) -> tuple[tuple[str, str], ...]:
+    """Placeholders the pre-push test container gets (it never gets a secret): NAME: one line of text or a number."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        say(path, "should be a mapping of NAME: placeholder value")
+        return ()
+    out: list[tuple[str, str]] = []
+    for var, placeholder in value.items():
+        where = f"{path}/{var}"
+        if not isinstance(var, str) or not ENV_NAME.match(var):
+            say(where, "env var names are upper case letters, digits and '_'")
+        elif isinstance(placeholder, bool) or not isinstance(placeholder, str | int | float):
+            say(where, "should be text or a number: a non-secret placeholder for the test container")
+        elif any(c in str(placeholder) for c in "\n\r\0"):
+            say(where, "should be one line (the test container's env file takes one line per variable)")
+        elif SECRET_REF.search(str(placeholder)):
+            say(where, f"{placeholder!r}: the test container gets no secrets and nothing is interpolated; write a fake value")
+        else:
+            out.append((var, str(placeholder)))
+    return tuple(out)
+
+
 def _scalar(value: Any, path: str, say: Say) -> str:
     """A stack-given env value: text or a number, never a mapping or list (they would become Python's repr)."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -246,9 +286,18 @@ def _check_shape(raw: Mapping[str, Any], say: Say) -> None:
             f"catalog.yaml/defaults/healthcheck/{key}",
             f"only the timing may be set ({', '.join(sorted(HEALTHCHECK_KEYS))}); the probe is each service's port and health path",
         )
-    groups = raw.get("groups") or {}
-    for key in sorted(set(groups) - set(GROUPS) if isinstance(groups, Mapping) else {"(not a mapping)"}):
-        say(f"catalog.yaml/groups/{key}", f"unknown group (the compose projects are {', '.join(GROUPS)})")
+    groups = raw.get("groups")
+    if not isinstance(groups, Mapping) or not groups:
+        say("catalog.yaml/groups", "is required: a mapping of the compose projects (name: {description: ...})")
+    for key in _group_names(raw):
+        if not SERVICE_NAME.match(key):
+            say(f"catalog.yaml/groups/{key}", "group names are lower-case words joined by '-' (each is a Dokploy compose name)")
+
+
+def _group_names(raw: Mapping[str, Any]) -> list[str]:
+    """The compose projects the catalog declares, in its order."""
+    groups = raw.get("groups")
+    return [str(g) for g in groups] if isinstance(groups, Mapping) else []
 
 
 def _check_references(services: dict[str, Service], raw_services: Mapping[str, Any], settings: StackSettings, say: Say) -> None:

@@ -59,7 +59,7 @@ def unquote(text: str) -> str:
 
 def bad_line(env: str) -> int | None:
     """The number of the first line that is not ``KEY=value`` (blank lines and comments are fine), or None."""
-    for n, line in enumerate(env.splitlines(), 1):
+    for n, line in enumerate(env.split("\n"), 1):  # a carriage return is part of a line, not an end
         s = line.strip()
         if (s and not s.startswith("#") and not ENV_LINE.match(s)) or UNSUPPORTED.search(line) or "\r" in line:
             return n
@@ -69,7 +69,7 @@ def bad_line(env: str) -> int | None:
 def env_values(env: str | None) -> list[str]:
     """Every value of a dotenv text, unquoted (what must never appear in a message)."""
     out: list[str] = []
-    for line in (env or "").splitlines():
+    for line in (env or "").split("\n"):
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

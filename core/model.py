@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-GROUPS = ("backend", "frontend")
 SECRET_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
@@ -35,11 +34,26 @@ class Service:
     published: int
     health_path: str
     env: tuple[EnvVar, ...]
+    test: tuple[str, ...] = ()
+    """The service's own pre-push test argv, run inside its image after the health path answered (empty: none)."""
+    test_env: tuple[tuple[str, str], ...] = ()
+    """Non-secret placeholders the pre-push test container gets (catalog ``test_env``)."""
 
     @property
     def internal_url(self) -> str:
         """How other containers on dokploy-network reach this service."""
         return f"http://{self.container_name}:{self.port}"
+
+    def test_environment(self) -> dict[str, str]:
+        """The pre-push test container's whole environment: no secret, nothing from the stack.
+
+        The catalog's plain values that refer to no secret, then the ``test_env`` placeholders (which
+        also stand in for secrets, stack values and service URLs the service needs to start). A test
+        is then a function of the image and the catalog: the same image is not tested again.
+        """
+        env = {v.name: v.value for v in self.env if v.kind == "plain" and not SECRET_REF.search(v.value)}
+        env.update(self.test_env)
+        return env
 
     def secret_names(self) -> set[str]:
         """Names of the secrets this service needs in its compose project's environment."""
@@ -78,6 +92,11 @@ class Catalog:
     groups: dict[str, dict[str, Any]]
     publish_address: str = "127.0.0.1"
     """Host address the published ports bind to (0.0.0.0: every interface)."""
+
+    @property
+    def group_names(self) -> list[str]:
+        """The compose projects, in catalog order (each has at least one enabled service)."""
+        return list(self.groups)
 
     def group(self, name: str) -> list[Service]:
         """The enabled services of one compose project, in catalog order."""

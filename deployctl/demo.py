@@ -63,14 +63,17 @@ def run(stack: str) -> int:
 
 
 def print_table(stack: str, outputs: dict[str, Any], elapsed: float) -> None:
-    """service, digest, compose project and whether its health URL answers now."""
+    """service, digest, compose project, what verification saw through Dokploy, and whether its health URL answers now."""
     config = (yaml.safe_load((engine.PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
     raw = load_catalog_file(CATALOG_FILE)
     catalog = resolve(raw, settings_from_file(stack, config, secret_names(raw)))
     template = str(config.get(f"{PROJECT}:healthUrl") or "")
-    print(f"\n{'service':30} {'image digest':22} {'project':9} health")
+    records = outputs.get("verification") or {}
+    print(f"\n{'service':30} {'image digest':22} {'project':9} {'verified (Dokploy)':24} health URL")
     for name, svc in catalog.services.items():
         digest = outputs["image_digests"].get(name, "")
-        print(f"{name:30} {digest[:19]:22} {svc.group:9} {health(health_url(template, svc)) if template else '-'}")
+        rec = records.get(name) or {}
+        seen = f"{rec.get('health')}, {rec.get('restarts')} restarts" if rec else "not verified"
+        print(f"{name:30} {digest[:19]:22} {svc.group:9} {seen:24} {health(health_url(template, svc)) if template else '-'}")
     print(f"\nrelease {outputs['release_id']}  verified={outputs['verified']}  pulumi up took {elapsed:.1f}s\n")
     sys.stdout.flush()

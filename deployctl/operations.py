@@ -37,11 +37,19 @@ class EngineFailed(Exception):
 
 
 def up(stack_name: str, *, quiet: bool = False, on_event: OnEvent | None = None, refresh: bool = False) -> tuple[auto.UpResult, float]:
-    """`pulumi up` (the program records the release it deploys); ``refresh``: `pulumi up --refresh`."""
+    """`pulumi up --continue-on-error` (the program records the release it deploys); ``refresh``: with --refresh.
+
+    --continue-on-error: an image that fails its pre-push test stops only what depends on it (its
+    tag, its push, its compose project); the images that passed are still pushed, and a compose
+    project whose images all passed is still deployed. Without it the engine starts nothing new
+    after the first failure, so what gets pushed would depend on which test finished first.
+    """
     st = engine.stack(stack_name)
     started = time.monotonic()
     output = None if quiet else print_line
-    result = run(st.up, on_event, on_output=output, color="never", suppress_progress=quiet, refresh=refresh or None)
+    result = run(
+        st.up, on_event, on_output=output, color="never", suppress_progress=quiet, refresh=refresh or None, continue_on_error=True
+    )
     return result, time.monotonic() - started
 
 
@@ -91,9 +99,7 @@ def run(command: Callable[..., T], on_event: OnEvent | None, **kwargs: Any) -> T
     def collect(event: auto.EngineEvent) -> None:
         diagnostic = event.diagnostic_event
         if diagnostic is not None and diagnostic.severity == "error" and diagnostic.message.strip():
-            urn = diagnostic.urn or ""
-            resource = urn.rsplit("::", 1)[-1] if urn and "::pulumi:pulumi:Stack::" not in urn else ""
-            errors.append(f"{resource}: {diagnostic.message.strip()}" if resource else diagnostic.message.strip())
+            errors.append(_named(diagnostic.urn or "", diagnostic.message.strip()))
         if on_event is not None:
             on_event(event)
 
@@ -108,6 +114,15 @@ def run(command: Callable[..., T], on_event: OnEvent | None, **kwargs: Any) -> T
                 time.sleep(LOCK_POLL)
                 continue
             raise EngineFailed(list(dict.fromkeys(errors)) or _stderr_errors(str(exc))) from None
+
+
+def _named(urn: str, message: str) -> str:
+    """The message, after the resource it is about (``backend (dokploy:ComposeProject): ...``); the stack's own as is."""
+    parts = urn.split("::")
+    if len(parts) < 4 or parts[2].endswith("pulumi:pulumi:Stack"):
+        return message
+    kind = parts[2].rsplit("$", 1)[-1].replace("pulumi-python:dynamic/", "")
+    return f"{parts[3]} ({kind}): {message}"
 
 
 def _stderr_errors(text: str) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.redact import Redactor
-from dokploy_api.routers import ComposeApi, DeploymentApi, EnvironmentApi, ProjectApi, RegistryApi
+from dokploy_api.routers import ComposeApi, DeploymentApi, DockerApi, EnvironmentApi, ProjectApi, RegistryApi, SwarmApi
 from dokploy_api.transport import Transport
 
 
@@ -35,6 +35,8 @@ class DokployClient:
         self.compose = ComposeApi(self.transport)
         self.deployment = DeploymentApi(self.transport)
         self.registry = RegistryApi(self.transport)
+        self.docker = DockerApi(self.transport)
+        self.swarm = SwarmApi(self.transport)
 
     @property
     def base_url(self) -> str:

@@ -2,10 +2,16 @@
 
 Each listens on its catalog container port (EXPOSEd) and answers its health path with 200.
 `variant` changes the served content, so a rebuild with another variant is a new image id.
+Broken ones, for the pre-push test gate: ``health_status`` (every request answered with that status
+by a busybox nc loop) and ``listen_port`` (EXPOSEs the catalog port, listens on another).
+``behaviour="once-then-exit"`` builds a sick one for verification: it answers its health path with
+200 once (404 afterwards), and its process exits 1 five seconds after that answer, and again five
+seconds after every restart (a crash loop that a single health probe never sees).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -13,25 +19,69 @@ from pathlib import Path
 from typing import Any
 
 BUSYBOX = Path("/bin/busybox")
+BEHAVIOURS = ("serve", "once-then-exit")
+
+RESPOND = """#!/bin/sh
+while IFS= read -r line; do
+  case "$line" in ""|"$(printf '\\r')") break ;; esac
+done
+printf 'HTTP/1.0 {status} Test\\r\\nContent-Type: text/plain\\r\\nContent-Length: 6\\r\\nConnection: close\\r\\n\\r\\nerror\\n'
+"""
+"""A one-request HTTP responder for ``nc -ll -e``: reads the request head, answers ``status``."""
 
 
-def dockerfile(port: int) -> str:
-    """A scratch image with static busybox as /bin/sh, wget and httpd."""
+def dockerfile(
+    port: int, behaviour: str = "serve", health_path: str = "/health", listen_port: int | None = None, health_status: int = 200
+) -> str:
+    """A scratch image with static busybox as /bin/sh, wget and httpd (or an nc loop answering ``health_status``)."""
+    if behaviour not in BEHAVIOURS:
+        raise ValueError(f"behaviour should be one of {', '.join(BEHAVIOURS)}, not {behaviour!r}")
+    # a shell as PID 1 that exits on SIGTERM (httpd as PID 1 ignores it: every stop would take 10 s)
+    cmd = f"trap 'exit 0' TERM; /bin/busybox httpd -f -p {port} -h /www & wait"
+    extra = ""
+    if listen_port or health_status != 200:  # a broken image says what it does (the gate shows the last lines)
+        listen = listen_port or port
+        server = f"/bin/busybox httpd -f -p {listen} -h /www"
+        if health_status != 200:
+            server = f"/bin/busybox nc -ll -p {listen} -e /respond"
+            extra = "COPY respond /respond\n"
+        cmd = f"echo listening on port {listen}; trap 'exit 0' TERM; {server} & wait"
+    if behaviour == "once-then-exit":
+        served = "/www/" + health_path.strip("/")
+        cmd = (
+            "trap 'exit 0' TERM; mkdir -p /tmp; "
+            f"/bin/busybox httpd -f -vv -p {port} -h /www 2>>/tmp/httpd.log & "
+            "until grep -q 'response:200' /tmp/httpd.log 2>/dev/null; do sleep 0.2; done; "
+            f"rm -rf {served}; echo 'answered its health path once; exiting with 1 in 5 s (testkit once-then-exit)'; "
+            "sleep 5; echo 'exiting with 1'; exit 1"
+        )
     return (
         "FROM scratch\n"
         "COPY busybox /bin/busybox\n"
         'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
         "COPY www /www\n"
+        f"{extra}"
         f"EXPOSE {port}\n"
-        # a shell as PID 1 that exits on SIGTERM (httpd as PID 1 ignores it: every stop would take 10 s)
-        f'CMD ["/bin/sh", "-c", "trap \'exit 0\' TERM; /bin/busybox httpd -f -p {port} -h /www & wait"]\n'
+        f"CMD {json.dumps(['/bin/sh', '-c', cmd])}\n"
     )
 
 
-def write_context(root: Path, name: str, port: int, health_path: str, variant: str) -> None:
+def write_context(
+    root: Path,
+    name: str,
+    port: int,
+    health_path: str,
+    variant: str,
+    behaviour: str = "serve",
+    listen_port: int | None = None,
+    health_status: int = 200,
+) -> None:
     """The build context: busybox, the Dockerfile and a www tree that answers health_path."""
     shutil.copy(BUSYBOX, root / "busybox")
-    (root / "Dockerfile").write_text(dockerfile(port))
+    (root / "Dockerfile").write_text(dockerfile(port, behaviour, health_path, listen_port, health_status))
+    if health_status != 200:
+        (root / "respond").write_text(RESPOND.replace("{status}", str(health_status)))
+        (root / "respond").chmod(0o755)
     www = root / "www"
     target = www / health_path.strip("/")
     if health_path.endswith("/"):
@@ -41,11 +91,21 @@ def write_context(root: Path, name: str, port: int, health_path: str, variant: s
     (www / "index.html").write_text(f"{name} {variant}\n")
 
 
-def build_image(tag: str, name: str, port: int, health_path: str, variant: str = "v1") -> str:
+def build_image(
+    tag: str,
+    name: str,
+    port: int,
+    health_path: str,
+    variant: str = "v1",
+    behaviour: str = "serve",
+    *,
+    listen_port: int | None = None,
+    health_status: int = 200,
+) -> str:
     """Build one test image; returns its image id."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_context(root, name, port, health_path, variant)
+        write_context(root, name, port, health_path, variant, behaviour, listen_port, health_status)
         subprocess.run(
             ["docker", "build", "-q", "-t", tag, str(root)],
             check=True,

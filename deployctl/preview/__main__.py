@@ -8,8 +8,9 @@ events (``pulumi preview --event-log FILE``: JSON lines; or a JSON list of them;
 API's on_event objects are converted by ``event_to_dict``).
 
 What a reviewer reads: per service the image digest (12 hex), env keys added/removed/changed,
-ports and health URL; which Dokploy compose projects redeploy; how many images are pushed; whether
-the change reaches production. Values of env variables are never printed (only key names); secret
+ports and health URL; which Dokploy compose projects redeploy; which images are tested before their
+push (and a warning for images pushed untested); how many images are pushed; whether the change
+reaches production. Values of env variables are never printed (only key names); secret
 inputs are only named. The compose file diff is collapsed in <details>, with values of secret keys
 redacted. Output is deterministic (sorted, no timestamps) and fits a GitHub comment.
 """

@@ -1,4 +1,4 @@
-"""Analyse a parsed preview: what changes per Dokploy compose project and per service, what is pushed, what else changes.
+"""Analyse a parsed preview: what changes per Dokploy compose project and per service, what is tested and pushed, what else changes.
 
 Values of env variables are never kept (only key names); secret inputs are only named; the compose
 file diff has the values of secret keys redacted.
@@ -19,6 +19,8 @@ from deployctl.preview.parse import SECRET, Preview, Step, urn_name, urn_type
 COMPOSE_TYPE = "pulumi-python:dynamic/dokploy:ComposeProject"
 IMAGE_TYPE = "docker:index/registryImage:RegistryImage"
 SERVICE_IMAGE_TYPE = "bizosaas:index:ServiceImage"
+TEST_TYPE = "command:local:Command"  # the pre-push test gate (components/test_gate.py)
+SERVICE_TEST_TYPE = "bizosaas:index:ServiceTest"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 SECRET_MARKERS = frozenset({SECRET, "<secret>"})  # "<secret>": the program's marker in services[*].env
@@ -79,6 +81,15 @@ class Push:
 
 
 @dataclass(frozen=True)
+class ImageTest:
+    """One image's pre-push test that runs (or goes away) in this update."""
+
+    service: str
+    op: str
+    why: str
+
+
+@dataclass(frozen=True)
 class OtherChange:
     name: str
     type: str
@@ -95,10 +106,16 @@ class Analysis:
     others: tuple[OtherChange, ...]
     errors: tuple[str, ...] = ()
     services_pending: tuple[str, ...] = ()  # projects whose per-service inputs are known only after the pushes
+    tests: tuple[ImageTest, ...] = ()
+    untested: tuple[str, ...] = ()  # services whose image is pushed with no pre-push test (testGate: false)
 
     @property
     def changed(self) -> bool:
-        return bool(self.projects or self.services or self.pushes or self.others or self.errors)
+        return bool(self.projects or self.services or self.pushes or self.others or self.errors or self.tests)
+
+    @property
+    def tests_run(self) -> tuple[ImageTest, ...]:
+        return tuple(t for t in self.tests if t.op != "delete")
 
     @property
     def image_services(self) -> tuple[str, ...]:
@@ -310,6 +327,33 @@ def service_of_image(step: Step, by_urn: Mapping[str, Step]) -> str:
     return step.name.removesuffix("-image")
 
 
+def service_of_test(step: Step) -> str:
+    """The service a test Command belongs to: its ServiceTest parent's name, else ``<service>-test``."""
+    if step.parent and urn_type(step.parent) == SERVICE_TEST_TYPE:
+        return urn_name(step.parent)
+    return step.name.removesuffix("-test")
+
+
+def _test_why(step: Step) -> str:
+    if step.op == "create":
+        return "first test of this image"
+    if step.op == "replace":
+        return "new local image: tested before it is pushed"
+    if step.op == "delete":
+        return "test removed: the image is no longer tested before a push"
+    keys = [k for k in step.diff_keys if k not in HIDDEN_INPUTS and k != "triggers"]
+    return "the test changed" + (f" ({codes(keys)})" if keys else "") + ": tested again"
+
+
+def analyse_tests(steps: tuple[Step, ...], pushes: tuple[Push, ...]) -> tuple[tuple[ImageTest, ...], tuple[str, ...]]:
+    """(the tests this update runs or removes, the pushed services that have no test at all)."""
+    commands = [s for s in steps if s.type == TEST_TYPE]
+    tests = tuple(sorted((ImageTest(service_of_test(s), s.op, _test_why(s)) for s in commands if s.op in CHANGE_OPS),
+                         key=lambda t: t.service))
+    gated = {service_of_test(s) for s in commands if s.op != "delete"}
+    return tests, tuple(sorted({p.service for p in pushes} - gated))
+
+
 def analyse(stack: str, preview: Preview) -> Analysis:
     by_urn = {s.urn: s for s in preview.steps}
     changing = [s for s in preview.steps if s.op in CHANGE_OPS and s.type != STACK_TYPE]
@@ -328,9 +372,13 @@ def analyse(stack: str, preview: Preview) -> Analysis:
         services += svc
         if is_pending:
             pending.append(step.name)
-    ignored = {COMPOSE_TYPE, IMAGE_TYPE, SERVICE_IMAGE_TYPE}
+    ignored = {COMPOSE_TYPE, IMAGE_TYPE, SERVICE_IMAGE_TYPE, TEST_TYPE, SERVICE_TEST_TYPE}
+    tests, untested = analyse_tests(preview.steps, pushes)
+    tested = {t.service for t in tests}
     others = tuple(
-        OtherChange(s.name, s.type, s.op, _other_keys(s)) for s in changing if s.type not in ignored and not _is_push_tag(s, pushed, by_urn)
+        OtherChange(s.name, s.type, s.op, _other_keys(s))
+        for s in changing
+        if s.type not in ignored and not _is_push_tag(s, pushed | tested, by_urn) and not _is_default_provider(s)
     )
     return Analysis(
         stack=stack,
@@ -340,12 +388,19 @@ def analyse(stack: str, preview: Preview) -> Analysis:
         others=tuple(sorted(others, key=lambda o: (o.type, o.name))),
         errors=preview.errors,
         services_pending=tuple(sorted(pending)),
+        tests=tests,
+        untested=untested,
     )
 
 
-def _is_push_tag(step: Step, pushed: set[str], by_urn: Mapping[str, Step]) -> bool:
-    """The docker Tag that goes with a push (re-tagging is part of pushing, not a separate change)."""
-    return step.type == "docker:index/tag:Tag" and service_of_image(step, by_urn) in pushed
+def _is_push_tag(step: Step, services: set[str], by_urn: Mapping[str, Step]) -> bool:
+    """The docker Tag that goes with a push or a test (re-tagging the tested image id is part of them, not a separate change)."""
+    return step.type == "docker:index/tag:Tag" and service_of_image(step, by_urn) in services
+
+
+def _is_default_provider(step: Step) -> bool:
+    """A provider the engine makes by itself (``default_1_2_1``): plumbing, not a change a reviewer decides on."""
+    return step.type.startswith("pulumi:providers:") and step.name.startswith("default")
 
 
 def _other_keys(step: Step) -> tuple[str, ...]:

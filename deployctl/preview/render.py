@@ -53,6 +53,8 @@ def verdict(a: Analysis) -> str:
     parts.append(f"redeploys {codes(redeploy)}" if redeploy else "no compose project redeploys")
     if removed:
         parts.append(f"removes {codes(removed)}")
+    if a.tests_run:
+        parts.append(plural(len(a.tests_run), "image test"))
     parts.append(plural(len(a.pushes), "image push", "image pushes"))
     if a.others:
         parts.append(plural(len(a.others), "other resource") + " changed")
@@ -131,6 +133,18 @@ def push_items(a: Analysis) -> list[str]:
     ]
 
 
+def test_items(a: Analysis) -> list[str]:
+    return [f"- {code(t.service)}: {t.why}" for t in a.tests]
+
+
+def untested_note(a: Analysis) -> str:
+    """A warning when images are pushed without their pre-push test (the stack's testGate is false)."""
+    if not a.untested:
+        return ""
+    return (f"**Warning**: {plural(len(a.untested), 'image is', 'images are')} pushed WITHOUT a pre-push test "
+            f"(`testGate: false`): {codes(a.untested)}.")
+
+
 def other_items(a: Analysis) -> list[str]:
     return [f"- {code(o.name)} ({code(o.type)}): {o.op}" + (f" ({codes(o.keys)})" if o.keys else "") for o in a.others]
 
@@ -153,7 +167,12 @@ def render(a: Analysis, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     budget.take("")
     if a.errors:
         budget.take(error_block(a.errors, min(8000, budget.left // 2)))
+    if untested_note(a):
+        budget.take(untested_note(a))
+        budget.take("")
     take_list(budget, "**Compose projects**", project_items(a), "compose projects")
+    take_list(budget, f"**Image tests ({len(a.tests_run)})**: each runs before its image is tagged and pushed; "
+                      "a failing test stops that push", test_items(a), "tests")
     take_list(budget, f"**Image pushes ({len(a.pushes)})**", push_items(a), "pushes")
     services = service_items(a)
     if a.services_pending and not services:

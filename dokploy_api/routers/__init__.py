@@ -2,8 +2,10 @@
 
 from dokploy_api.routers.compose import ComposeApi
 from dokploy_api.routers.deployment import DeploymentApi
+from dokploy_api.routers.docker import DockerApi
 from dokploy_api.routers.environment import EnvironmentApi
 from dokploy_api.routers.project import ProjectApi
 from dokploy_api.routers.registry import RegistryApi
+from dokploy_api.routers.swarm import SwarmApi
 
-__all__ = ["ComposeApi", "DeploymentApi", "EnvironmentApi", "ProjectApi", "RegistryApi"]
+__all__ = ["ComposeApi", "DeploymentApi", "DockerApi", "EnvironmentApi", "ProjectApi", "RegistryApi", "SwarmApi"]

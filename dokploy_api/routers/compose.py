@@ -58,6 +58,16 @@ class ComposeApi(Router):
         """Queue a rebuild deployment (asynchronous). Never re-sent once it may have arrived."""
         return self._t.mutate("compose.redeploy", _deploy_body(compose_id, title, description), idempotent=False)
 
+    def read_logs(self, compose_id: str, container_id: str, tail: int = 100, since: str = "all") -> str:
+        """The last ``tail`` lines of a container's log (``docker container logs --timestamps``, stderr merged).
+
+        Dokploy returns a failed command's own error text as the log (an unknown container gives
+        ``Error response from daemon: No such container: ...``), so the text is not always a log.
+        """
+        lines = max(1, min(int(tail), 10000))
+        text = self._t.query("compose.readLogs", composeId=compose_id, containerId=container_id, tail=lines, since=since)
+        return text if isinstance(text, str) else ""
+
     def delete(self, compose_id: str, delete_volumes: bool = False) -> Any:
         """Delete the compose (Dokploy stops and removes its containers); returns the deleted row."""
         return self._t.mutate("compose.delete", {"composeId": compose_id, "deleteVolumes": bool(delete_volumes)}, idempotent=False)

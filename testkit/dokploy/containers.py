@@ -429,6 +429,16 @@ class SimContainers:
             rows = [r for r in rows if pattern.search(f"CONTAINER ID : {r['containerId']} | Name: {r['name']} | State: {r['state']}")]
         return rows
 
+    def services(self) -> list[dict[str, Any]]:
+        """`docker service ls --format '{{json .}}'` rows of the simulated stacks' services (a stack's are its Swarm services)."""
+        with self._lock:
+            tasks = sorted((c for c in self._all.values() if c.task_id), key=lambda c: (c.app_name, c.service, c.number))
+            by_service: dict[str, list[SimContainer]] = {}
+            for c in tasks:
+                by_service.setdefault(f"{c.app_name}_{c.service}", []).append(c)
+        return [{"ID": _hex(name)[:25], "Image": cs[0].image, "Mode": "replicated", "Name": name, "Ports": "",
+                 "Replicas": f"{sum(c.state == 'running' for c in cs)}/{len(cs)}"} for name, cs in sorted(by_service.items())]
+
     def inspect(self, ref: str) -> dict[str, Any] | None:
         now = time.time()
         with self._lock:

@@ -171,6 +171,8 @@ def docker_service_containers(app: FakeDokploy, inp: dict[str, Any]) -> Any:
 @route("swarm.getNodeApps")
 def swarm_node_apps(app: FakeDokploy, inp: dict[str, Any]) -> Any:
     where = _where(app, inp)
+    if app.docker_runner is None:  # the simulation: the services of the simulated stacks ([] when none was deployed)
+        return [row for row in app.containers.services() if _owner(app, row["Name"]) == where]
     code, out, err = _docker(app, ["docker", "service", "ls", "--format", "{{json .}}"])
     if code != 0:
         return []

@@ -30,6 +30,7 @@ REG_URN = "urn:pulumi:test::bizosaas-deploy::pulumi-python:dynamic/dokploy:Regis
 FAST_CLIENT = {"backoff": 0.05, "max_backoff": 0.4, "timeout": (2.0, 5.0)}
 FAST_HEALTH = {"interval": 0.02, "max_interval": 0.1}
 FAST_DEPLOY = {"unsure_grace": 1.5, "log_lines": 20}
+FAST_VERIFY = {"interval": 0.05}
 
 
 @pytest.fixture
@@ -93,7 +94,12 @@ def health() -> Iterator[HealthService]:
 
 @pytest.fixture
 def provider() -> ComposeProjectProvider:
-    return ComposeProjectProvider(client_options=dict(FAST_CLIENT), health_options=dict(FAST_HEALTH), deploy_options=dict(FAST_DEPLOY))
+    return ComposeProjectProvider(
+        client_options=dict(FAST_CLIENT),
+        health_options=dict(FAST_HEALTH),
+        deploy_options=dict(FAST_DEPLOY),
+        verify_options=dict(FAST_VERIFY),
+    )
 
 
 def compose_yaml(web_digest: str = DIGEST_A) -> str:
@@ -139,6 +145,7 @@ def props(srv: FakeDokploy, api_key: str, env_secrets: dict[str, str]) -> dict[s
         "deploy_timeout": 10.0,
         "poll_interval": 0.05,
         "health_timeout": 2.0,
+        "stability_window": 0.2,
         "rollback_on_failure": False,
         "allow_insecure_http": False,
         "delete_volumes": False,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -25,13 +26,16 @@ from dokploy_api import (
     DokployServerError,
     DokployUnauthorized,
 )
+from probes.dokploy_runtime import VerificationFailed
 from probes.health import HealthCheckFailed
 from testkit.dokploy import FakeDokploy
 from tests.components.conftest import (
+    DIGEST_A,
     DIGEST_B,
     FAST_CLIENT,
     FAST_DEPLOY,
     FAST_HEALTH,
+    FAST_VERIFY,
     HealthService,
     assert_clean,
     compose_yaml,
@@ -419,7 +423,9 @@ def test_rollback_restores_previous_compose_and_env_when_deploy_fails(
     with pytest.raises(DeploymentFailed) as info:
         provider.update(outs["compose_id"], outs, news)
     msg = str(info.value)
-    assert "ended 'error'" in msg and "rolled back to the previous compose file and env: deployment" in msg and msg.endswith("done")
+    assert "ended 'error'" in msg and "rolled back to the previous compose file and env: deployment" in msg
+    verified_again = "the previous version verified again: web, worker as deployed, healthy, stable over 0.2s"
+    assert re.search(rf"env: deployment \S+ done; {verified_again}$", msg)
     assert_clean(msg, api_key, env_secrets)
     [row] = composes(srv)
     assert (row["composeFile"], row["env"]) == (base["compose_file"], base["env"])
@@ -553,3 +559,104 @@ def test_read_without_any_key_source_is_a_clear_error_when_unconfigured(
     monkeypatch.delenv("DOKPLOY_API_KEY", raising=False)
     with pytest.raises(DokployConfigError, match=r"read: the Dokploy API key is never kept in the state"):
         provider.read(outs["compose_id"], outs)
+
+
+# -- verification through Dokploy's API ------------------------------------------------------------
+
+
+def test_create_records_what_dokploy_reports_runs(provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy) -> None:
+    outs = provider.create(props).outs or {}
+    app = outs["app_name"]
+    assert outs["verification"] == {
+        "web": {"digest": DIGEST_A, "image": f"127.0.0.1:5000/bizosaas/web@{DIGEST_A}", "health": "none", "restarts": 0, "replicas": 1,
+                "window_s": 0.2, "containers": [f"{app}-web-1"]},
+        "worker": {"digest": DIGEST_A, "image": f"127.0.0.1:5000/bizosaas/worker@{DIGEST_A}", "health": "none", "restarts": 0,
+                   "replicas": 1, "window_s": 0.2, "containers": [f"{app}-worker-1"]},
+    }
+    gets = procs(srv, "GET")
+    assert gets.count("docker.getContainersByAppNameMatch") >= 2 and gets.count("docker.getConfig") == 2 + 2
+
+
+class _CrashAfterDeploy(ComposeProjectProvider):
+    """Makes the web container of every deploy (or only of the first ``crashes`` deploys) crash-loop once it is up."""
+
+    srv: Any = None
+    crashes = 99
+
+    def _deploy(self, client: DokployClient, compose_id: str, props: Any, **kw: Any) -> dict[str, Any]:
+        row = super()._deploy(client, compose_id, props, **kw)
+        cls = type(self)
+        if cls.crashes > 0:
+            cls.crashes -= 1
+            app = client.compose.one(compose_id)["appName"]
+            env = props["env"].splitlines()[0].split("=", 1)[1]
+            cls.srv.containers.set(f"{app}-web-1", crash_every=0.05, log=f"fatal: cannot connect to {env}")
+        return row
+
+
+def crashing(srv: FakeDokploy, crashes: int) -> _CrashAfterDeploy:
+    _CrashAfterDeploy.srv, _CrashAfterDeploy.crashes = srv, crashes
+    return _CrashAfterDeploy(
+        client_options=dict(FAST_CLIENT),
+        health_options=dict(FAST_HEALTH),
+        deploy_options=dict(FAST_DEPLOY),
+        verify_options=dict(FAST_VERIFY),
+    )
+
+
+def test_a_crash_looping_service_fails_create_naming_it_with_its_log_and_no_secret(
+    props: dict[str, Any], srv: FakeDokploy, api_key: str, env_secrets: dict[str, str]
+) -> None:
+    with pytest.raises(VerificationFailed) as info:
+        crashing(srv, 1).create({**props, "health_timeout": 0.5})
+    msg = str(info.value)
+    app = composes(srv)[0]["appName"]
+    assert msg.startswith(f"verification failed: compose project {app}: not running healthy within 0.5s: web: expected running; ")
+    assert f"saw {app}-web-1 restarting with code 1" in msg and "fatal: cannot connect to ***" in msg
+    assert msg.endswith("stays in Dokploy; the next `pulumi up` adopts it)")
+    assert_clean(msg, api_key, env_secrets)
+
+
+def test_an_update_that_crashes_is_rolled_back_and_the_rollback_verified(props: dict[str, Any], srv: FakeDokploy) -> None:
+    provider = crashing(srv, 0)
+    base = {**props, "rollback_on_failure": True, "health_timeout": 0.5}
+    outs = provider.create(base).outs or {}
+    _CrashAfterDeploy.crashes = 1
+    with pytest.raises(VerificationFailed) as info:
+        provider.update(outs["compose_id"], outs, {**base, "compose_file": compose_yaml(DIGEST_B)})
+    msg = str(info.value)
+    assert "web: expected running; saw" in msg and "restarting with code 1" in msg
+    assert re.search(r"rolled back to the previous compose file and env: deployment \S+ done; the previous version verified again: "
+                     r"web, worker as deployed, healthy, stable over 0.2s$", msg)
+    assert composes(srv)[0]["composeFile"] == base["compose_file"]
+
+
+def test_a_rollback_that_fails_verification_too_says_so(props: dict[str, Any], srv: FakeDokploy) -> None:
+    provider = crashing(srv, 0)
+    base = {**props, "rollback_on_failure": True, "health_timeout": 0.3}
+    outs = provider.create(base).outs or {}
+    _CrashAfterDeploy.crashes = 2
+    with pytest.raises(VerificationFailed) as info:
+        provider.update(outs["compose_id"], outs, {**base, "compose_file": compose_yaml(DIGEST_B)})
+    head, _, rollback = str(info.value).partition("\nrolled back to the previous compose file and env: deployment ")
+    assert "not running healthy within 0.3s: web" in head
+    assert " done; but the previous version FAILED verification too:\nverification failed: " in rollback
+    assert "web: expected running" in rollback
+
+
+def test_a_state_without_a_verification_record_is_verified_once_without_a_deploy(
+    provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy
+) -> None:
+    outs = provider.create(props).outs or {}
+    older = {k: v for k, v in outs.items() if k not in ("verification", "stability_window")}  # written before this verification
+    assert provider.diff(outs["compose_id"], older, props).changes is True
+    settle(srv)
+    srv.reset_calls()
+    new_outs = provider.update(outs["compose_id"], older, props).outs or {}
+    assert set(new_outs["verification"]) == {"web", "worker"} and new_outs["deployment_id"] == outs["deployment_id"]
+    assert srv.write_calls == 0 and "docker.getConfig" in procs(srv, "GET")
+
+
+def test_check_refuses_a_negative_stability_window(provider: ComposeProjectProvider, props: dict[str, Any]) -> None:
+    failures = provider.check({}, {**props, "stability_window": -1}).failures
+    assert [(f.property, f.reason) for f in failures] == [("stability_window", "stability_window: should be a number >= 0 (seconds)")]

@@ -35,6 +35,8 @@ class Mocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.seen: dict[str, str] = {}
+        """service -> the image reference a ComposeProject's verification reports running (none: nothing verified)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(args)
@@ -49,6 +51,8 @@ class Mocks(pulumi.runtime.Mocks):
             outs = {"name": args.inputs.get("name"), "outputs": {"release_manifest": manifest, "verified": True}}
         elif args.typ.startswith("pulumi-python:dynamic"):
             outs.update({"compose_id": f"cmp-{args.name}", "healthy": True, "registry_id": "reg-1"})
+            services = args.inputs.get("services") or {}
+            outs["verification"] = {n: {"digest": self.seen[n].split("@", 1)[1], "health": "healthy"} for n in services if n in self.seen}
         return f"{args.name}-id", outs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -228,3 +232,96 @@ def test_a_promoted_stack_protects_its_dokploy_project_and_compose_projects(mock
     declare()
     protected = {r.name: r.protect for r in monitor.requests if r.type.startswith("pulumi-python:dynamic/dokploy:")}
     assert protected == {"project": expected, "registry": False, "backend": expected, "frontend": expected}
+
+
+# --- the pre-push test gate -----------------------------------------------------------------------
+
+
+def _gate_requests(stack: str, config: dict[str, str], warnings: list[str], monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The RegisterResource requests of one program run with extra config, and the warnings it logged."""
+    from components.program import build
+
+    mocks = Mocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="bizosaas-deploy", stack=stack, preview=False, monitor=monitor)
+    cfg, secret_keys = stack_config()
+    pulumi.runtime.set_all_config({**cfg, **config}, secret_keys)
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **kw: warnings.append(msg))
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        return build(stack, pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[])["release_id"]
+
+    declare()
+    return monitor.requests
+
+
+def test_every_pushed_image_waits_for_its_own_test_by_default(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    requests = _gate_requests("staging", {}, warnings, monkeypatch)
+    commands = {r.name: r for r in requests if r.type == "command:local:Command"}
+    assert sorted(commands) == sorted(f"{n}-test" for n in RAW_SERVICES)
+    urn_of = {r.name: next(q for q in requests if q.name == r.name).parent for r in requests if r.type == "command:local:Command"}
+    assert all(p.endswith(f"bizosaas:index:ServiceTest::{n.removesuffix('-test')}") for n, p in urn_of.items())
+    tags = {r.name.removesuffix("-tag"): r for r in requests if r.type == "docker:index/tag:Tag"}
+    for name, tag in tags.items():
+        [dependency] = [d for d in tag.dependencies if "command:local:Command" in d]
+        assert dependency.endswith(f"::{name}-test"), (name, list(tag.dependencies))
+    inputs = pulumi.runtime.rpc.deserialize_properties(commands["auth-service-test"].object)
+    assert json.loads(inputs["environment"]["BIZOSAAS_TEST_ENV"]) == {"PORT": "8007"}  # no secret, no stack value
+    assert "--port 8007 --health /health --timeout 120" in inputs["create"]
+    assert not [s for s in ALL_SECRETS if s in json.dumps([pulumi.runtime.rpc.deserialize_properties(c.object) for c in commands.values()])]
+    assert warnings == []
+
+
+def test_test_gate_false_pushes_untested_and_says_so(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    requests = _gate_requests("staging", {"bizosaas-deploy:testGate": "false"}, warnings, monkeypatch)
+    assert not [r for r in requests if r.type in ("command:local:Command", "bizosaas:index:ServiceTest")]
+    assert len([r for r in requests if r.type == "docker:index/tag:Tag"]) == 14
+    assert [w for w in warnings if "testGate is false: the images are pushed WITHOUT their pre-push test" in w] == [warnings[0]]
+
+
+def test_test_timeout_reaches_every_command(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = _gate_requests("staging", {"bizosaas-deploy:testTimeout": "30"}, [], monkeypatch)
+    commands = [r for r in requests if r.type == "command:local:Command"]
+    lines = [pulumi.runtime.rpc.deserialize_properties(c.object)["create"] for c in commands]
+    assert len(lines) == 14 and all(line.endswith(" --timeout 30") for line in lines), lines[0]
+    assert {c.customTimeouts.create for c in commands} == {"360s"}
+
+
+@pytest.mark.parametrize("config", [
+    {"bizosaas-deploy:promoteFrom": "organization/bizosaas-deploy/staging", "bizosaas-deploy:testGate": "true"},
+    {"bizosaas-deploy:pinnedRelease": json.dumps({n: f"ghcr.io/bizoholic-digital/bizosaas-platform/{n}@{fake_digest(n)}"
+                                                  for n in RAW_SERVICES})},
+], ids=["promoted", "pinned"])
+def test_stacks_that_push_nothing_run_no_test(mocks: Mocks, monkeypatch: pytest.MonkeyPatch, config: dict[str, str]) -> None:
+    requests = _gate_requests("prod", config, [], monkeypatch)
+    assert not [r for r in requests if r.type.startswith(("command:", "docker:", "bizosaas:index:ServiceTest"))]
+
+
+@pytest.mark.parametrize(("seen", "verified"), [("release", True), ("older", False), ("partly", False), ("nothing", False)])
+def test_verified_means_every_service_was_seen_running_this_release(mocks: Mocks, seen: str, verified: bool) -> None:
+    from components.program import build
+
+    repo = "ghcr.io/bizoholic-digital/bizosaas-platform"
+    if seen in ("release", "partly", "older"):
+        mocks.seen = {n: f"{repo}/{n}@{fake_digest(n)}" for n in RAW_SERVICES}
+    if seen == "older":
+        mocks.seen["admin-dashboard"] = f"{repo}/admin-dashboard@{fake_digest('an older build')}"
+    if seen == "partly":
+        del mocks.seen["brain-api"]
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        outputs = build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=checked_config())
+
+        def check(args: list[Any]) -> None:
+            records, is_verified = args
+            assert is_verified is verified
+            assert set(records) == set(mocks.seen)  # both compose projects' records, merged
+            assert all(r["digest"].startswith("sha256:") for r in records.values())
+
+        return pulumi.Output.all(outputs["verification"], outputs["verified"]).apply(check)
+
+    declare()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
+import yaml
 
-from components.stack_config import MIGRATE, check
+from components.stack_config import MIGRATE, check, read_deploy, settings_from_file
+from core.catalog import load_catalog_file, resolve, secret_names
 
 NS = "bizosaas-deploy"
 SECRETS = {"DATABASE_URL": "postgresql://x", "JWT_SECRET": "j"}
@@ -60,17 +64,26 @@ def test_a_complete_config_in_the_project_namespace_has_no_problem() -> None:
             "stack staging: bizosaas-deploy:dokployURL: unknown key; did you mean dokployUrl? known keys: ",
         ),
         ({f"{NS}:healthTimeout": "soon"}, "stack staging: bizosaas-deploy:healthTimeout: should be a number of seconds, not 'soon'"),
+        ({f"{NS}:stabilityWindow": "long"}, "stack staging: bizosaas-deploy:stabilityWindow: should be a number of seconds, not 'long'"),
         ({f"{NS}:rollbackOnFailure": "no"}, "stack staging: bizosaas-deploy:rollbackOnFailure: should be true or false, not 'no'"),
         (
             {f"{NS}:services": "[1]"},
             "stack staging: bizosaas-deploy:services: should be an object (`pulumi config set --path services.KEY <value>`)",
         ),
         ({f"{NS}:dokployUrl": " "}, "stack staging: bizosaas-deploy:dokployUrl: should be non-empty text"),
+        ({f"{NS}:testGate": "off"}, "stack staging: bizosaas-deploy:testGate: should be true or false, not 'off'"),
+        ({f"{NS}:testTimeout": "0"}, "stack staging: bizosaas-deploy:testTimeout: should be a positive number of seconds, not '0'"),
+        ({f"{NS}:testTimeout": "2m"}, "stack staging: bizosaas-deploy:testTimeout: should be a number of seconds, not '2m'"),
+        ({f"{NS}:testgate": "false"}, "stack staging: bizosaas-deploy:testgate: unknown key; did you mean testGate?"),
     ],
 )
 def test_each_bad_key_is_one_line_naming_the_key_and_the_command(change: dict[str, Any], message: str) -> None:
     [problem] = problems(change)
     assert problem.startswith(message)
+
+
+def test_the_gate_keys_are_valid_config() -> None:
+    assert problems({f"{NS}:testGate": "false", f"{NS}:testTimeout": "30"}) == []
 
 
 def test_a_secret_set_as_plain_text_is_refused_with_the_command_that_fixes_it() -> None:
@@ -126,3 +139,38 @@ def test_pinned_and_expected_releases_are_release_ids_and_expect_needs_a_promoti
         f"stack staging: {NS}:expectRelease: should be a release id like r-0123456789ab",
         f"stack staging: {NS}:expectRelease: only a promoting stack (promoteFrom) can expect a release",
     ]
+@pytest.mark.parametrize(
+    ("extra", "window"),
+    [
+        ({}, 10.0),
+        ({f"{NS}:promoteFrom": "o/p/staging"}, 30.0),  # prod watches longer
+        ({f"{NS}:stabilityWindow": "3"}, 3.0),
+        ({f"{NS}:promoteFrom": "o/p/staging", f"{NS}:stabilityWindow": "0"}, 0.0),
+    ],
+)
+def test_stability_window_is_30s_for_a_promoted_stack_and_10s_otherwise(extra: dict[str, str], window: float) -> None:
+    values, secret = base()
+    pulumi.runtime.set_all_config({**values, **extra}, list(secret))
+    assert read_deploy(pulumi.Config(NS), "staging").stability_window == window
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_prod_and_staging_stacks_cannot_verify_each_other() -> None:
+    """Verification reads each stack's own compose projects (Dokploy project -> composes -> appName), never a URL both answer."""
+    files = {name: yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text())["config"] for name in ("staging", "prod")}
+    for name, config in files.items():
+        assert f"{NS}:healthUrl" not in config, f"{name}: a health URL is not what verification rests on (and prod's reached staging's)"
+        values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+        problems = check(name, {**values, f"{NS}:dokployApiKey": "k", f"{NS}:registryToken": "t", f"{NS}:registryPullToken": "t"},
+                         {f"{NS}:dokployApiKey", f"{NS}:registryToken", f"{NS}:registryPullToken"}, environ={})
+        assert problems == [], problems
+    staging, prod = files["staging"], files["prod"]
+    assert staging[f"{NS}:dokployUrl"] == prod[f"{NS}:dokployUrl"]  # one Dokploy host ...
+    assert staging[f"{NS}:dokployProject"] != prod[f"{NS}:dokployProject"]  # ... two projects: two sets of composes and appNames
+    raw = load_catalog_file(ROOT / "catalog.yaml")
+    names = {n: {s.container_name for s in resolve(raw, settings_from_file(n, c, secret_names(raw))).services.values()}
+             for n, c in files.items()}
+    assert not names["staging"] & names["prod"]  # and no container name in common
+    assert (staging[f"{NS}:stabilityWindow"], prod[f"{NS}:stabilityWindow"]) == (10, 30)

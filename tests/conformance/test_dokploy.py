@@ -1,13 +1,16 @@
 """What this project relies on Dokploy to do, through the real engine, against every target (see conftest).
 
 One stack per target, the tests in order: first up (one project, one environment, two composes
-done, the composes created in parallel), no-op up, a compose edited in Dokploy, a compose whose
-first deploy failed adopted by the next up, destroy.
+done, the composes created in parallel, each verified through Dokploy's API: its container seen
+running the image deployed), no-op up, a compose edited in Dokploy, a compose whose first deploy
+failed adopted by the next up, a compose whose container crash-loops after a `done` deploy failing
+verification, destroy.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ from pulumi import automation as auto
 
 from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
+from core.verification import digest_of
 from deployctl import engine
 from tests.conformance.conftest import Target
 
@@ -27,11 +31,16 @@ pytestmark = pytest.mark.engine
 BROKEN_IMAGE = "127.0.0.1:1/conformance/missing@sha256:" + "0" * 64  # no registry listens there: the pull fails
 
 
-def compose_file(target: Target, name: str, image: str) -> str:
+CRASH = '["/bin/sh", "-c", "echo starting; sleep 2; echo crashing; exit 1"]'  # up for 2 s, then a crash loop
+WINDOW = 4.0
+
+
+def compose_file(target: Target, name: str, image: str, command: str | None = None) -> str:
     return (
         f"services:\n  {name}:\n    image: {image}\n    container_name: conformance-{target.run}-{name}\n"
-        f"    restart: unless-stopped\n    environment:\n      TOKEN: ${{CONFORMANCE_TOKEN}}\n"
-        f"    networks: [dokploy-network]\nnetworks:\n  dokploy-network:\n    external: true\n"
+        + (f"    command: {command}\n" if command else "")
+        + "    restart: unless-stopped\n    environment:\n      TOKEN: ${CONFORMANCE_TOKEN}\n"
+        "    networks: [dokploy-network]\nnetworks:\n  dokploy-network:\n    external: true\n"
     )
 
 
@@ -42,34 +51,36 @@ class Suite:
         self.target = target
         self.token = secrets.token_hex(12)
         self.images = {"backend": target.image, "frontend": target.image}
+        self.commands: dict[str, str] = {}
         self.stack = engine.stack(f"conformance-{target.run}", program=self.program, work_dir=work)
         # refresh and destroy only see the state, which never holds the key: they read it from the stack config
         self.stack.set_config("bizosaas-conformance:dokployApiKey", auto.ConfigValue(target.key, secret=True))
 
     def program(self) -> None:
         t = self.target
-        key = pulumi.Output.secret(t.key)
-        project = DokployProject("project", DokployProjectArgs(t.url, key, t.project_name, allow_insecure_http=t.standin is not None))
+        project = DokployProject("project", DokployProjectArgs(t.url, t.project_name, allow_insecure_http=t.standin is not None))
         for name, image in self.images.items():
-            ComposeProject(
+            compose = ComposeProject(
                 name,
                 ComposeProjectArgs(
                     dokploy_url=t.url,
-                    api_key=key,
                     project_name=t.project_name,
                     environment_name="production",
                     project_id=project.project_id,
                     environment_id=project.environment_id,
                     compose_name=name,
-                    compose_file=compose_file(t, name, image),
+                    compose_file=compose_file(t, name, image, self.commands.get(name)),
                     env=pulumi.Output.secret(f"CONFORMANCE_TOKEN='{self.token}'\n"),
                     services={name: {"image": image}},
                     health_urls={},
                     deploy_timeout=240.0,
                     poll_interval=0.5,
+                    health_timeout=60.0,
+                    stability_window=WINDOW,
                     allow_insecure_http=t.standin is not None,
                 ),
             )
+            pulumi.export(f"verification_{name}", compose.verification)
 
     def projects(self) -> list[dict[str, Any]]:
         with self.target.client() as client:
@@ -131,6 +142,10 @@ def test_first_up_creates_one_project_one_environment_and_two_composes_done(suit
     composes = suite.composes()
     assert sorted(c["name"] for c in composes) == ["backend", "frontend"]
     assert {c["composeStatus"] for c in composes} == {"done"}
+    for name in ("backend", "frontend"):  # what Dokploy's API reports runs: the image deployed, up for the whole window
+        record = result.outputs[f"verification_{name}"].value
+        assert record == {name: {"digest": digest_of(suite.target.image), "image": suite.target.image, "health": "none", "restarts": 0,
+                                 "replicas": 1, "window_s": WINDOW, "containers": [f"conformance-{suite.target.run}-{name}"]}}
 
 
 def test_a_noop_up_writes_nothing_and_deploys_nothing(suite: Suite) -> None:
@@ -168,6 +183,22 @@ def test_a_compose_whose_first_deploy_failed_is_adopted_by_the_next_up(suite: Su
     assert changes(result) == {"create": 1}
     workers = [c for c in suite.composes() if c["name"] == "worker"]
     assert [(c["composeId"], c["composeStatus"]) for c in workers] == [(failed["composeId"], "done")]  # adopted, not duplicated
+
+
+def test_a_container_that_crash_loops_after_a_done_deploy_fails_verification_naming_it(suite: Suite) -> None:
+    suite.commands["frontend"] = CRASH
+    with pytest.raises(auto.CommandError) as err:
+        suite.stack.up(color="never")
+    text = str(err.value)
+    [frontend] = [c for c in suite.composes() if c["name"] == "frontend"]
+    assert frontend["composeStatus"] == "done"  # Dokploy says the deploy went well (Dokploy issue #4339) ...
+    name = f"conformance-{suite.target.run}-frontend"
+    assert re.search(rf"frontend: expected [^;]*(running|RestartCount)[^;]*; saw [^;]*{name}", text), text
+    assert f"last log lines of {name}:" in text and "crashing" in text  # ... its own API shows the crash and the log
+    del suite.commands["frontend"]
+    # the failed update kept the old state, so the inputs match it again: a refresh finds Dokploy's compose file differs
+    assert changes(suite.stack.refresh(color="never")) == {"update": 1}
+    assert changes(suite.stack.up(color="never")) == {"update": 1}  # written back, redeployed, verified
 
 
 def test_destroy_leaves_no_compose_no_container_and_no_project_it_created(suite: Suite) -> None:

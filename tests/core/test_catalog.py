@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from core.catalog import CatalogError, resolve
-from tests.catalog_helpers import SECRET_NAMES, raw_catalog, settings
+from tests.catalog_helpers import SECRET_NAMES, STACK_ENV, raw_catalog, settings
 
 
 def test_catalog_has_the_14_services_in_two_groups() -> None:
@@ -73,8 +73,11 @@ BAD: list[tuple[str, Any, Any, str]] = [
      "stack staging: catalog.yaml/defaults/netwrk: unknown key (allowed: healthcheck, network, restart)"),
     ("healthcheck default replacing the probe", _catalog(defaults={"healthcheck": {"test": ["CMD", "true"]}}), {},
      "stack staging: catalog.yaml/defaults/healthcheck/test: only the timing may be set"),
-    ("unknown group", _catalog(groups={"backend": {}, "frontend": {}, "workers": {}}), {},
-     "stack staging: catalog.yaml/groups/workers: unknown group (the compose projects are backend, frontend)"),
+    ("group without a service", _catalog(groups={"backend": {}, "frontend": {}, "workers": {}}), {},
+     "stack staging: services (group workers): no enabled service is in group workers: its compose project would be deleted"),
+    ("group name not a compose name", _catalog(groups={"backend": {}, "frontend": {}, "Bad Group": {}}), {},
+     "stack staging: catalog.yaml/groups/Bad Group: group names are lower-case words joined by '-'"),
+    ("no groups", _catalog(groups=None), {}, "stack staging: catalog.yaml/groups: is required"),
     ("empty group", _without_frontends(), {}, "stack staging: services (group frontend): no enabled service is in group frontend"),
     ("every frontend disabled in the stack", None,
      {"services": {n: {"enabled": False} for n, s in raw_catalog()["services"].items() if s["group"] == "frontend"}},
@@ -120,9 +123,27 @@ BAD: list[tuple[str, Any, Any, str]] = [
     ("unknown catalog key", _with_service("brain-api", helth="/x"), {},
      "stack staging: services/brain-api/helth: unknown key"),
     ("bad group", _with_service("brain-api", group="middle"), {},
-     "stack staging: services/brain-api/group: should be one of backend, frontend, not 'middle'"),
+     "stack staging: services/brain-api/group: should be one of the catalog's groups (backend, frontend), not 'middle'"),
     ("bad local image", _with_service("brain-api", local_image="Bad Image"), {},
      "stack staging: services/brain-api/local_image: 'Bad Image' is not a valid image reference"),
+    # the pre-push test gate's catalog keys
+    ("test as a number", _with_service("brain-api", test=5), {},
+     "stack staging: services/brain-api/test: should be a command (text, run with /bin/sh -c inside the image) or a non-empty list"),
+    ("test as an empty list", _with_service("brain-api", test=[]), {}, "stack staging: services/brain-api/test: should be a command"),
+    ("test argv with a non-string", _with_service("brain-api", test=["pytest", 1]), {},
+     "stack staging: services/brain-api/test: should be a command"),
+    ("test_env as a list", _with_service("brain-api", test_env=["A=1"]), {},
+     "stack staging: services/brain-api/test_env: should be a mapping of NAME: placeholder value"),
+    ("test_env lower-case name", _with_service("brain-api", test_env={"db_url": "x"}), {},
+     "stack staging: services/brain-api/test_env/db_url: env var names are upper case letters, digits and '_'"),
+    ("test_env secret reference", _with_service("brain-api", test_env={"DATABASE_URL": "${DATABASE_URL}"}), {},
+     "stack staging: services/brain-api/test_env/DATABASE_URL: '${DATABASE_URL}': the test container gets no secrets"),
+    ("test_env two lines", _with_service("brain-api", test_env={"A": "x\ny"}), {},
+     "stack staging: services/brain-api/test_env/A: should be one line"),
+    ("test_env as a mapping value", _with_service("brain-api", test_env={"A": {"secret": True}}), {},
+     "stack staging: services/brain-api/test_env/A: should be text or a number: a non-secret placeholder"),
+    ("test_env as a boolean", _with_service("brain-api", test_env={"DEBUG": True}), {},
+     "stack staging: services/brain-api/test_env/DEBUG: should be text or a number"),
 ]
 
 
@@ -133,9 +154,41 @@ def test_bad_input_is_rejected_with_stack_service_and_key(raw: Any, override: di
     assert any(line.startswith(expected) for line in err.value.problems), err.value.problems
 
 
+def test_a_catalog_names_its_own_compose_projects() -> None:
+    raw = raw_catalog()
+    raw["groups"]["workers"] = {"description": "queue workers"}
+    raw["services"]["ai-agents"]["group"] = "workers"
+    cat = resolve(raw, settings())
+    assert cat.group_names == ["backend", "frontend", "workers"]
+    assert [s.name for s in cat.group("workers")] == ["ai-agents"] and len(cat.group("backend")) == 7
+
+
 def test_a_health_path_with_a_query_is_accepted() -> None:
     cat = resolve(_with_service("brain-api", health="/health?full=1&db=no"), settings())
     assert cat.services["brain-api"].health_path == "/health?full=1&db=no"
+
+
+def test_test_and_test_env_resolve_to_an_argv_and_a_secret_free_environment() -> None:
+    placeholders = {"DATABASE_URL": "postgresql://test:test@127.0.0.1:9/t", "N": 3}
+    raw = _with_service("auth-service", test="python -m pytest -q", test_env=placeholders)
+    raw["services"]["brain-api"]["test"] = ["/app/bin/selftest", "--quick"]
+    svc = resolve(raw, settings()).services["auth-service"]
+    assert svc.test == ("/bin/sh", "-c", "python -m pytest -q")
+    assert resolve(raw, settings()).services["brain-api"].test == ("/app/bin/selftest", "--quick")
+    env = svc.test_environment()
+    # plain values without a secret reference, then the placeholders; never a secret, a stack value or ${REDIS_BASE_URL}/10
+    assert env == {"PORT": "8007", "DATABASE_URL": "postgresql://test:test@127.0.0.1:9/t", "N": "3"}
+    assert resolve(raw_catalog(), settings()).services["wagtail-cms"].test_environment() == {
+        "DJANGO_SETTINGS_MODULE": "wagtail_cms.settings.production", "DEBUG": "False", "PYTHONPATH": "/app",
+    }
+
+
+def test_the_test_environment_does_not_depend_on_the_stack() -> None:
+    staging = resolve(raw_catalog(), settings()).services
+    other = resolve(raw_catalog(), settings(env={**STACK_ENV, "LOG_LEVEL": "DEBUG"}, container_suffix="x",
+                                             services={"brain-api": {"env": {"LOG_LEVEL": "TRACE"}}})).services
+    assert {n: s.test_environment() for n, s in staging.items()} == {n: s.test_environment() for n, s in other.items()}
+    assert staging["brain-api"].test_environment() == {"ENVIRONMENT": "test", "LOG_LEVEL": "INFO"}  # catalog placeholders
 
 
 def test_all_problems_are_reported_at_once() -> None:

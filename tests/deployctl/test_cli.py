@@ -42,3 +42,12 @@ def test_cli_errors_are_one_line_without_traceback() -> None:
     assert out.stderr.strip() == (
         "deployctl: stack nothing-here: no release has been recorded (has `pulumi up` run with this program?)"
     )
+
+
+def test_engine_errors_name_the_resource_they_are_about() -> None:
+    from deployctl.operations import _named
+
+    urn = "urn:pulumi:s::bizosaas-deploy::pulumi-python:dynamic/dokploy:ComposeProject::backend"
+    assert _named(urn, "deploy failed") == "backend (dokploy:ComposeProject): deploy failed"
+    assert _named("urn:pulumi:s::bizosaas-deploy::pulumi:pulumi:Stack::bizosaas-deploy-s", "bad config") == "bad config"
+    assert _named("", "engine error") == "engine error"

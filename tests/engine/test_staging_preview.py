@@ -1,5 +1,5 @@
 """`pulumi preview` of the real staging settings (dummy secrets, a test stack) through the engine:
-exactly 14 image pushes and the two compose projects, and no secret in what the engine prints."""
+exactly 14 image tests, 14 image pushes and the two compose projects, and no secret in what the engine prints."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def test_staging_preview_lists_14_pushes_and_two_compose_projects(staging_copy: 
     result = st.preview(color="never", diff=True, on_event=on_event, on_output=printed.append)
     assert creates["docker:index/registryImage:RegistryImage"] == 14
     assert creates["docker:index/tag:Tag"] == 14
+    assert creates["command:local:Command"] == creates["bizosaas:index:ServiceTest"] == 14  # every image tested before its push
     assert creates["pulumi-python:dynamic/dokploy:ComposeProject"] == 2
     assert creates["pulumi-python:dynamic/dokploy:Registry"] == 1
     text = "".join(printed) + result.stdout

@@ -47,7 +47,7 @@ class Landed:
         shutil.copy(engine.PROJECT_DIR / "Pulumi.yaml", self.work / "Pulumi.yaml")
         stack_file = (FIXTURE / "stack.yaml").read_text().replace(RECORDED_URL, self.srv.base_url)
         (self.work / f"Pulumi.{STACK}.yaml").write_text(migrate_stack_file(stack_file))
-        self.stack = engine.stack(STACK, work_dir=self.work)
+        self.stack = engine.stack(STACK, program=engine.inline_program, work_dir=self.work)
         state = json.loads((FIXTURE / "state.json").read_text().replace(RECORDED_URL, self.srv.base_url))
         self.stack.import_stack(auto.Deployment(version=3, deployment=state))
 

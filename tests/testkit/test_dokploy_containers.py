@@ -141,8 +141,13 @@ def test_a_simulated_stack_lists_its_tasks_containers(api: Api) -> None:
     assert all(re.fullmatch(rf"{app}_api\.[12]\.[a-z0-9]{{25}}", r["name"]) and r["status"].startswith("Running ") for r in rows)
     assert listed(api, app) == []  # not a compose project
     assert config(api, rows[0]["containerId"])["Config"]["Labels"]["com.docker.stack.namespace"] == app
+    [service] = api.ok("GET", "swarm.getNodeApps")  # the simulated stack's Swarm services, as `docker service ls` lists them
+    assert list(service) == ["ID", "Image", "Mode", "Name", "Ports", "Replicas"]
+    assert (service["Name"], service["Image"], service["Mode"], service["Replicas"]) == (f"{app}_api", "shop/api:1", "replicated", "2/2")
+    api.control("POST", "containers", {"container": rows[0]["name"], "state": "exited", "exitCode": 1})
+    assert api.ok("GET", "swarm.getNodeApps")[0]["Replicas"] == "1/2"
     api.ok("POST", "compose.stop", {"composeId": cid})  # `docker stack rm`
-    assert listed(api, app, "stack") == []
+    assert listed(api, app, "stack") == [] and api.ok("GET", "swarm.getNodeApps") == []
 
 
 def test_a_test_can_make_a_simulated_container_unhealthy_or_crash_loop(api: Api) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 
 from core.wire import UNKNOWN
-from deployctl.preview.analyse import redact_compose, safe_url, short_digest
+from deployctl.preview.analyse import TEST_TYPE, analyse, redact_compose, safe_url, short_digest
 from deployctl.preview.markdown import code
-from deployctl.preview.parse import preview_from_events, top_key, urn_stack
-from deployctl.preview.render import is_prod, summarize
+from deployctl.preview.parse import Preview, Step, preview_from_events, top_key, urn_stack
+from deployctl.preview.render import is_prod, render, summarize
 from tests.deployctl.preview import pre_event, raw_events, summary
 from tests.deployctl.previews.record import fake_secret_values, leaked_secrets
 
@@ -88,3 +88,51 @@ def test_helpers() -> None:
     assert safe_url("https://u:p@h:1/health?token=abc&x=1") == "https://<redacted>@h:1/health?token=<redacted>&x=<redacted>"
     assert safe_url("https://h:8001/health") == "https://h:8001/health"
     assert urn_stack("urn:pulumi:staging::bizosaas-deploy::pulumi:pulumi:Stack::x") == "staging"
+
+
+# --- the pre-push test gate -----------------------------------------------------------------------
+
+
+def test_a_new_image_is_listed_as_tested_before_its_push() -> None:
+    text = summary("image-tested.json")
+    assert text.splitlines()[1].startswith("**staging**: 1 service changed, redeploys `backend`, 1 image test, 1 image push.")
+    assert "**Image tests (1)**: each runs before its image is tagged and pushed; a failing test stops that push" in text
+    assert "- `ai-agents`: new local image: tested before it is pushed" in text
+    assert "Warning" not in text and "Other resources" not in text  # the test and its re-tag are part of the push
+    assert summary("image-tested.preview.json") == text
+
+
+def test_turning_the_gate_on_tests_every_image_and_pushes_nothing() -> None:
+    text = summary("gate-turned-on.json")
+    assert text.splitlines()[1].startswith("**staging**: 0 services changed, no compose project redeploys, 14 image tests, 0 image pushes.")
+    assert text.count(": first test of this image") == 14
+    assert "Other resources" not in text  # the re-tags by the tested id and the engine's default command provider are plumbing
+
+
+def test_pushes_without_a_test_are_a_warning() -> None:
+    text = summary("image-pushed.json")
+    assert "**Warning**: 1 image is pushed WITHOUT a pre-push test (`testGate: false`): `ai-agents`." in text
+    assert "Image tests" not in text
+
+
+def _step(urn_name: str, type_: str, op: str, parent: str = "", diff_keys: tuple[str, ...] = ()) -> Step:
+    return Step(f"urn:pulumi:staging::bizosaas-deploy::{type_}::{urn_name}", type_, op, parent=parent, diff_keys=diff_keys)
+
+
+def test_a_changed_test_runs_again_and_a_removed_gate_is_named() -> None:
+    parent = "urn:pulumi:staging::bizosaas-deploy::bizosaas:index:ServiceTest::brain-api"
+    changed = analyse("staging", Preview((
+        _step("brain-api-test", TEST_TYPE, "update", parent, ("create", "environment")),
+        _step("auth-service-test", TEST_TYPE, "same"),
+    )))
+    assert [(t.service, t.why) for t in changed.tests] == [("brain-api", "the test changed (`create`, `environment`): tested again")]
+    text = render(changed)
+    assert "0 services changed, no compose project redeploys, 1 image test, 0 image pushes" in text
+    removed = analyse("staging", Preview((
+        _step("brain-api-test", TEST_TYPE, "delete"),
+        _step("brain-api-image", "docker:index/registryImage:RegistryImage", "replace"),
+    )))
+    assert removed.untested == ("brain-api",) and removed.tests_run == ()
+    text = render(removed)
+    assert "- `brain-api`: test removed: the image is no longer tested before a push" in text
+    assert "**Warning**: 1 image is pushed WITHOUT a pre-push test (`testGate: false`): `brain-api`." in text

@@ -4,7 +4,9 @@ Two dynamic resources ``backend`` and ``frontend`` of type ``pulumi-python:dynam
 (a no-op provider: it deploys nothing) with the real input shapes (``services``, ``compose_file``,
 secret ``env`` dotenv text, names, health settings), and, in push mode, one
 ``bizosaas:index:ServiceImage`` component per service holding a ``docker:index/tag:Tag`` and a
-``docker:index/registryImage:RegistryImage`` (served by the no-op plugin in tests/previews/bin).
+``docker:index/registryImage:RegistryImage`` (served by the no-op plugin in tests/previews/bin) and, with
+``gate``, one ``bizosaas:index:ServiceTest`` per service holding the ``command:local:Command`` its Tag and
+push wait for (served by the pulumi-command stand-in; its command is the shell's no-op ``:``).
 
 Every secret here is an obviously fake value (FAKE_SECRETS); tests assert none reaches a summary.
 """
@@ -19,6 +21,7 @@ import pulumi
 import pulumi_docker as docker
 import yaml
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+from pulumi_command import local as command_local
 
 REGISTRY = "ghcr.io/example-org/bizosaas-fixture"
 PROVIDER_KEY = "__provider"
@@ -58,6 +61,7 @@ class Fixture:
     services: tuple[Svc, ...]
     secret_values: dict[str, str] = field(default_factory=lambda: dict(FAKE_SECRETS))
     push: bool = False
+    gate: bool = False  # push mode: a pre-push test per image, as components/test_gate.py declares it
     health_timeout: float = 180.0
     rollback_on_failure: bool = False
 
@@ -149,18 +153,32 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
                          pulumi.ResourceOptions(additional_secret_outputs=["env", "api_key"]))
 
 
+class ServiceTest(pulumi.ComponentResource):
+    """The pre-push test of one image, as components/test_gate.py declares it (the command does nothing here)."""
+
+    def __init__(self, svc: Svc) -> None:
+        super().__init__("bizosaas:index:ServiceTest", svc.name, {}, None)
+        line = (f": venv/bin/python -m probes.image_smoke_test --service {svc.name} --image {local_image_id(svc)} "
+                f"--image-name bizosaas-{svc.name}:latest --port {svc.port} --health {svc.health_path} --timeout 120")
+        self.command = command_local.Command(f"{svc.name}-test", create=line, triggers=[local_image_id(svc)],
+                                             environment={"BIZOSAAS_TEST_ENV": "{}"}, opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})
+
+
 class ServiceImage(pulumi.ComponentResource):
-    """Tag + RegistryImage per service, as components/image.py declares them."""
+    """Tag + RegistryImage per service, as components/service_image.py declares them (after the test, with ``gate``)."""
 
     def __init__(self, fx: Fixture, svc: Svc) -> None:
         super().__init__("bizosaas:index:ServiceImage", svc.name, {}, None)
-        child = pulumi.ResourceOptions(parent=self)
+        gate = [ServiceTest(svc).command] if fx.gate else []
+        child = pulumi.ResourceOptions(parent=self, depends_on=gate)
         target = f"{REGISTRY}/{svc.name}:{fx.stack}"
-        tagged = docker.Tag(f"{svc.name}-tag", source_image=f"bizosaas-{svc.name}:latest", target_image=target,
+        source = local_image_id(svc) if fx.gate else f"bizosaas-{svc.name}:latest"
+        tagged = docker.Tag(f"{svc.name}-tag", source_image=source, target_image=target,
                             tag_triggers=[local_image_id(svc)], opts=child)
         pushed = docker.RegistryImage(f"{svc.name}-image", name=tagged.target_image, keep_remotely=True,
                                       triggers={"local_image_id": local_image_id(svc)},
-                                      opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[tagged])))
+                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[*gate, tagged]))
         self.sha256_digest = pushed.sha256_digest
         self.register_outputs({"sha256_digest": self.sha256_digest})
 

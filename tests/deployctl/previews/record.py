@@ -9,7 +9,8 @@ Automation API's on_event receives) are saved to ``<scenario>.json``; scenarios 
 also save the stdout of ``pulumi preview --json`` to ``<scenario>.preview.json``. Left out: the
 engine's debug diagnostics, its note that it uses the no-op plugin from $PATH and, in ``--json``, each
 state's stack trace (paths of this machine).
-Docker is not needed: Tag/RegistryImage are answered by the no-op plugin in tests/previews/bin.
+Docker is not needed: Tag/RegistryImage are answered by the no-op plugin in tests/previews/bin; the
+pre-push tests (``command:local:Command``) by the pulumi-command stand-in in testkit/bin, running ``:``.
 Then run ``python -m tests.deployctl.previews.record --golden`` to rewrite the golden Markdown.
 """
 
@@ -59,6 +60,7 @@ def _scenarios() -> list[Scenario]:
         replace(s, build="2", env=(*s.env, ("FEATURE_FLAGS", "beta"))) for s in many.services
     ))
     pushed = _staging(push=True)
+    tested = _staging(push=True, gate=True)
     return [
         Scenario("image-changed", staging, replace(staging, services=fx.change(staging.services, "brain-api", build="2")), json=True),
         Scenario("env-key-added", staging, replace(staging, services=fx.with_env(
@@ -69,6 +71,8 @@ def _scenarios() -> list[Scenario]:
         Scenario("secret-changed", staging, replace(staging, secret_values=dict(fx.ROTATED_SECRETS), services=fx.change(
             staging.services, "auth-service", secrets=("DATABASE_URL", "JWT_SECRET", "STRIPE_API_KEY")))),
         Scenario("image-pushed", pushed, replace(pushed, services=fx.change(pushed.services, "ai-agents", build="2")), json=True),
+        Scenario("image-tested", tested, replace(tested, services=fx.change(tested.services, "ai-agents", build="2")), json=True),
+        Scenario("gate-turned-on", pushed, tested),
         Scenario("prod-promotion", prod, replace(prod, services=fx.change(
             fx.change(prod.services, "brain-api", build="2"), "client-portal", build="2"))),
         Scenario("prod-settings", prod, replace(prod, services=fx.catalog("prod", "ERROR"), health_timeout=300.0)),
@@ -79,10 +83,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in _scenarios()}
 
 
 def engine_env(root: Path) -> dict[str, str]:
-    """A private file backend and PULUMI_HOME; the no-op docker plugin first on PATH."""
+    """A private file backend and PULUMI_HOME; the no-op docker plugin first on PATH, then the pulumi-command stand-in."""
     (root / "backend").mkdir(parents=True, exist_ok=True)
     return {
-        "PATH": os.pathsep.join([str(HERE / "bin"), str(PULUMI_BIN), os.environ.get("PATH", "")]),
+        "PATH": os.pathsep.join([str(HERE / "bin"), str(REPO / "testkit" / "bin"), str(PULUMI_BIN), os.environ.get("PATH", "")]),
         "PULUMI_HOME": str(root / "home"),
         "PULUMI_BACKEND_URL": (root / "backend").as_uri(),
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
