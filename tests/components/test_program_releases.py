@@ -75,6 +75,8 @@ def test_up_exports_the_release_and_records_it_before_the_compose_projects(mocks
 
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="staging", preview=False, monitor=monitor)
+    repo = "ghcr.io/bizoholic-digital/bizosaas-platform"
+    mocks.seen = {n: f"{repo}/{n}@{fake_digest(n)}" for n in RAW_SERVICES}  # verification saw every new digest running
     outputs = build("staging", pulumi.Config(PROJECT), inspect=image_inspector, config_problems=checked_config())
 
     def check(args: list[Any]) -> None:
@@ -86,7 +88,7 @@ def test_up_exports_the_release_and_records_it_before_the_compose_projects(mocks
         assert "DATABASE_URL" in rel["compose"]["backend"]["env_keys"] and "JWT_SECRET" in rel["compose"]["backend"]["env_keys"]
         assert rel["compose"]["backend"]["health_urls"]["brain-api"] == "https://staging.example.test:8001/health"
         assert rel["compose"]["frontend"]["services"]["client-portal"]["image"] == manifest["client-portal"]
-        assert rel["verification"]["backend"]["healthy"] is True
+        assert rel["verification"]["brain-api"] == {"digest": fake_digest("brain-api"), "health": "healthy"}
         assert rel["by"] and set(rel) >= {"commit", "recorded_at"}
         assert is_secret is False  # the backend keeps it readable: no secret may flow into it
         assert not [v for v in SECRET_VALUES.values() if v in str(rel)]

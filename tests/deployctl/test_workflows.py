@@ -185,7 +185,7 @@ def test_preview_fails_when_a_preview_fails() -> None:
 def test_deploys_run_pulumi_up_and_check_verification() -> None:
     up = "bash scripts/pulumi-wait-lock.sh up --stack \"$STACK\" --yes --non-interactive"
     staging = runs(load("deploy-staging.yml"))
-    assert up in staging
+    assert up.replace("--yes", "--continue-on-error --yes") in staging  # an image failing its test stops only what needs it
     assert "docker compose -f" in staging and "build" in staging
     assert 'pulumi stack output verified --stack "$STACK"' in staging
     prod = runs(load("promote-prod.yml"))
