@@ -200,7 +200,9 @@ def main() -> int:
     for label, without, gated in pairs:
         off, on = by_name[without], by_name[gated]
         print(f"test gate cost, {label:14}: {on.seconds - off.seconds:+6.1f} s ({on.seconds / off.seconds - 1:+.0%}) for {on.tested} tests")
-    print(f"\nledger of {staging}: {[e['release_id'] for e in ledger.releases(staging)]}")
+    print(f"\nreleases of {staging}, newest first (recorded by `pulumi up` in the backend's history): ")
+    for line in ledger.lines(ledger.deployments(staging)):
+        print(f"  {line}")
     if rolling_update.swarm_ready():
         print(rolling_update.report(rolling_update.run(tmp / "rolling")))
     else:

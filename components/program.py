@@ -2,15 +2,23 @@
 
 Flow: stack config -> catalog (validated) -> local image checks -> the Dokploy servers the compose projects are
 placed on (resolved by name) -> per service a ServiceTest (the pre-push test gate) and a ServiceImage that waits
-for it (or the digests of a promoted/pinned release) -> one DokployProject -> two rendered compose projects (compose
-or stack mode) -> ComposeProject resources (deploy + verification through Dokploy's API) -> exports (release
-manifest, compose text, release, verification records, verified).
+for it (or the digests of a promoted/pinned release) -> one DokployProject -> the catalog's rendered compose
+projects (compose or stack mode) -> ReleaseRecord -> ComposeProject resources (deploy + verification through
+Dokploy's API) -> exports (release manifest, compose text, release, verification records, verified).
 
 Servers: a compose project's ``composeProjects.<group>.server`` is a Dokploy server's name. The program
 resolves the names with one ``server.all`` before it declares anything, with the stack's API key: an unknown
 or ambiguous name is reported with the other problems and nothing is pushed, created or deployed. A preview
 without an API key (a pull request's) resolves nothing, says so, and shows the move by name (the server's name
 is what decides a replacement); ``up`` always has the key.
+
+Releases belong to `pulumi up` itself: the ``release`` output (id, digests, compose texts and hashes,
+env keys, health URLs, who, commit, verified) lands in the checkpoint the backend keeps for every
+update, and the ReleaseRecord resource, written before any deploy, says which release a failed update
+attempted (``core.ledger`` reads them back). A pinned stack (``pinnedRelease: r-...``) reads that
+release's record from the backend's history and deploys its compose texts verbatim, sha256-checked;
+its images stay declared, unchanged (nothing is pushed). A promoting stack with ``expectRelease``
+refuses any other release of its source before any resource changes.
 """
 
 from __future__ import annotations
@@ -28,18 +36,23 @@ from components import stack_config
 from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
 from components.registry_credentials import DokployRegistry, RegistryArgs
+from components.release_record import ReleaseRecord, ReleaseRecordArgs, deployer, source_commit
 from components.service_image import ServiceImage, ServiceImageArgs
 from components.stack_config import DeploySettings, read_deploy, read_gate, read_settings
 from components.test_gate import ServiceTest, ServiceTestArgs
-from core import release, swarm, verification
-from core.catalog import GROUPS, Catalog, CatalogError, load_catalog_file, resolve
+from core import ledger, release, swarm, verification
+from core.catalog import Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
-from core.dotenv import render_env
+from core.dotenv import render_env_names
 from core.hosts import is_loopback
+from core.model import Service
 from dokploy_api import DokployClient, DokployError
+from probes import state_backend
 from probes.local_images import ImageReport, Inspector, check_local_images
 from probes.registry import manifest_exists
 
+History = Callable[[str], list[ledger.Deployment]]
+"""stack -> its deployments, oldest first (tests pass their own)."""
 ServerLister = Callable[[], list[dict[str, Any]]]
 """``server.all`` of the stack's Dokploy (tests: a list)."""
 
@@ -53,64 +66,95 @@ def build(
     *,
     inspect: Inspector | None = None,
     config_problems: list[str] | None = None,
+    history: History | None = None,
     list_servers: ServerLister | None = None,
 ) -> dict[str, Any]:
     """Declare every resource of one stack and return what the stack exports.
 
-    Every problem (config, catalog, local images, the servers the compose projects are placed on) is
+    Every problem (config, catalog, local images, a pinned release that cannot be deployed, the servers the
+    compose projects are placed on) is
     collected first and raised together as one CatalogError, before any resource is declared.
     """
     problems = stack_config.check_running_stack(stack) if config_problems is None else list(config_problems)
     catalog = _catalog(stack, cfg, problems)
     promote_from = cfg.get("promoteFrom")
-    pinned = stack_config.optional_object(cfg, "pinnedRelease")
-    pushes = not (promote_from or pinned)
-    report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
-    problems += report.errors if report else []
+    digest_pin = stack_config.legacy_pin(cfg)  # a pin written before releases were recorded: digests only
+    pin = None if digest_pin else cfg.get("pinnedRelease")
     deploy = read_deploy(cfg, stack)
+    find = (lambda s, r: ledger.find(s, history(s), r)) if history else _find_release
+    pinned = _pinned(stack, pin, catalog, deploy, find, problems) if pin and catalog and not problems else None
+    pushes = not (promote_from or digest_pin)
+    report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
+    problems += report.errors if report and not pinned else []
     server_ids = _server_ids(stack, catalog, deploy, problems, list_servers) if catalog else {}
     if problems or catalog is None:
         raise CatalogError(problems)
-    for warning in [*(report.warnings if report else []), *_stack_mode_warnings(stack, catalog, deploy)]:
+    for warning in [*(report.warnings if report and not pinned else []), *_stack_mode_warnings(stack, catalog, deploy)]:
         pulumi.log.warn(warning)
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
 
-    if report is None:
-        released = _released_digests(stack, catalog, promote_from, pinned, cfg)
+    if pinned is not None:
+        digest_of = {n: pulumi.Output.from_input(pinned.digests[n]) for n in catalog.services}
+        if report is not None:  # declared as they are, so that neither the pin nor unpinning replaces them
+            _push_images(stack, catalog, cfg, report, frozen=True)
+    elif digest_pin is not None:
+        key = f"{stack_config.PROJECT}:pinnedRelease"
+        pulumi.log.warn(f"stack {stack}: {key} holds image digests (a pin written before releases were recorded): they are deployed "
+                        "with today's compose rendering; pin a recorded release instead: `python -m deployctl rollback --release r-...`")
+        digest_of = {n: pulumi.Output.from_input(d) for n, d in release.digests_for(stack, catalog, digest_pin, key).items()}
+    elif report is None:
+        released = _released_digests(stack, catalog, promote_from, cfg)
         digest_of = {n: released.apply(_item(n)) for n in catalog.services}
     else:
         images = _push_images(stack, catalog, cfg, report)
         digest_of = {n: img.sha256_digest for n, img in images.items()}
     digests = pulumi.Output.all(**digest_of)
+    # a promotion's checks (verified, expectRelease, in the registry) pass before anything is created or changed
+    gate: pulumi.Output[list[pulumi.Resource]] | None = digests.apply(lambda _: []) if promote_from and pinned is None else None
 
     project = DokployProject(
         "project",
         DokployProjectArgs(deploy.dokploy_url, deploy.project_name, deploy.environment_name, deploy.allow_insecure_http),
-        opts=pulumi.ResourceOptions(protect=deploy.protect),
+        opts=pulumi.ResourceOptions(protect=deploy.protect, depends_on=gate),
     )
     registry = _dokploy_registry(cfg, deploy, project, catalog, server_ids)
-    projects: dict[str, ComposeProject] = {}
-    compose_text: dict[str, pulumi.Output[str]] = {}
-    for group in GROUPS:
-        if catalog.group(group):  # each project depends only on its own services' digests
-            group_digests = {s.name: digest_of[s.name] for s in catalog.group(group)}
-            compose_text[group] = pulumi.Output.all(**group_digests).apply(_renderer(catalog, group))
-            projects[group] = _compose_project(
-                catalog, group, group_digests, compose_text[group], secrets, deploy, project, registry, server_ids
-            )
     manifest = digests.apply(lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services})
+    compose_parts = _compose_parts(catalog, deploy, digest_of, pinned)
+    content = pulumi.Output.all(pulumi.Output.from_input({g: dict(p) for g, p in compose_parts.items()}), manifest).apply(
+        partial(_content, stack, promote_from or "", pinned)
+    )
+    record = ReleaseRecord(
+        "release",
+        ReleaseRecordArgs(
+            stack=stack,
+            release_id=content.apply(lambda c: str(c["id"])),
+            manifest=content.apply(lambda c: dict(c["manifest"])),
+            compose_sha256=content.apply(lambda c: {g: str(p["sha256"]) for g, p in c["compose"].items()}),
+            promoted_from=(promote_from or "") if pinned is None else str(pinned.record.get("promoted_from") or ""),
+            pinned=pinned.id if pinned else "",
+            by=deployer(),
+            commit=source_commit(PROJECT_DIR),
+        ),
+        opts=pulumi.ResourceOptions(depends_on=gate),
+    )
+    projects: dict[str, ComposeProject] = {}
+    for group, parts in compose_parts.items():
+        depends_on: list[pulumi.Resource] = [r for r in (registry, record) if r]
+        projects[group] = _compose_project(catalog, group, parts, secrets, deploy, project, depends_on, server_ids)
     # Verified: Dokploy's API showed every service running this release's digest, healthy, stable over the window.
     records = pulumi.Output.all(*[p.verification for p in projects.values()]).apply(_merged)
     verified = pulumi.Output.all(records, digests).apply(lambda rd: verification.is_verified(rd[0], rd[1]))
+    released = pulumi.Output.all(content, record.by, record.commit, record.recorded_at, verified, records).apply(_release_output)
     return {
         "image_digests": digests,
         "release_manifest": manifest,
-        "compose": compose_text,
+        "compose": {g: p["text"] for g, p in compose_parts.items()},
         "compose_project_ids": {g: p.compose_id for g, p in projects.items()},
-        "release_id": manifest.apply(release.release_id),
+        "release_id": content.apply(lambda c: str(c["id"])),
         "verified": verified,
         "verification": records,
         "promoted_from": promote_from or "",
+        "release": released,
     }
 
 
@@ -129,7 +173,7 @@ def _server_ids(
     """name -> serverId of every Dokploy server a compose project is placed on (one ``server.all``); unknown or
     ambiguous names are added to ``problems``. Without an API key (a preview) nothing is resolved: every id is ""."""
     wanted: dict[str, list[str]] = {}
-    for group in GROUPS:
+    for group in catalog.group_names:
         name = catalog.placement(group).server
         if name and catalog.group(group):
             wanted.setdefault(name, []).append(group)
@@ -168,7 +212,7 @@ def _server_ids(
 def _stack_mode_warnings(stack: str, catalog: Catalog, deploy: DeploySettings) -> list[str]:
     """What a reviewer should know of a stack-mode project that is not an error."""
     out: list[str] = []
-    for group in GROUPS:
+    for group in catalog.group_names:
         placement = catalog.placement(group)
         if not placement.stack:
             continue
@@ -205,45 +249,57 @@ def main() -> None:
         pulumi.export(key, value)
 
 
-def _push_images(stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport) -> dict[str, ServiceImage]:
+def _push_images(
+    stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport, *, frozen: bool = False
+) -> dict[str, ServiceImage]:
+    """A ServiceImage per service, each waiting for its pre-push test; ``frozen`` (a pinned stack): declared with
+    their stored inputs, so nothing is tested, tagged or pushed."""
     registry_host = next(iter(catalog.services.values())).image_repository.split("/", 1)[0]
     if is_loopback(registry_host):  # a plain-HTTP loopback registry (the local stack)
         registry_host = f"http://{registry_host}"
     if cfg.get("registryUser"):
-        auth = docker.ProviderRegistryAuthArgs(
-            address=registry_host, username=cfg.require("registryUser"), password=cfg.require_secret("registryToken")
-        )
+        token = (cfg.get_secret("registryToken") or pulumi.Output.secret("")) if frozen else cfg.require_secret("registryToken")
+        auth = docker.ProviderRegistryAuthArgs(address=registry_host, username=cfg.require("registryUser"), password=token)
     else:  # a registry without authentication (the local one)
         auth = docker.ProviderRegistryAuthArgs(address=registry_host, auth_disabled=True)
     docker_host = cfg.get("dockerHost") or ""
-    provider = docker.Provider("docker", host=docker_host or os.environ.get("DOCKER_HOST"), registry_auth=[auth])
-    tests = _test_gate(stack, catalog, cfg, report, docker_host)
+    provider = docker.Provider(
+        "docker",
+        host=docker_host or os.environ.get("DOCKER_HOST"),
+        registry_auth=[auth],
+        opts=pulumi.ResourceOptions(ignore_changes=["registryAuth"]) if frozen else None,  # a rollback needs no push token
+    )
+    opts = pulumi.ResourceOptions(providers=[provider], transformations=[_freeze] if frozen else None)
+    tests = _test_gate(stack, catalog, cfg, report, docker_host, frozen)
+    ids = {name: facts.image_id for name, facts in report.facts.items()}
     return {
         name: ServiceImage(
-            name,
-            ServiceImageArgs(svc.local_image, svc.image_repository, catalog.tag, report.facts[name].image_id, tests.get(name)),
-            opts=pulumi.ResourceOptions(providers=[provider]),
+            name, ServiceImageArgs(svc.local_image, svc.image_repository, catalog.tag, ids.get(name, ""), tests.get(name)), opts=opts
         )
         for name, svc in catalog.services.items()
     }
 
 
-def _test_gate(stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport, docker_host: str) -> dict[str, pulumi.Resource]:
+def _test_gate(
+    stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport, docker_host: str, frozen: bool
+) -> dict[str, pulumi.Resource]:
     """One ServiceTest per pushed image (its Command is what the image's Tag and push wait for), unless testGate is false."""
     gate = read_gate(cfg)
     if not gate.enabled:
-        pulumi.log.warn(
-            f"stack {stack}: {stack_config.PROJECT}:testGate is false: the images are pushed WITHOUT their pre-push test "
-            f"(`pulumi config rm testGate` turns it back on)"
-        )
+        if not frozen:
+            pulumi.log.warn(
+                f"stack {stack}: {stack_config.PROJECT}:testGate is false: the images are pushed WITHOUT their pre-push test "
+                f"(`pulumi config rm testGate` turns it back on)"
+            )
         return {}
+    opts = pulumi.ResourceOptions(transformations=[_freeze]) if frozen else None
     return {
         name: ServiceTest(
             name,
             ServiceTestArgs(
                 service=name,
                 local_image=svc.local_image,
-                local_image_id=report.facts[name].image_id,
+                local_image_id=report.facts[name].image_id if name in report.facts else "",
                 port=svc.port,
                 health_path=svc.health_path,
                 environment=svc.test_environment(),
@@ -251,19 +307,25 @@ def _test_gate(stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageRe
                 timeout=gate.timeout,
                 docker_host=docker_host,
             ),
+            opts=opts,
         ).command
         for name, svc in catalog.services.items()
     }
 
 
-def _released_digests(
-    stack: str, catalog: Catalog, promote_from: str | None, pinned: Mapping[str, str] | None, cfg: pulumi.Config
-) -> pulumi.Output[dict[str, str]]:
-    """Digests of an existing release: a pinned one (rollback) or the verified release of another stack."""
-    if pinned:
-        return pulumi.Output.from_input(release.digests_for(stack, catalog, dict(pinned), f"{stack_config.PROJECT}:pinnedRelease"))
+def _freeze(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """The images of a pinned stack keep the inputs in the state: unchanged, nothing is tagged, pushed or deleted."""
+    if not args.type_.startswith(("docker:", "command:")):
+        return None
+    frozen = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["*"]))
+    return pulumi.ResourceTransformationResult(args.props, frozen)
+
+
+def _released_digests(stack: str, catalog: Catalog, promote_from: str | None, cfg: pulumi.Config) -> pulumi.Output[dict[str, str]]:
+    """Digests of the verified release of another stack (and, with expectRelease, only that release)."""
     source = pulumi.StackReference(promote_from or "")
     check = cfg.get_bool("checkRegistry")
+    expect = cfg.get("expectRelease") or ""
     user = cfg.get("registryPullUser")
     token = cfg.get_secret("registryPullToken") or ""  # to ask a private registry (GHCR) for the manifests
 
@@ -271,10 +333,101 @@ def _released_digests(
         auth = (user, mvt[2]) if user and mvt[2] else None
         exists = (lambda repo, digest: manifest_exists(repo, digest, auth)) if check else None
         key = f"{stack_config.PROJECT}:promoteFrom ({promote_from})"
-        return release.promotable_digests(stack, key, catalog, mvt[0], mvt[1], exists)
+        try:
+            return release.promotable_digests(stack, key, catalog, mvt[0], mvt[1], exists, expect=expect)
+        except release.ReleaseError as exc:  # one clear message, no traceback; nothing has been created or changed
+            raise pulumi.RunError(f"refusing to promote, nothing was changed:\n{exc}") from None
 
     digests = pulumi.Output.all(source.get_output("release_manifest"), source.get_output("verified"), token).apply(promotable)
     return pulumi.Output.unsecret(digests)  # digests are not secret; the token only authenticated the check
+
+
+def _find_release(stack: str, release_id: str) -> ledger.Deployment:
+    """A release of the stack, from the state backend the engine uses (a damaged entry: a warning, and skipped)."""
+    warnings: list[str] = []
+    backend = state_backend.open_backend(state_backend.backend_url())
+    try:
+        return state_backend.find_deployment(backend, pulumi.get_project(), stack, release_id, warnings.append)
+    finally:
+        for warning in warnings:
+            pulumi.log.warn(f"release history of {stack}: {warning}")
+
+
+def _pinned(
+    stack: str, pin: str, catalog: Catalog, deploy: DeploySettings, find: Callable[[str, str], ledger.Deployment], problems: list[str]
+) -> release.PinnedRelease | None:
+    """The pinned release from the stack's history, checked (problems are added, not raised)."""
+    key = f"{stack_config.PROJECT}:pinnedRelease"
+    try:
+        row = find(stack, pin)
+    except (LookupError, state_backend.BackendError) as exc:
+        text = str(exc).removeprefix(f"stack {stack}: ")
+        problems.append(f"stack {stack}: {key}: {text}")
+        return None
+    template = deploy.health_url
+
+    def summary(name: str, ref: str) -> dict[str, Any]:
+        svc = catalog.services.get(name)
+        return service_summary(catalog, svc, ref, health_url(template, svc) if template else "") if svc else {"image": ref}
+
+    def urls(group: str) -> dict[str, str]:
+        return {s.name: url for s in catalog.group(group) if (url := health_url(template, s))} if template else {}
+
+    try:
+        pinned = release.pinned_release(stack, key, catalog, row.release or {}, summary, urls)
+    except release.ReleaseError as exc:
+        problems.extend(str(exc).splitlines())
+        return None
+    rec = pinned.record
+    pulumi.log.warn(
+        f"stack {stack} is pinned to release {pinned.id} (update {row.update}, recorded {rec.get('recorded_at') or '?'} "
+        f"by {rec.get('by') or '?'}, commit {str(rec.get('commit') or '?')[:12]}): its compose projects are deployed as recorded "
+        f"(sha256 checked) and no image is pushed. Unpin: `pulumi config rm pinnedRelease` (or `python -m deployctl unpin --stack {stack}`)"
+    )
+    return pinned
+
+
+def _compose_parts(
+    catalog: Catalog, deploy: DeploySettings, digest_of: Mapping[str, pulumi.Output[str]], pinned: release.PinnedRelease | None
+) -> dict[str, dict[str, Any]]:
+    """Per compose project: its text, env keys, health URLs and per-service summary (the pinned release's, as recorded)."""
+    if pinned is not None:
+        return {g: dict(pinned.compose[g]) for g in catalog.group_names if g in pinned.compose}
+    template = deploy.health_url
+    parts: dict[str, dict[str, Any]] = {}
+    for group in catalog.group_names:
+        services = catalog.group(group)
+        if not services:
+            continue
+        group_digests = {s.name: digest_of[s.name] for s in services}  # each project depends only on its own services' digests
+        parts[group] = {
+            "text": pulumi.Output.all(**group_digests).apply(_renderer(catalog, group)),
+            "env_keys": sorted(set().union(*(s.secret_names() for s in services))),
+            "health_urls": {s.name: url for s in services if (url := health_url(template, s))} if template else {},
+            "compose_type": catalog.placement(group).compose_type,  # the mode its text was rendered for
+            # field by field, so a preview shows exactly which services get a new image (and nothing else unknown)
+            "services": {s.name: _summary(catalog, s, digest_of[s.name], template) for s in services},
+        }
+    return parts
+
+
+def _summary(catalog: Catalog, service: Service, digest: pulumi.Output[str], template: str) -> dict[str, Any]:
+    return service_summary(catalog, service, digest.apply(partial(image_ref, service)), health_url(template, service) if template else "")
+
+
+def _content(stack: str, promote_from: str, pinned: release.PinnedRelease | None, args: list[Any]) -> dict[str, Any]:
+    """The release this update deploys (``core.ledger.record``)."""
+    compose, manifest = args
+    if pinned is not None:
+        source = str(pinned.record.get("promoted_from") or "")
+        return ledger.record(stack=stack, manifest=pinned.manifest, compose=compose, promoted_from=source, pinned=pinned.id)
+    return ledger.record(stack=stack, manifest=manifest, compose=compose, promoted_from=promote_from)
+
+
+def _release_output(args: list[Any]) -> dict[str, Any]:
+    content, by, commit, recorded_at, verified, verification = args
+    who = {"by": by or "", "commit": commit or "", "recorded_at": recorded_at or ""}
+    return {**content, **who, "verified": verified is True, "verification": verification}
 
 
 def _dokploy_registry(
@@ -283,7 +436,7 @@ def _dokploy_registry(
     """Pull credentials on every machine that pulls: Dokploy's host and each server a compose project runs on (GHCR: read:packages)."""
     if not cfg.get("registryPullUser"):
         return None
-    placed = [catalog.placement(g) for g in GROUPS if catalog.group(g)]
+    placed = [catalog.placement(g) for g in catalog.group_names if catalog.group(g)]
     servers = {p.server: server_ids.get(p.server, "") for p in placed if p.server}
     return DokployRegistry(
         "registry",
@@ -304,23 +457,16 @@ def _dokploy_registry(
 def _compose_project(
     catalog: Catalog,
     group: str,
-    digest_of: Mapping[str, pulumi.Output[str]],
-    compose_text: pulumi.Output[str],
+    parts: Mapping[str, Any],
     secrets: pulumi.Output[Any],
     deploy: DeploySettings,
     project: DokployProject,
-    registry: DokployRegistry | None,
+    depends_on: list[pulumi.Resource],
     server_ids: Mapping[str, str],
 ) -> ComposeProject:
-    services = catalog.group(group)
     placement = catalog.placement(group)
-    template = deploy.health_url
-    env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env(catalog, group, dict(s or {})))
-    # field by field, so a preview shows exactly which services get a new image (and nothing else unknown)
-    summary = {
-        s.name: service_summary(catalog, s, digest_of[s.name].apply(partial(image_ref, s)), health_url(template, s) if template else "")
-        for s in services
-    }
+    env_keys = list(parts["env_keys"])
+    env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env_names(group, env_keys, dict(s or {})))
     return ComposeProject(
         group,
         ComposeProjectArgs(
@@ -330,11 +476,11 @@ def _compose_project(
             project_id=project.project_id,
             environment_id=project.environment_id,
             compose_name=group,
-            compose_file=compose_text,
+            compose_file=parts["text"],
             env=env_text,
-            services=summary,
-            health_urls={s.name: url for s in services if (url := health_url(template, s))} if template else {},
-            compose_type=placement.compose_type,
+            services=parts["services"],
+            health_urls=parts["health_urls"],
+            compose_type=str(parts.get("compose_type") or placement.compose_type),
             server_name=placement.server,
             server_id=server_ids.get(placement.server, "") if placement.server else "",
             deploy_timeout=deploy.deploy_timeout,
@@ -344,5 +490,5 @@ def _compose_project(
             rollback_on_failure=deploy.rollback_on_failure,
             allow_insecure_http=deploy.allow_insecure_http,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[registry] if registry else [], protect=deploy.protect),
+        opts=pulumi.ResourceOptions(depends_on=depends_on, protect=deploy.protect),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ LEGACY_NAMESPACE = "bizosaas"
 ENGINE_NAMESPACES = ("pulumi",)
 """Namespaces the engine itself reads (``pulumi:disable-default-providers`` ...)."""
 API_KEY_ENV = "DOKPLOY_API_KEY"
+RELEASE_ID = re.compile(r"^r-[0-9a-f]{12}$")
 MIGRATE = "sed -i 's/^  bizosaas:/  bizosaas-deploy:/' Pulumi.{stack}.yaml"
 
 
@@ -85,7 +87,9 @@ KEYS: dict[str, Key] = {
     "secrets": Key("secrets", "the secret env values, each set with --secret --path secrets.NAME"),
     "promoteFrom": Key("text", "org/project/stack whose verified release this stack deploys"),
     "checkRegistry": Key("bool", "promotion: check every digest is in the registry first"),
-    "pinnedRelease": Key("object", "rollback: service -> repository@sha256 this stack deploys"),
+    "pinnedRelease": Key("text", "rollback: the id of an earlier verified release of this stack, deployed again as recorded (r-...)"),
+    # (an object service -> repository@sha256, written by deployctl before releases were recorded, is still read: legacy_pin)
+    "expectRelease": Key("text", "promotion: the release of the promoteFrom stack this stack may deploy; any other is refused (r-...)"),
     "protect": Key("bool", "refuse to delete the compose projects and the Dokploy project (default: true when promoteFrom is set)"),
     "testGate": Key("bool", "test each image before it is tagged and pushed (default true; stacks that push nothing run no test)"),
     "testTimeout": Key("number", "seconds the pre-push test waits for an image's health path to say 2xx (and its own test; default 120)"),
@@ -141,12 +145,29 @@ def check(
             say(f"{PROJECT}:{name}", f"is required, the {KEYS[name].help}: `{set_command(name)}`")
     if "dokployApiKey" not in present and not environ.get(API_KEY_ENV) and not dry_run:
         say(f"{PROJECT}:dokployApiKey", f"is required: `{set_command('dokployApiKey')}`, or set {API_KEY_ENV}")
+    problems += _release_keys(stack, values, present)
     pushes = not ({"promoteFrom", "pinnedRelease"} & present)
     for user, token in (("registryUser", "registryToken"), ("registryPullUser", "registryPullToken")):
         if user in present and token not in present and (pushes or user == "registryPullUser"):
             say(f"{PROJECT}:{token}", f"is required with {user}: `{set_command(token)}`")
     if f"{PROJECT}:secrets" in secret_keys:  # else the whole object is plain: said once above
         problems += _plain_secrets(stack, stack_file)
+    return problems
+
+
+def _release_keys(stack: str, values: Mapping[str, Any], present: set[str]) -> list[str]:
+    """pinnedRelease and expectRelease name a release id (a pin written by an older deployctl, an object of
+    service -> repository@sha256, is still read); expectRelease only means something with promoteFrom."""
+    problems = []
+    for name in ("pinnedRelease", "expectRelease"):
+        raw = values.get(f"{PROJECT}:{name}")
+        if name not in present or not isinstance(raw, str) or RELEASE_ID.match(raw):
+            continue
+        if name == "pinnedRelease" and isinstance(_parsed(raw), dict):
+            continue
+        problems.append(f"stack {stack}: {PROJECT}:{name}: should be a release id like r-0123456789ab")
+    if "expectRelease" in present and "promoteFrom" not in present:
+        problems.append(f"stack {stack}: {PROJECT}:expectRelease: only a promoting stack (promoteFrom) can expect a release")
     return problems
 
 
@@ -268,6 +289,12 @@ def _safe(obj: Callable[[str], Any], key: str) -> Any:
         return obj(key)
     except pulumi.ConfigTypeError:  # reported by check()
         return None
+
+
+def legacy_pin(cfg: pulumi.Config) -> dict[str, str] | None:
+    """A pinnedRelease written before releases were recorded: service -> repository@sha256 (None otherwise)."""
+    value = optional_object(cfg, "pinnedRelease")
+    return {str(k): str(v) for k, v in value.items()} if value else None
 
 
 def optional_object(cfg: pulumi.Config, key: str) -> dict[str, Any] | None:

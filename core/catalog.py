@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from core import swarm
-from core.model import ENDPOINT_MODES, GROUPS, MODES, PORT_MODES, SECRET_REF, Catalog, EnvVar, Placement, Service, StackSettings
+from core.model import ENDPOINT_MODES, MODES, PORT_MODES, SECRET_REF, Catalog, EnvVar, Placement, Service, StackSettings
 
-__all__ = ["GROUPS", "Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
+__all__ = ["Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
 
 Say = Callable[[str, str], None]
 
@@ -119,18 +119,18 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
             say(f"{ns}:services/{name}/enabled", f"should be true or false, not {enabled!r}")
         if enabled is False:
             continue
-        svc = _service(name, spec, over, settings, say)
+        svc = _service(name, spec, over, settings, say, _group_names(raw))
         if svc:
             own = swarm.check_deploy(spec.get("deploy"), f"services/{name}/deploy", say)
             theirs = swarm.check_deploy(over.get("deploy"), f"{ns}:services/{name}/deploy", say) if "deploy" in over else {}
             layers[name] = (own, theirs)
             services[name] = replace(svc, deploy=swarm.merge(base_deploy, own, theirs))
 
-    placements = _placements(settings, say)
+    placements = _placements(settings, say, _group_names(raw))
     services = _check_modes(services, placements, layers, settings, say)
     _check_references(services, raw_services, settings, say)
     _check_unique(services, say)
-    for group in GROUPS:
+    for group in _group_names(raw):
         if raw_services and not any(s.group == group for s in services.values()):
             say(
                 f"services (group {group})",
@@ -150,7 +150,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     )
 
 
-def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Say) -> Service | None:
+def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Say, groups: list[str]) -> Service | None:
     ns = settings.namespace
     path = f"services/{name}"
     if not SERVICE_NAME.match(name):
@@ -162,8 +162,8 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         say(f"{path}/{key}", f"unknown key (allowed: {', '.join(sorted(SERVICE_KEYS))})")
     for key in sorted(SERVICE_KEYS - set(spec) - OPTIONAL_KEYS):
         say(f"{path}/{key}", "is required")
-    if spec.get("group") not in GROUPS:
-        say(f"{path}/group", f"should be one of {', '.join(GROUPS)}, not {spec.get('group')!r}")
+    if spec.get("group") not in groups:
+        say(f"{path}/group", f"should be one of the catalog's groups ({', '.join(groups)}), not {spec.get('group')!r}")
     local_image = over.get("local_image", spec.get("local_image", ""))
     if not isinstance(local_image, str) or not LOCAL_IMAGE.match(local_image):
         say(f"{path}/local_image", f"{local_image!r} is not a valid image reference")
@@ -198,15 +198,15 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
     )
 
 
-def _placements(settings: StackSettings, say: Say) -> dict[str, Placement]:
+def _placements(settings: StackSettings, say: Say, groups: list[str]) -> dict[str, Placement]:
     """``composeProjects``: per compose project, its mode, server and (stack mode) port and endpoint modes."""
     ns = settings.namespace
     given = settings.projects or {}
     out: dict[str, Placement] = {}
     for group, spec in given.items():
         path = f"{ns}:composeProjects/{group}"
-        if group not in GROUPS:
-            say(path, f"unknown compose project (the compose projects are {', '.join(GROUPS)})")
+        if group not in groups:
+            say(path, f"unknown compose project (the catalog's compose projects are {', '.join(groups)})")
             continue
         if not isinstance(spec, Mapping):
             say(path, "should be a mapping of mode (compose | stack), server, and in stack mode ports and endpointMode")
@@ -435,9 +435,18 @@ def _check_shape(raw: Mapping[str, Any], say: Say) -> None:
             f"catalog.yaml/defaults/healthcheck/{key}",
             f"only the timing may be set ({', '.join(sorted(HEALTHCHECK_KEYS))}); the probe is each service's port and health path",
         )
-    groups = raw.get("groups") or {}
-    for key in sorted(set(groups) - set(GROUPS) if isinstance(groups, Mapping) else {"(not a mapping)"}):
-        say(f"catalog.yaml/groups/{key}", f"unknown group (the compose projects are {', '.join(GROUPS)})")
+    groups = raw.get("groups")
+    if not isinstance(groups, Mapping) or not groups:
+        say("catalog.yaml/groups", "is required: a mapping of the compose projects (name: {description: ...})")
+    for key in _group_names(raw):
+        if not SERVICE_NAME.match(key):
+            say(f"catalog.yaml/groups/{key}", "group names are lower-case words joined by '-' (each is a Dokploy compose name)")
+
+
+def _group_names(raw: Mapping[str, Any]) -> list[str]:
+    """The compose projects the catalog declares, in its order."""
+    groups = raw.get("groups")
+    return [str(g) for g in groups] if isinstance(groups, Mapping) else []
 
 
 def _check_references(services: dict[str, Service], raw_services: Mapping[str, Any], settings: StackSettings, say: Say) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from core.model import Catalog
 
@@ -23,9 +23,13 @@ def render_env(catalog: Catalog, group: str, secrets: Mapping[str, str]) -> str:
     Every value round-trips through compose's .env parser (``quote``); a value with a control
     character compose cannot carry is refused.
     """
-    names = sorted(set().union(*(s.secret_names() for s in catalog.group(group))))
+    return render_env_names(group, sorted(set().union(*(s.secret_names() for s in catalog.group(group)))), secrets)
+
+
+def render_env_names(group: str, names: Iterable[str], secrets: Mapping[str, str]) -> str:
+    """The dotenv text of the named secrets (a release's recorded env keys), sorted by name."""
     lines = []
-    for name in names:
+    for name in sorted(names):
         value = secrets.get(name)
         if value is None:
             raise DotenvError(f"group {group}: secret {name} is not set")

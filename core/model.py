@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-GROUPS = ("backend", "frontend")
 SECRET_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 MODES = ("compose", "stack")
 """How Dokploy runs a compose project: ``docker compose`` (composeType docker-compose) or ``docker stack deploy`` (stack)."""
@@ -141,6 +140,11 @@ class Catalog:
 
     def placement(self, group: str) -> Placement:
         return self.placements.get(group) or Placement()
+
+    @property
+    def group_names(self) -> list[str]:
+        """The compose projects, in catalog order (each has at least one enabled service)."""
+        return list(self.groups)
 
     def group(self, name: str) -> list[Service]:
         """The enabled services of one compose project, in catalog order."""

@@ -1,86 +1,67 @@
-"""The release ledger: one JSON line per successful, verified deploy of a stack.
+"""The release ledger, read from the state backend's update history: what `deployctl releases` lists and rollback resolves.
 
-It lives in the state backend's folder (``<backend>/ledger/<project>/<stack>.jsonl``) so it
-survives `pulumi stack rm`, and each line repeats what the stack exported (release id, digests,
-compose hashes, the per-service verification record: digest seen, health, restarts, window) plus
-when, by whom and from which commit. Rollback reads it.
+Nothing here writes. `pulumi up` records every release itself (the program's ``release`` output and
+ReleaseRecord, in the checkpoint the backend keeps per update; see core/ledger.py), so the ledger
+is the same whichever way the stack was deployed. The backend is the one the engine uses
+(``PULUMI_BACKEND_URL``, which deployctl's engine environment sets, or `pulumi login`).
+A damaged history entry is skipped with a warning on stderr.
 """
 
 from __future__ import annotations
 
-import getpass
-import hashlib
-import json
-import os
-import subprocess
+import sys
 import time
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
+from collections.abc import Sequence
 
-PROJECT = "bizosaas-deploy"
-
-
-def ledger_path(stack: str, backend_url: str | None = None) -> Path:
-    """Where a stack's ledger lives: $BIZOSAAS_LEDGER_DIR, else beside a file:// backend's state.
-
-    With an object-store backend, CI syncs BIZOSAAS_LEDGER_DIR with the bucket (see the workflows).
-    """
-    if os.environ.get("BIZOSAAS_LEDGER_DIR"):
-        return Path(os.environ["BIZOSAAS_LEDGER_DIR"]) / PROJECT / f"{stack}.jsonl"
-    url = backend_url or os.environ.get("PULUMI_BACKEND_URL", "")
-    parsed = urlparse(url)
-    if parsed.scheme != "file":
-        raise RuntimeError(f"the release ledger needs BIZOSAAS_LEDGER_DIR or a file:// backend (PULUMI_BACKEND_URL is {url!r})")
-    return Path(parsed.path) / "ledger" / PROJECT / f"{stack}.jsonl"
+from components.stack_config import PROJECT
+from core import ledger
+from probes import state_backend
 
 
-def record(stack: str, outputs: dict[str, Any], update_version: int | None) -> dict[str, Any]:
-    """Append the release a successful `up` produced; returns the entry."""
-    compose = outputs.get("compose") or {}
-    entry = {
-        "release_id": outputs["release_id"],
-        "stack": stack,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "by": os.environ.get("GITHUB_ACTOR") or getpass.getuser(),
-        "commit": _git_commit(),
-        "update": update_version,
-        "verified": bool(outputs.get("verified")),
-        "promoted_from": outputs.get("promoted_from") or "",
-        "manifest": outputs["release_manifest"],
-        "verification": outputs.get("verification") or {},
-        "compose_sha256": {g: hashlib.sha256(t.encode()).hexdigest() for g, t in sorted(compose.items())},
-    }
-    path = ledger_path(stack)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write(json.dumps(entry, sort_keys=True) + "\n")
-    return entry
+def warn(message: str) -> None:
+    print(f"deployctl: warning: {message}", file=sys.stderr)
 
 
-def releases(stack: str) -> list[dict[str, Any]]:
-    """Every recorded release of a stack, oldest first."""
-    path = ledger_path(stack)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def deployments(stack: str, newest: int | None = None) -> list[ledger.Deployment]:
+    """Every deployment of the stack (oldest first), from the backend's history."""
+    backend = state_backend.open_backend(state_backend.backend_url())
+    return state_backend.read_deployments(backend, PROJECT, stack, warn, newest)
 
 
-def find(stack: str, release_id: str) -> dict[str, Any]:
-    """The newest ledger entry with that release id (or the previous release for 'previous')."""
-    entries = releases(stack)
-    if release_id == "previous":
-        distinct = [e for i, e in enumerate(entries) if i == 0 or e["release_id"] != entries[i - 1]["release_id"]]
-        if len(distinct) < 2:
-            raise LookupError(f"stack {stack}: the ledger has no release before the current one")
-        return distinct[-2]
-    for entry in reversed(entries):
-        if entry["release_id"] == release_id:
-            return entry
-    known = ", ".join(dict.fromkeys(e["release_id"] for e in reversed(entries))) or "none"
-    raise LookupError(f"stack {stack}: no release {release_id} in the ledger (known: {known})")
+def releases(stack: str) -> list[ledger.Release]:
+    """One entry per release id, newest first."""
+    return ledger.releases(deployments(stack))
 
 
-def _git_commit() -> str:
-    run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    return run.stdout.strip() if run.returncode == 0 else ""
+def find(stack: str, release_id: str) -> ledger.Deployment:
+    """The newest verified deployment of a release id, or of the release before the current one ('previous')."""
+    backend = state_backend.open_backend(state_backend.backend_url())
+    return state_backend.find_deployment(backend, PROJECT, stack, release_id, warn)
+
+
+def lines(rows: Sequence[ledger.Deployment]) -> list[str]:
+    """What `deployctl releases` prints: one line per release, and per failed update that recorded none; newest first."""
+    items = [(r.last.update, _release_line(r)) for r in ledger.releases(rows)]
+    items += [(d.update, _bare_line(d)) for d in rows if not d.release_id]
+    return [line for _, line in sorted(items, reverse=True)]
+
+
+def when(row: ledger.Deployment) -> str:
+    recorded = str((row.release or {}).get("recorded_at") or "")
+    return recorded or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.started))
+
+
+def _release_line(rel: ledger.Release) -> str:
+    first, last = rel.first, rel.last
+    text = f"{rel.id}  {rel.status:<10}  {when(first)}  by {first.by or '-'}  commit {first.commit or '-'}  update {first.update}"
+    if len(rel.deployments) > 1:
+        how = " (pinned)" if (last.release or {}).get("pinned") else ""
+        text += f"  deployed {len(rel.deployments)} times, last update {last.update} {last.status}{how}"
+    source = (first.release or {}).get("promoted_from")
+    return text + (f"  promoted from {source}" if source else "")
+
+
+def _bare_line(row: ledger.Deployment) -> str:
+    when_ = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.started))
+    who = f"by {row.by or '-'}  commit {row.commit or '-'}"
+    return f"{'-':<14}  {row.status:<10}  {when_}  {who}  update {row.update}  (failed before a release was recorded)"

@@ -1,19 +1,30 @@
-"""The operations deployctl runs through the engine: up (recording the release), preview, refresh, destroy, rollback, unpin."""
+"""The operations deployctl runs through the engine: up, preview, refresh, destroy, rollback (pin + up), unpin.
+
+`pulumi up` records every release itself (the program's ``release`` output, in the backend's history):
+nothing here writes a ledger. A pin is the config value ``pinnedRelease: r-...``, set and removed with
+`pulumi config set/rm` (the engine edits the stack file, comments kept), so that `pulumi preview` and
+`pulumi up` of a pinned stack, by anyone, deploy the same release. An operation that meets the stack
+lock of another update waits for it (bounded: BIZOSAAS_LOCK_WAIT seconds, default 900).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import yaml
 from pulumi import automation as auto
 
 from components.stack_config import PROJECT
+from core.ledger import Deployment
 from deployctl import engine, ledger
 
 T = TypeVar("T")
+LOCKED = "the stack is currently locked"
+"""What the engine says when another update holds the stack's lock (it has changed nothing)."""
+LOCK_POLL = 10.0
 OnEvent = Callable[[auto.EngineEvent], None]
 
 
@@ -25,8 +36,8 @@ class EngineFailed(Exception):
         self.problems = problems
 
 
-def up(stack_name: str, *, quiet: bool = False, on_event: OnEvent | None = None) -> tuple[auto.UpResult, float]:
-    """`pulumi up --continue-on-error` and, when it succeeds, a ledger entry for the release it verified.
+def up(stack_name: str, *, quiet: bool = False, on_event: OnEvent | None = None, refresh: bool = False) -> tuple[auto.UpResult, float]:
+    """`pulumi up --continue-on-error` (the program records the release it deploys); ``refresh``: with --refresh.
 
     --continue-on-error: an image that fails its pre-push test stops only what depends on it (its
     tag, its push, its compose project); the images that passed are still pushed, and a compose
@@ -35,17 +46,11 @@ def up(stack_name: str, *, quiet: bool = False, on_event: OnEvent | None = None)
     """
     st = engine.stack(stack_name)
     started = time.monotonic()
+    output = None if quiet else print_line
     result = run(
-        st.up, on_event, on_output=None if quiet else print_line, color="never", suppress_progress=quiet, continue_on_error=True
+        st.up, on_event, on_output=output, color="never", suppress_progress=quiet, refresh=refresh or None, continue_on_error=True
     )
-    elapsed = time.monotonic() - started
-    outputs = {k: v.value for k, v in result.outputs.items()}
-    previous = ledger.releases(stack_name)[-1:]
-    changed = previous == [] or previous[0]["release_id"] != outputs.get("release_id")
-    if outputs.get("verified") and changed:
-        # the file backend numbers no updates (version 0): count them from the stack's history
-        ledger.record(stack_name, outputs, result.summary.version or len(st.history()))
-    return result, elapsed
+    return result, time.monotonic() - started
 
 
 def preview(stack_name: str) -> auto.PreviewResult:
@@ -64,12 +69,22 @@ def destroy(stack_name: str) -> auto.DestroyResult:
     return run(st.destroy, None, on_output=print_line, color="never")
 
 
-def rollback(stack_name: str, release_id: str) -> tuple[auto.UpResult, float, dict[str, Any]]:
-    """Pin the stack to an earlier release from the ledger and deploy it: no build, no push."""
-    entry = ledger.find(stack_name, release_id)
-    _pin_as_object(stack_name, entry["manifest"])
-    result, elapsed = up(stack_name)
-    return result, elapsed, entry
+def pin(stack_name: str, release_id: str) -> Deployment:
+    """Pin the stack to a verified release of its history (an id, or 'previous'): `pulumi config set pinnedRelease r-...`."""
+    row = ledger.find(stack_name, release_id)
+    engine.stack(stack_name).set_config(f"{PROJECT}:pinnedRelease", auto.ConfigValue(row.release_id))
+    return row
+
+
+def rollback(stack_name: str, release_id: str, *, quiet: bool = False) -> tuple[auto.UpResult, float, Deployment]:
+    """Pin the stack to an earlier verified release and deploy it as recorded: no build, no push.
+
+    `up --refresh`: after a failed deploy Dokploy may run the failed compose while the state still
+    says the last good one; the refresh reads what runs, so the pinned release is deployed over it.
+    """
+    row = pin(stack_name, release_id)
+    result, elapsed = up(stack_name, quiet=quiet, refresh=True)
+    return result, elapsed, row
 
 
 def unpin(stack_name: str) -> None:
@@ -88,10 +103,17 @@ def run(command: Callable[..., T], on_event: OnEvent | None, **kwargs: Any) -> T
         if on_event is not None:
             on_event(event)
 
-    try:
-        return command(on_event=collect, **kwargs)
-    except auto.CommandError as exc:
-        raise EngineFailed(list(dict.fromkeys(errors)) or _stderr_errors(str(exc))) from None
+    deadline = time.monotonic() + float(os.environ.get("BIZOSAAS_LOCK_WAIT") or 900)
+    while True:
+        errors.clear()
+        try:
+            return command(on_event=collect, **kwargs)
+        except auto.CommandError as exc:
+            if LOCKED in str(exc) and time.monotonic() < deadline:  # refused before anything ran: safe to try again
+                print_line(f"deployctl: the stack is locked by another update; trying again in {LOCK_POLL:.0f}s")
+                time.sleep(LOCK_POLL)
+                continue
+            raise EngineFailed(list(dict.fromkeys(errors)) or _stderr_errors(str(exc))) from None
 
 
 def _named(urn: str, message: str) -> str:
@@ -109,14 +131,6 @@ def _stderr_errors(text: str) -> list[str]:
     start = stderr.find("error:")
     lines = [line for line in stderr[start if start >= 0 else 0 :].splitlines() if line.strip()]
     return list(dict.fromkeys(lines[-40:])) or ["the engine failed without a message"]
-
-
-def _pin_as_object(stack_name: str, manifest: dict[str, str]) -> None:
-    """Write pinnedRelease as a YAML object in the stack file (config set would store a string)."""
-    path = engine.PROJECT_DIR / f"Pulumi.{stack_name}.yaml"
-    doc = yaml.safe_load(path.read_text()) or {}
-    doc.setdefault("config", {})[f"{PROJECT}:pinnedRelease"] = dict(sorted(manifest.items()))
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def print_line(line: str) -> None:

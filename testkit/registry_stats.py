@@ -14,10 +14,11 @@ import requests
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
-def stored_bytes(registry: str, timeout: float = 10) -> int:
-    """Total size of distinct blobs and manifests reachable from the registry's tags."""
+def stored_bytes(registry: str, timeout: float = 10, prefix: str = "") -> int:
+    """Total size of distinct blobs and manifests reachable from the registry's tags (of the repositories under ``prefix``)."""
     base = f"http://{registry}/v2"
     repos = requests.get(f"{base}/_catalog", params={"n": 1000}, timeout=timeout).json().get("repositories") or []
+    repos = [r for r in repos if r.startswith(prefix)]
     blobs: dict[str, int] = {}
     manifests: dict[str, int] = {}
     for repo in repos:

@@ -94,6 +94,10 @@ class Server:
         resp.raise_for_status()
         return resp.content
 
+    def put(self, bucket: str, key: str, body: bytes) -> None:
+        """Write an object (tests: a damaged record, a lock left by a killed process)."""
+        self.request("PUT", f"/{bucket}/{key}", body=body).raise_for_status()
+
 
 def read_env(path: Path = SERVER_ENV) -> dict[str, str]:
     """KEY=VALUE lines of the file start-s3.sh writes."""

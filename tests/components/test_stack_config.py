@@ -127,6 +127,18 @@ def test_engine_namespace_is_left_to_the_engine() -> None:
     assert problems({"pulumi:disable-default-providers": '["docker"]'}) == []
 
 
+def test_pinned_and_expected_releases_are_release_ids_and_expect_needs_a_promotion() -> None:
+    assert problems({f"{NS}:pinnedRelease": "r-0123456789ab"}, drop=(f"{NS}:registryToken",)) == []
+    assert problems({f"{NS}:promoteFrom": "o/p/staging", f"{NS}:expectRelease": "r-0123456789ab"}) == []
+    old_pin = json.dumps({"brain-api": "ghcr.io/o/p/brain-api@sha256:" + "1" * 64})  # written by an older deployctl: still read
+    assert problems({f"{NS}:pinnedRelease": old_pin}) == []
+    assert problems({f"{NS}:pinnedRelease": "last-week"}) == [
+        f"stack staging: {NS}:pinnedRelease: should be a release id like r-0123456789ab"
+    ]
+    assert problems({f"{NS}:expectRelease": "latest"}) == [
+        f"stack staging: {NS}:expectRelease: should be a release id like r-0123456789ab",
+        f"stack staging: {NS}:expectRelease: only a promoting stack (promoteFrom) can expect a release",
+    ]
 @pytest.mark.parametrize(
     ("extra", "window"),
     [

@@ -73,8 +73,11 @@ BAD: list[tuple[str, Any, Any, str]] = [
      "stack staging: catalog.yaml/defaults/netwrk: unknown key (allowed: deploy, healthcheck, network, restart)"),
     ("healthcheck default replacing the probe", _catalog(defaults={"healthcheck": {"test": ["CMD", "true"]}}), {},
      "stack staging: catalog.yaml/defaults/healthcheck/test: only the timing may be set"),
-    ("unknown group", _catalog(groups={"backend": {}, "frontend": {}, "workers": {}}), {},
-     "stack staging: catalog.yaml/groups/workers: unknown group (the compose projects are backend, frontend)"),
+    ("group without a service", _catalog(groups={"backend": {}, "frontend": {}, "workers": {}}), {},
+     "stack staging: services (group workers): no enabled service is in group workers: its compose project would be deleted"),
+    ("group name not a compose name", _catalog(groups={"backend": {}, "frontend": {}, "Bad Group": {}}), {},
+     "stack staging: catalog.yaml/groups/Bad Group: group names are lower-case words joined by '-'"),
+    ("no groups", _catalog(groups=None), {}, "stack staging: catalog.yaml/groups: is required"),
     ("empty group", _without_frontends(), {}, "stack staging: services (group frontend): no enabled service is in group frontend"),
     ("every frontend disabled in the stack", None,
      {"services": {n: {"enabled": False} for n, s in raw_catalog()["services"].items() if s["group"] == "frontend"}},
@@ -120,7 +123,7 @@ BAD: list[tuple[str, Any, Any, str]] = [
     ("unknown catalog key", _with_service("brain-api", helth="/x"), {},
      "stack staging: services/brain-api/helth: unknown key"),
     ("bad group", _with_service("brain-api", group="middle"), {},
-     "stack staging: services/brain-api/group: should be one of backend, frontend, not 'middle'"),
+     "stack staging: services/brain-api/group: should be one of the catalog's groups (backend, frontend), not 'middle'"),
     ("bad local image", _with_service("brain-api", local_image="Bad Image"), {},
      "stack staging: services/brain-api/local_image: 'Bad Image' is not a valid image reference"),
     # the pre-push test gate's catalog keys
@@ -149,6 +152,15 @@ def test_bad_input_is_rejected_with_stack_service_and_key(raw: Any, override: di
     with pytest.raises(CatalogError) as err:
         resolve(raw or raw_catalog(), settings(**override))
     assert any(line.startswith(expected) for line in err.value.problems), err.value.problems
+
+
+def test_a_catalog_names_its_own_compose_projects() -> None:
+    raw = raw_catalog()
+    raw["groups"]["workers"] = {"description": "queue workers"}
+    raw["services"]["ai-agents"]["group"] = "workers"
+    cat = resolve(raw, settings())
+    assert cat.group_names == ["backend", "frontend", "workers"]
+    assert [s.name for s in cat.group("workers")] == ["ai-agents"] and len(cat.group("backend")) == 7
 
 
 def test_a_health_path_with_a_query_is_accepted() -> None:

@@ -60,3 +60,18 @@ def test_nothing_checked_is_not_verified() -> None:
     assert release_verified(True, []) is False  # all([]) would say True: no compose project, nothing verified
     assert release_verified(False, [True]) is False
     assert release_verified(True, [True, None]) is False
+
+
+def test_env_keys_are_the_names_compose_interpolates_not_escaped_dollars() -> None:
+    from core.release import env_keys
+
+    text = "a: ${DATABASE_URL}\nb: $${LITERAL}\nc: $$${JWT_SECRET}/0\nd: ${REDIS_BASE_URL}/1 ${DATABASE_URL}\n"
+    assert env_keys(text) == ["DATABASE_URL", "JWT_SECRET", "REDIS_BASE_URL"]
+
+
+def test_promotion_refuses_a_release_other_than_the_expected_one() -> None:
+    manifest = {n: f"{s.image_repository}@sha256:{'a' * 64}" for n, s in CATALOG.services.items()}
+    key = "bizosaas-deploy:promoteFrom (o/p/staging)"
+    assert promotable_digests("prod", key, CATALOG, manifest, True, expect=release_id(manifest))
+    with pytest.raises(ReleaseError, match=rf"expectRelease: the source stack runs release {release_id(manifest)}, not r-0"):
+        promotable_digests("prod", key, CATALOG, manifest, True, expect="r-000000000000")

@@ -11,7 +11,7 @@ from deployctl import engine
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "BIZOSAAS_LEDGER"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     return subprocess.run([sys.executable, "-m", "deployctl", *args], capture_output=True, text=True, env=env,
                           cwd=engine.PROJECT_DIR, check=False, timeout=120)
 
@@ -26,18 +26,22 @@ def test_rollback_to_an_unknown_release_names_the_stack_and_the_release() -> Non
     stack = f"never-deployed-{secrets.token_hex(3)}"
     out = run_cli("rollback", "--stack", stack, "--release", "r-000000000000")
     assert out.returncode != 0
-    assert f"stack {stack}: no release r-000000000000 in the ledger (known: none)" in out.stderr
+    assert f"deployctl: stack {stack}: no release r-000000000000 in the stack's update history (known: none)" in out.stderr
 
 
-def test_rollback_needs_a_release() -> None:
+def test_rollback_and_pin_need_a_release() -> None:
     out = run_cli("rollback", "--stack", "local")
     assert out.returncode == 2 and "rollback needs --release" in out.stderr
+    out = run_cli("pin", "--stack", "local")
+    assert out.returncode == 2 and "pin needs --release" in out.stderr
 
 
 def test_cli_errors_are_one_line_without_traceback() -> None:
     out = run_cli("rollback", "--stack", "nothing-here", "--release", "previous")
     assert out.returncode == 1
-    assert out.stderr.strip() == "deployctl: stack nothing-here: the ledger has no release before the current one"
+    assert out.stderr.strip() == (
+        "deployctl: stack nothing-here: no release has been recorded (has `pulumi up` run with this program?)"
+    )
 
 
 def test_engine_errors_name_the_resource_they_are_about() -> None:

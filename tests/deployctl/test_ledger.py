@@ -1,61 +1,93 @@
-"""The release ledger: where it lives, what a record holds, how `previous` and lookups pick a release."""
+"""deployctl's release ledger: read from the backend's update history (what `pulumi up` wrote), listed
+newest first with status, who, when and commit, a damaged entry skipped with a warning."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from deployctl import ledger
+from core import ledger as core_ledger
+from deployctl import engine, ledger
+from tests.core.test_ledger import History, release
 
 
-def outputs(n: int) -> dict[str, object]:
-    digest = f"sha256:{n:064x}"
-    return {
-        "release_id": f"r-{n:012x}",
-        "verified": True,
-        "release_manifest": {"brain-api": f"127.0.0.1:5000/o/brain-api@{digest}"},
-        "compose": {"backend": f"services: {{}}  # {n}\n"},
-        "promoted_from": "",
-        "verification": {"brain-api": {"digest": digest, "health": "healthy", "restarts": 0, "window_s": 10.0}},
-    }
+def write_backend(root: Path, stack: str, h: History) -> list[Path]:
+    """The entries as the engine's file backend stores them."""
+    folder = root / ".pulumi" / "history" / "bizosaas-deploy" / stack
+    folder.mkdir(parents=True)
+    paths = []
+    for entry in h.entries:
+        name = Path(entry.key).name
+        (folder / name).write_text(json.dumps(entry.history))
+        (folder / name.replace(".history.", ".checkpoint.")).write_text(json.dumps(entry.checkpoint))
+        paths.append(folder / name)
+    return paths
 
 
-@pytest.fixture(autouse=True)
-def ledger_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BIZOSAAS_LEDGER_DIR", str(tmp_path))
-    return tmp_path
+def scenario() -> History:
+    h = History()
+    h.up(release(1))
+    h.up(release(2, promoted_from="organization/bizosaas-deploy/staging"))
+    h.failed(None)
+    h.failed(release(3, verified=False))
+    h.up(release(2, pinned=release(2)["id"]))
+    return h
 
 
-def test_ledger_lives_beside_a_file_backend_when_no_dir_is_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("BIZOSAAS_LEDGER_DIR")
-    assert ledger.ledger_path("s", (tmp_path / "b").as_uri()) == tmp_path / "b" / "ledger" / "bizosaas-deploy" / "s.jsonl"
-    with pytest.raises(RuntimeError, match="BIZOSAAS_LEDGER_DIR or a file:// backend"):
-        ledger.ledger_path("s", "s3://bucket")
+def test_lines_are_one_per_release_and_per_failure_that_recorded_none_newest_first() -> None:
+    rows, _ = scenario().rows()
+    lines = ledger.lines(rows)
+    r1, r2, r3 = (release(n)["id"] for n in (1, 2, 3))
+    assert [line.split()[:2] for line in lines] == [[r2, "verified"], [r3, "failed"], ["-", "failed"], [r1, "verified"]]
+    assert lines[0].endswith(
+        "update 2  deployed 2 times, last update 5 verified (pinned)  promoted from organization/bizosaas-deploy/staging"
+    ), lines[0]
+    assert "by user2  commit 222222222222" in lines[0] and "2026-12-03T00:00:00Z" in lines[0]
+    assert lines[2].endswith("update 3  (failed before a release was recorded)")
 
 
-def test_record_appends_one_json_line_with_the_release_and_compose_hashes(ledger_dir: Path) -> None:
-    entry = ledger.record("staging", outputs(1), 7)
-    lines = (ledger_dir / "bizosaas-deploy" / "staging.jsonl").read_text().splitlines()
-    assert [json.loads(line) for line in lines] == [entry]
-    assert entry["release_id"] == "r-000000000001" and entry["update"] == 7 and entry["verified"] is True
-    assert entry["manifest"] == outputs(1)["release_manifest"]
-    assert entry["verification"] == {"brain-api": {"digest": f"sha256:{1:064x}", "health": "healthy", "restarts": 0, "window_s": 10.0}}
-    assert set(entry["compose_sha256"]) == {"backend"} and len(entry["compose_sha256"]["backend"]) == 64
+def test_deployments_and_find_read_the_backend_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_backend(tmp_path, "staging", scenario())
+    monkeypatch.setenv("PULUMI_BACKEND_URL", tmp_path.as_uri())
+    assert [d.update for d in ledger.deployments("staging")] == [1, 2, 3, 4, 5]
+    assert ledger.find("staging", "previous").release_id == release(1)["id"]  # now: r2 (pinned); before it, r3 failed, r2, then r1
+    assert ledger.find("staging", release(2)["id"]).update == 5
+    assert [r.id for r in ledger.releases("staging")] == [release(n)["id"] for n in (2, 3, 1)]
+    assert ledger.deployments("never-deployed") == []
 
 
-def test_releases_are_oldest_first_and_find_returns_the_newest_with_that_id() -> None:
-    for n in (1, 2, 1):
-        ledger.record("staging", outputs(n), n)
-    assert [e["release_id"] for e in ledger.releases("staging")] == ["r-000000000001", "r-000000000002", "r-000000000001"]
-    assert ledger.find("staging", "r-000000000001")["update"] == 1
-    assert ledger.find("staging", "previous")["release_id"] == "r-000000000002"
-
-
-def test_find_names_the_stack_and_the_known_releases_when_the_release_is_unknown() -> None:
-    ledger.record("staging", outputs(3), 1)
-    with pytest.raises(LookupError, match=r"stack staging: no release r-x in the ledger \(known: r-000000000003\)"):
-        ledger.find("staging", "r-x")
-    with pytest.raises(LookupError, match="no release before the current one"):
-        ledger.find("staging", "previous")
+def test_releases_command_lists_from_the_backend_and_warns_about_a_damaged_record(tmp_path: Path) -> None:
+    paths = write_backend(tmp_path, "staging", scenario())
+    paths[0].write_text(paths[0].read_text()[:20])  # a half-written history record
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")} | {"PULUMI_BACKEND_URL": tmp_path.as_uri()}
+    out = subprocess.run(
+        [sys.executable, "-m", "deployctl", "releases", "--stack", "staging"],
+        cwd=engine.PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == f"deployctl: warning: skipped update 1 ({paths[0].relative_to(tmp_path)}): its history record is damaged " + (
+        "(not the JSON the engine writes)\n"
+    )
+    assert [line.split()[0] for line in out.stdout.splitlines()] == [release(2)["id"], release(3)["id"], "-"]
+    assert core_ledger.RELEASE_ID.match(out.stdout.split()[0])
+    newest = subprocess.run(
+        [sys.executable, "-m", "deployctl", "releases", "--stack", "staging", "--limit", "1"],
+        cwd=engine.PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert newest.returncode == 0 and newest.stderr == ""  # the damaged first entry is not read
+    assert [line.split()[0] for line in newest.stdout.splitlines()] == [release(2)["id"], release(3)["id"]]

@@ -140,18 +140,57 @@ def test_untrusted_input_never_lands_in_a_script(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_state_backend_and_secrets_come_from_github_secrets(path: Path) -> None:
+def test_the_state_backend_is_a_variable_and_the_passphrase_a_secret_of_the_job_environment(path: Path) -> None:
     text = path.read_text()
-    assert "PULUMI_BACKEND_URL: ${{ secrets.PULUMI_BACKEND_URL }}" in text
+    assert "PULUMI_BACKEND_URL: ${{ vars.PULUMI_BACKEND_URL }}" in text
     assert "PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PULUMI_CONFIG_PASSPHRASE }}" in text
-    assert "DOKPLOY_API_KEY: ${{ secrets.DOKPLOY_API_KEY }}" in text
     assert "s3://bizosaas-pulumi-state?region=" in text  # the backend is documented where it is used
+    doc = yaml.safe_load(text)
+    assert "secrets." not in yaml.safe_dump(doc.get("env", {}))  # no secret is given to a whole workflow
+    for name, job in doc["jobs"].items():
+        if "secrets." in yaml.safe_dump(job):
+            assert job.get("environment"), (path.name, name)  # secrets come from a job's environment: per stack
+
+
+# --- pull requests never reach a secret that deploys ---------------------------------------------
+
+
+def test_previews_get_no_dokploy_key_read_only_state_keys_and_their_own_stack_passphrase() -> None:
+    doc = load("preview.yml")
+    text = (WORKFLOWS / "preview.yml").read_text()
+    assert "DOKPLOY_API_KEY" not in text.split("name: preview", 1)[1]  # named in the header comment only
+    job = doc["jobs"]["preview"]
+    assert job["environment"]["name"] == "${{ matrix.stack == 'prod' && 'production-preview' || 'staging-preview' }}"
+    assert job["env"]["AWS_ACCESS_KEY_ID"] == "${{ secrets.STATE_READONLY_ACCESS_KEY_ID }}"
+    assert job["env"]["AWS_SECRET_ACCESS_KEY"] == "${{ secrets.STATE_READONLY_SECRET_ACCESS_KEY }}"
+    assert "secrets." not in yaml.safe_dump(doc["jobs"]["comment"])
+
+
+def test_the_image_build_runs_without_any_secret() -> None:
+    """deploy-staging builds another repository's images: that step (and the job around it) sees no secret."""
+    (job,) = load("deploy-staging.yml")["jobs"].values()
+    assert "secrets." not in yaml.safe_dump(job["env"])
+    build = next(s for s in job["steps"] if s.get("name", "").startswith("Build the images"))
+    assert "secrets." not in yaml.safe_dump(build)
+    up = next(s for s in job["steps"] if "pulumi-wait-lock.sh up" in s.get("run", ""))
+    assert set(up["env"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PULUMI_CONFIG_PASSPHRASE", "DOKPLOY_API_KEY"}
+
+
+@pytest.mark.parametrize("path", [*FILES, *ACTIONS], ids=lambda p: p.name if p.name != "action.yml" else p.parent.name)
+def test_third_party_actions_are_pinned_by_commit_with_their_version(path: Path) -> None:
+    for line in path.read_text().splitlines():
+        match = re.match(r"\s*(?:- )?uses:\s*(\S+)(.*)$", line)
+        if not match or match.group(1).startswith("./"):
+            continue
+        action, rest = match.groups()
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), (path.name, line)
+        assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", rest), (path.name, line)
 
 
 def test_setup_installs_the_official_cli_and_the_venv() -> None:
     action = yaml.safe_load((ROOT / ".github" / "actions" / "setup" / "action.yml").read_text())
     uses = [s.get("uses", "") for s in action["runs"]["steps"]]
-    assert "pulumi/actions@v6" in uses and "actions/setup-python@v5" in uses
+    assert any(u.startswith("pulumi/actions@") for u in uses) and any(u.startswith("actions/setup-python@") for u in uses)
     assert "venv/bin/pip install --disable-pip-version-check -q -r requirements.txt" in action["runs"]["steps"][1]["run"]
     for path in FILES:
         assert "./.github/actions/setup" in [s.get("uses") for s in steps(yaml.safe_load(path.read_text()))], path.name
@@ -164,7 +203,7 @@ def test_preview_previews_both_stacks_and_keeps_one_comment() -> None:
     assert 'pulumi preview --stack "$STACK" --diff --non-interactive' in script
     assert "--event-log" in script
     assert 'venv/bin/python -m deployctl.preview --stack "$STACK"' in script
-    github_script = next(s for s in doc["jobs"]["comment"]["steps"] if s.get("uses", "").startswith("actions/github-script"))
+    github_script = next(s for s in doc["jobs"]["comment"]["steps"] if s.get("uses", "").startswith("actions/github-script@"))
     assert "<!-- bizosaas-deploy:pulumi-preview -->" in github_script["with"]["script"]
     assert "updateComment" in github_script["with"]["script"] and "createComment" in github_script["with"]["script"]
     assert 'echo "<!-- bizosaas-deploy:pulumi-preview -->"' in script
@@ -183,16 +222,73 @@ def test_preview_fails_when_a_preview_fails() -> None:
 
 
 def test_deploys_run_pulumi_up_and_check_verification() -> None:
+    up = "bash scripts/pulumi-wait-lock.sh up --stack \"$STACK\" --yes --non-interactive"
     staging = runs(load("deploy-staging.yml"))
-    assert "venv/bin/python -m deployctl up --stack staging" in staging
+    assert up + " --color never --continue-on-error" in staging  # an image failing its test stops only what needs it
     assert "docker compose -f" in staging and "build" in staging
     assert 'pulumi stack output verified --stack "$STACK"' in staging
     prod = runs(load("promote-prod.yml"))
-    assert "venv/bin/python -m deployctl up --stack prod" in prod
-    assert "pulumi stack output verified --stack staging" in prod
+    assert up in prod
     assert "--stack staging --yes" not in prod and "docker compose" not in prod  # prod builds and pushes nothing
     rollback = runs(load("rollback.yml"))
-    assert 'venv/bin/python -m deployctl rollback --stack "$STACK" --release "$RELEASE"' in rollback
+    assert 'venv/bin/python -m deployctl pin --stack "$STACK" --release "$RELEASE"' in rollback
+    assert 'bash scripts/pulumi-wait-lock.sh up --stack "$STACK" --refresh --yes --non-interactive' in rollback
+    assert rollback.index("deployctl pin") < rollback.index("pulumi-wait-lock.sh up")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_releases_are_recorded_by_the_program_no_ledger_is_synced(path: Path) -> None:
+    text = path.read_text()
+    assert "aws s3 sync" not in text and "LEDGER" not in text and "deployctl up" not in text
+
+
+def test_prod_is_told_the_approved_release_before_its_up() -> None:
+    (job,) = load("promote-prod.yml")["jobs"].values()
+    script = runs(load("promote-prod.yml"))
+    assert job["env"]["EXPECTED_RELEASE"] == "${{ inputs.release }}"
+    assert 'release=${EXPECTED_RELEASE:-$(pulumi stack output release_id --stack staging)}' in script
+    assert script.index('pulumi config set expectRelease "$release" --stack "$STACK"') < script.index("pulumi-wait-lock.sh up")
+
+
+def fake_pulumi(tmp_path: Path, locked_times: int) -> dict[str, str]:
+    """A `pulumi` that is refused by the stack lock ``locked_times`` times, then succeeds; counts its runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(
+        "#!/bin/sh\n"
+        f'n=$(cat "{tmp_path}/runs" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "{tmp_path}/runs"\n'
+        f'if [ $n -le {locked_times} ]; then echo "error: the stack is currently locked by 1 lock(s)." >&2; exit 255; fi\n'
+        'echo "pulumi $*: done"\n'
+    )
+    (bin_dir / "pulumi").chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "PULUMI_LOCK_POLL": "0"}
+
+
+def wait_lock(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "pulumi-wait-lock.sh"), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_deploy_waits_for_the_stack_lock_and_then_runs(tmp_path: Path) -> None:
+    out = wait_lock(fake_pulumi(tmp_path, locked_times=2), "up", "--stack", "staging", "--yes")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "runs").read_text().strip() == "3"
+    assert out.stdout.count("the stack is currently locked") == 2 and "pulumi up --stack staging --yes: done" in out.stdout
+    assert out.stderr.count("pulumi-wait-lock: the stack is locked by another update; trying again") == 2
+
+
+def test_the_wait_is_bounded_and_other_failures_are_not_retried(tmp_path: Path) -> None:
+    env = fake_pulumi(tmp_path, locked_times=1000) | {"PULUMI_LOCK_WAIT": "0"}
+    out = wait_lock(env, "up")
+    assert out.returncode == 255 and "stayed locked for 0s; giving up" in out.stderr
+    assert (tmp_path / "runs").read_text().strip() == "1"
+    failing = tmp_path / "other"
+    failing.mkdir()
+    (failing / "pulumi").write_text('#!/bin/sh\necho "error: deploy failed" >&2; exit 1\n')
+    (failing / "pulumi").chmod(0o755)
+    out = wait_lock({"PATH": f"{failing}:/usr/bin:/bin", "PULUMI_LOCK_POLL": "0"}, "up")
+    assert out.returncode == 1 and "trying again" not in out.stderr
 
 
 def test_stage_release_images_plan() -> None:

@@ -98,8 +98,8 @@ def test_the_readme_staging_commands_run_verbatim_and_give_a_clean_preview(user:
         assert leaked == [], f"{line} printed the value of {leaked}"
     preview = output
     assert "bizosaas:index:ServiceImage" in preview and "pulumi-python:dynamic/dokploy:ComposeProject" in preview
-    # 48 without the test gate, + 14 ServiceTest components and their 14 command:local:Command
-    assert re.search(r"\+ 76 to create", preview), preview[-2000:]
+    # 49 without the test gate (48 + the ReleaseRecord), + 14 ServiceTest components and their 14 command:local:Command
+    assert re.search(r"\+ 77 to create", preview), preview[-2000:]
     stack_file = (user.project / "Pulumi.staging.yaml").read_text()
     assert "bizosaas-deploy:dokployApiKey:\n    secure:" in stack_file and "bizosaas:" not in stack_file
     assert not [v for v in user.values.values() if v in stack_file]

@@ -79,16 +79,6 @@ def start_up(work: Path, stack_name: str, text: str, hold_until: Path) -> subpro
     )
 
 
-@pytest.fixture(scope="module")
-def server() -> s3.Server:
-    if not s3.installed():
-        message = f"the S3 server is not installed ({s3.BINARY} is missing): run scripts/install-s3.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI installs it (make test -> scripts/setup.sh --with-s3): never a skip there
-        pytest.skip(message)
-    return s3.start()
-
-
 @pytest.fixture
 def backend(server: s3.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A new bucket, and the engine pointed at it (PULUMI_BACKEND_URL plus the AWS credentials); deleted afterwards."""

@@ -151,9 +151,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("verification")
-    saved = {k: os.environ.get(k) for k in ("PULUMI_BACKEND_URL", "BIZOSAAS_LEDGER_DIR")}
+    saved = {k: os.environ.get(k) for k in ("PULUMI_BACKEND_URL",)}
     os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
-    os.environ["BIZOSAAS_LEDGER_DIR"] = str(tmp / "ledger")
     (tmp / "backend").mkdir()
     w = World(tmp)
     try:
@@ -195,8 +194,8 @@ def test_a_healthy_release_passes_with_its_record_in_the_outputs_and_the_ledger(
             "containers": [container],
         }
         assert world.image_of(container) == out["release_manifest"][name]  # what Dokploy said is what Docker runs
-    [entry] = ledger.releases(stack_a)
-    assert entry["release_id"] == out["release_id"] and entry["verification"] == record
+    [entry] = ledger.releases(stack_a)  # recorded by the up itself, verification record included
+    assert (entry.id, entry.status) == (out["release_id"], "verified") and (entry.last.release or {})["verification"] == record
     calls = Counter(p for _, p, _ in world.srv.calls if p.startswith(("docker.", "compose.readLogs", "swarm.")))
     print(f"\nverification of 2 projects x 1 service: {dict(calls)}; up took {elapsed:.1f}s")
     # per container: inspected when new, when its listed health turned healthy, once more at the end of the window
@@ -223,7 +222,8 @@ def test_a_service_that_answers_once_then_exits_fails_up_naming_it_and_the_verif
     assert "done; the previous version verified again: brain-api as deployed, healthy, stable over 8s" in text
     assert not [s for s in world.secrets_of(stack_a) if s and s in text]
     assert world.image_of(brain) == good  # the revert runs
-    assert ledger.releases(stack_a)[-1]["manifest"]["brain-api"] == good  # nothing half-recorded
+    crashed, verified = ledger.releases(stack_a)  # newest first: the crash is recorded as failed, never rolled back to
+    assert crashed.status == "failed" and (verified.status, (verified.last.release or {})["manifest"]["brain-api"]) == ("verified", good)
     world.set_plain(stack_a, "services", services)
 
 
