@@ -51,6 +51,7 @@ def recorded_release(suffix: str = "-old", verified: bool = True) -> dict[str, A
             "env_keys": sorted(set().union(*(s.secret_names() for s in services))),
             "health_urls": {s.name: health_url(HEALTH, s) for s in services},
             "services": {s.name: service_summary(catalog, s, image_ref(s, digests[s.name]), health_url(HEALTH, s)) for s in services},
+            "compose_type": "docker-compose",
         }
     manifest = {n: f"{s.image_repository}@{digests[n]}" for n, s in catalog.services.items()}
     rec = ledger.record(stack="staging", manifest=manifest, compose=compose)
