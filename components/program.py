@@ -24,7 +24,7 @@ refuses any other release of its source before any resource changes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -245,8 +245,19 @@ def main() -> None:
         outputs = build(pulumi.get_stack(), pulumi.Config(stack_config.PROJECT))
     except (CatalogError, release.ReleaseError) as exc:  # bad input: one clear message, no traceback
         raise pulumi.RunError(f"invalid configuration, nothing was pushed or deployed:\n{exc}") from None
+    finished: Awaitable[bool] | None = None if pulumi.runtime.is_dry_run() else _finished(outputs["verified"])
+    done: pulumi.Output[bool] | None = None if finished is None else pulumi.Output.from_input(finished)
     for key, value in outputs.items():
-        pulumi.export(key, value)
+        pulumi.export(key, value if done is None else pulumi.Output.all(done, value).apply(lambda both: both[1]))
+
+
+async def _finished(verified: pulumi.Output[Any]) -> bool:
+    """True once every compose project finished; raises when one failed. `up --continue-on-error` leaves a failed
+    project's outputs unknown and would export the new release's id and manifest next to an unknown ``verified``:
+    raising instead keeps the stack's previous outputs, which describe the release that still runs (rolled back to)."""
+    if not await verified.is_known():
+        raise pulumi.RunError("the stack outputs keep the last release that finished: this one did not (see the errors above)")
+    return True
 
 
 def _push_images(

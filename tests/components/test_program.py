@@ -397,3 +397,20 @@ def test_a_preview_without_an_api_key_names_the_servers_unresolved_and_says_so(m
     assert inputs["registry"]["servers"] == {"edge-1": ""}
     assert any("this preview has no Dokploy API key, so the server names edge-1 were not checked" in w for w in warnings)
     assert any("stabilityWindow (10s) is shorter than the Swarm update monitor of brain-api" in w for w in warnings)
+
+
+async def _settled(value: Any) -> Any:
+    return value
+
+
+def test_stack_outputs_wait_for_every_project_and_a_failed_one_keeps_the_previous_outputs() -> None:
+    """`up --continue-on-error` leaves a failed project's outputs unknown: exporting then would overwrite the
+    stack's release id and manifest with the failed release's; _finished raises so the engine keeps the old ones."""
+    from components.program import _finished
+
+    async def run(known: bool) -> bool:
+        return await _finished(pulumi.Output(set(), _settled(True if known else None), _settled(known)))
+
+    assert asyncio.run(run(True)) is True
+    with pytest.raises(pulumi.RunError, match="the stack outputs keep the last release that finished"):
+        asyncio.run(run(False))
