@@ -23,38 +23,28 @@ refuses any other release of its source before any resource changes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_docker as docker
 
-from components import stack_config
+from components import image_pushes, placement, releases, stack_config
 from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
-from components.registry_credentials import DokployRegistry, RegistryArgs
+from components.placement import ServerLister
 from components.release_record import ReleaseRecord, ReleaseRecordArgs, deployer, source_commit
-from components.service_image import ServiceImage, ServiceImageArgs
-from components.stack_config import DeploySettings, read_deploy, read_gate, read_settings
-from components.test_gate import ServiceTest, ServiceTestArgs
-from core import ledger, release, swarm, verification
+from components.stack_config import DeploySettings, read_deploy, read_settings
+from core import ledger, release, verification
 from core.catalog import Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
 from core.dotenv import render_env_names
-from core.hosts import is_loopback
 from core.model import Service
-from dokploy_api import DokployClient, DokployError
-from probes import state_backend
-from probes.local_images import ImageReport, Inspector, check_local_images
-from probes.registry import manifest_exists
+from probes.local_images import Inspector, check_local_images
 
 History = Callable[[str], list[ledger.Deployment]]
 """stack -> its deployments, oldest first (tests pass their own)."""
-ServerLister = Callable[[], list[dict[str, Any]]]
-"""``server.all`` of the stack's Dokploy (tests: a list)."""
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CATALOG_FILE = PROJECT_DIR / "catalog.yaml"
@@ -81,32 +71,32 @@ def build(
     digest_pin = stack_config.legacy_pin(cfg)  # a pin written before releases were recorded: digests only
     pin = None if digest_pin else cfg.get("pinnedRelease")
     deploy = read_deploy(cfg, stack)
-    find = (lambda s, r: ledger.find(s, history(s), r)) if history else _find_release
-    pinned = _pinned(stack, pin, catalog, deploy, find, problems) if pin and catalog and not problems else None
+    find = (lambda s, r: ledger.find(s, history(s), r)) if history else releases.find_release
+    pinned = releases.read_pinned(stack, pin, catalog, deploy, find, problems) if pin and catalog and not problems else None
     pushes = not (promote_from or digest_pin)
     report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
     problems += report.errors if report and not pinned else []
-    server_ids = _server_ids(stack, catalog, deploy, problems, list_servers) if catalog else {}
+    server_ids = placement.server_ids(stack, catalog, deploy, problems, list_servers) if catalog else {}
     if problems or catalog is None:
         raise CatalogError(problems)
-    for warning in [*(report.warnings if report and not pinned else []), *_stack_mode_warnings(stack, catalog, deploy)]:
+    for warning in [*(report.warnings if report and not pinned else []), *placement.stack_mode_warnings(stack, catalog, deploy)]:
         pulumi.log.warn(warning)
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
 
     if pinned is not None:
         digest_of = {n: pulumi.Output.from_input(pinned.digests[n]) for n in catalog.services}
         if report is not None:  # declared as they are, so that neither the pin nor unpinning replaces them
-            _push_images(stack, catalog, cfg, report, frozen=True)
+            image_pushes.push_images(stack, catalog, cfg, report, frozen=True)
     elif digest_pin is not None:
         key = f"{stack_config.PROJECT}:pinnedRelease"
         pulumi.log.warn(f"stack {stack}: {key} holds image digests (a pin written before releases were recorded): they are deployed "
                         "with today's compose rendering; pin a recorded release instead: `python -m deployctl rollback --release r-...`")
         digest_of = {n: pulumi.Output.from_input(d) for n, d in release.digests_for(stack, catalog, digest_pin, key).items()}
     elif report is None:
-        released = _released_digests(stack, catalog, promote_from, cfg)
+        released = releases.released_digests(stack, catalog, promote_from, cfg)
         digest_of = {n: released.apply(_item(n)) for n in catalog.services}
     else:
-        images = _push_images(stack, catalog, cfg, report)
+        images = image_pushes.push_images(stack, catalog, cfg, report)
         digest_of = {n: img.sha256_digest for n, img in images.items()}
     digests = pulumi.Output.all(**digest_of)
     # a promotion's checks (verified, expectRelease, in the registry) pass before anything is created or changed
@@ -117,11 +107,11 @@ def build(
         DokployProjectArgs(deploy.dokploy_url, deploy.project_name, deploy.environment_name, deploy.allow_insecure_http),
         opts=pulumi.ResourceOptions(protect=deploy.protect, depends_on=gate),
     )
-    registry = _dokploy_registry(cfg, deploy, project, catalog, server_ids)
+    registry = placement.dokploy_registry(cfg, deploy, project, catalog, server_ids)
     manifest = digests.apply(lambda d: {n: f"{catalog.services[n].image_repository}@{d[n]}" for n in catalog.services})
     compose_parts = _compose_parts(catalog, deploy, digest_of, pinned)
     content = pulumi.Output.all(pulumi.Output.from_input({g: dict(p) for g, p in compose_parts.items()}), manifest).apply(
-        partial(_content, stack, promote_from or "", pinned)
+        partial(releases.release_content, stack, promote_from or "", pinned)
     )
     record = ReleaseRecord(
         "release",
@@ -144,7 +134,7 @@ def build(
     # Verified: Dokploy's API showed every service running this release's digest, healthy, stable over the window.
     records = pulumi.Output.all(*[p.verification for p in projects.values()]).apply(_merged)
     verified = pulumi.Output.all(records, digests).apply(lambda rd: verification.is_verified(rd[0], rd[1]))
-    released = pulumi.Output.all(content, record.by, record.commit, record.recorded_at, verified, records).apply(_release_output)
+    released = pulumi.Output.all(content, record.by, record.commit, record.recorded_at, verified, records).apply(releases.release_output)
     return {
         "image_digests": digests,
         "release_manifest": manifest,
@@ -165,65 +155,6 @@ def _catalog(stack: str, cfg: pulumi.Config, problems: list[str]) -> Catalog | N
     except CatalogError as exc:
         problems += exc.problems
         return None
-
-
-def _server_ids(
-    stack: str, catalog: Catalog, deploy: DeploySettings, problems: list[str], list_servers: ServerLister | None
-) -> dict[str, str]:
-    """name -> serverId of every Dokploy server a compose project is placed on (one ``server.all``); unknown or
-    ambiguous names are added to ``problems``. Without an API key (a preview) nothing is resolved: every id is ""."""
-    wanted: dict[str, list[str]] = {}
-    for group in catalog.group_names:
-        name = catalog.placement(group).server
-        if name and catalog.group(group):
-            wanted.setdefault(name, []).append(group)
-    if not wanted:
-        return {}
-    key = stack_config.api_key()
-    if list_servers is None and not key:
-        pulumi.log.warn(
-            f"stack {stack}: this preview has no Dokploy API key, so the server names {', '.join(sorted(wanted))} were not checked "
-            "against Dokploy's servers; `pulumi up` checks them before anything changes"
-        )
-        return dict.fromkeys(wanted, "")
-    where = {name: f"stack {stack}: {stack_config.PROJECT}:composeProjects/{groups[0]}/server" for name, groups in wanted.items()}
-    try:
-        if list_servers is None:
-            with DokployClient(deploy.dokploy_url, key, allow_insecure_http=deploy.allow_insecure_http) as client:
-                rows = client.server.all()
-        else:
-            rows = list_servers()
-    except DokployError as exc:
-        problems += [f"{where[n]}: could not list Dokploy's servers to find {n!r}: {exc}" for n in sorted(wanted)]
-        return {}
-    known = sorted({str(r.get("name")) for r in rows})
-    ids: dict[str, str] = {}
-    for name in sorted(wanted):
-        matches = [str(r.get("serverId")) for r in rows if r.get("name") == name]
-        if not matches:
-            problems.append(f"{where[name]}: no Dokploy server is named {name!r} (Dokploy's servers: {', '.join(known) or 'none'})")
-        elif len(matches) > 1:
-            problems.append(f"{where[name]}: {len(matches)} Dokploy servers are named {name!r} ({', '.join(matches)}): rename all but one")
-        else:
-            ids[name] = matches[0]
-    return ids
-
-
-def _stack_mode_warnings(stack: str, catalog: Catalog, deploy: DeploySettings) -> list[str]:
-    """What a reviewer should know of a stack-mode project that is not an error."""
-    out: list[str] = []
-    for group in catalog.group_names:
-        placement = catalog.placement(group)
-        if not placement.stack:
-            continue
-        slow = [s.name for s in catalog.group(group) if swarm.monitor_seconds(s) > deploy.stability_window]
-        if slow:
-            out.append(
-                f"stack {stack}: {stack_config.PROJECT}:stabilityWindow ({deploy.stability_window:g}s) is shorter than the Swarm update "
-                f"monitor of {', '.join(slow)} in compose project {group}: a rollback Swarm starts after the window is not seen by "
-                "this `up`"
-            )
-    return out
 
 
 def _merged(records: list[Any]) -> dict[str, Any]:
@@ -260,144 +191,6 @@ async def _finished(verified: pulumi.Output[Any]) -> bool:
     return True
 
 
-def _push_images(
-    stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport, *, frozen: bool = False
-) -> dict[str, ServiceImage]:
-    """A ServiceImage per service, each waiting for its pre-push test; ``frozen`` (a pinned stack): declared with
-    their stored inputs, so nothing is tested, tagged or pushed."""
-    registry_host = next(iter(catalog.services.values())).image_repository.split("/", 1)[0]
-    if is_loopback(registry_host):  # a plain-HTTP loopback registry (the local stack)
-        registry_host = f"http://{registry_host}"
-    if cfg.get("registryUser"):
-        token = (cfg.get_secret("registryToken") or pulumi.Output.secret("")) if frozen else cfg.require_secret("registryToken")
-        auth = docker.ProviderRegistryAuthArgs(address=registry_host, username=cfg.require("registryUser"), password=token)
-    else:  # a registry without authentication (the local one)
-        auth = docker.ProviderRegistryAuthArgs(address=registry_host, auth_disabled=True)
-    docker_host = cfg.get("dockerHost") or ""
-    provider = docker.Provider(
-        "docker",
-        host=docker_host or os.environ.get("DOCKER_HOST"),
-        registry_auth=[auth],
-        opts=pulumi.ResourceOptions(ignore_changes=["registryAuth"]) if frozen else None,  # a rollback needs no push token
-    )
-    opts = pulumi.ResourceOptions(providers=[provider], transformations=[_freeze] if frozen else None)
-    tests = _test_gate(stack, catalog, cfg, report, docker_host, frozen)
-    ids = {name: facts.image_id for name, facts in report.facts.items()}
-    return {
-        name: ServiceImage(
-            name, ServiceImageArgs(svc.local_image, svc.image_repository, catalog.tag, ids.get(name, ""), tests.get(name)), opts=opts
-        )
-        for name, svc in catalog.services.items()
-    }
-
-
-def _test_gate(
-    stack: str, catalog: Catalog, cfg: pulumi.Config, report: ImageReport, docker_host: str, frozen: bool
-) -> dict[str, pulumi.Resource]:
-    """One ServiceTest per pushed image (its Command is what the image's Tag and push wait for), unless testGate is false."""
-    gate = read_gate(cfg)
-    if not gate.enabled:
-        if not frozen:
-            pulumi.log.warn(
-                f"stack {stack}: {stack_config.PROJECT}:testGate is false: the images are pushed WITHOUT their pre-push test "
-                f"(`pulumi config rm testGate` turns it back on)"
-            )
-        return {}
-    opts = pulumi.ResourceOptions(transformations=[_freeze]) if frozen else None
-    return {
-        name: ServiceTest(
-            name,
-            ServiceTestArgs(
-                service=name,
-                local_image=svc.local_image,
-                local_image_id=report.facts[name].image_id if name in report.facts else "",
-                port=svc.port,
-                health_path=svc.health_path,
-                environment=svc.test_environment(),
-                test=svc.test,
-                timeout=gate.timeout,
-                docker_host=docker_host,
-            ),
-            opts=opts,
-        ).command
-        for name, svc in catalog.services.items()
-    }
-
-
-def _freeze(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-    """The images of a pinned stack keep the inputs in the state: unchanged, nothing is tagged, pushed or deleted."""
-    if not args.type_.startswith(("docker:", "command:")):
-        return None
-    frozen = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["*"]))
-    return pulumi.ResourceTransformationResult(args.props, frozen)
-
-
-def _released_digests(stack: str, catalog: Catalog, promote_from: str | None, cfg: pulumi.Config) -> pulumi.Output[dict[str, str]]:
-    """Digests of the verified release of another stack (and, with expectRelease, only that release)."""
-    source = pulumi.StackReference(promote_from or "")
-    check = cfg.get_bool("checkRegistry")
-    expect = cfg.get("expectRelease") or ""
-    user = cfg.get("registryPullUser")
-    token = cfg.get_secret("registryPullToken") or ""  # to ask a private registry (GHCR) for the manifests
-
-    def promotable(mvt: list[Any]) -> dict[str, str]:
-        auth = (user, mvt[2]) if user and mvt[2] else None
-        exists = (lambda repo, digest: manifest_exists(repo, digest, auth)) if check else None
-        key = f"{stack_config.PROJECT}:promoteFrom ({promote_from})"
-        try:
-            return release.promotable_digests(stack, key, catalog, mvt[0], mvt[1], exists, expect=expect)
-        except release.ReleaseError as exc:  # one clear message, no traceback; nothing has been created or changed
-            raise pulumi.RunError(f"refusing to promote, nothing was changed:\n{exc}") from None
-
-    digests = pulumi.Output.all(source.get_output("release_manifest"), source.get_output("verified"), token).apply(promotable)
-    return pulumi.Output.unsecret(digests)  # digests are not secret; the token only authenticated the check
-
-
-def _find_release(stack: str, release_id: str) -> ledger.Deployment:
-    """A release of the stack, from the state backend the engine uses (a damaged entry: a warning, and skipped)."""
-    warnings: list[str] = []
-    backend = state_backend.open_backend(state_backend.backend_url())
-    try:
-        return state_backend.find_deployment(backend, pulumi.get_project(), stack, release_id, warnings.append)
-    finally:
-        for warning in warnings:
-            pulumi.log.warn(f"release history of {stack}: {warning}")
-
-
-def _pinned(
-    stack: str, pin: str, catalog: Catalog, deploy: DeploySettings, find: Callable[[str, str], ledger.Deployment], problems: list[str]
-) -> release.PinnedRelease | None:
-    """The pinned release from the stack's history, checked (problems are added, not raised)."""
-    key = f"{stack_config.PROJECT}:pinnedRelease"
-    try:
-        row = find(stack, pin)
-    except (LookupError, state_backend.BackendError) as exc:
-        text = str(exc).removeprefix(f"stack {stack}: ")
-        problems.append(f"stack {stack}: {key}: {text}")
-        return None
-    template = deploy.health_url
-
-    def summary(name: str, ref: str) -> dict[str, Any]:
-        svc = catalog.services.get(name)
-        return service_summary(catalog, svc, ref, health_url(template, svc) if template else "") if svc else {"image": ref}
-
-    def urls(group: str) -> dict[str, str]:
-        return {s.name: url for s in catalog.group(group) if (url := health_url(template, s))} if template else {}
-
-    try:
-        pinned = release.pinned_release(stack, key, catalog, row.release or {}, summary, urls)
-    except release.ReleaseError as exc:
-        problems.extend(str(exc).splitlines())
-        return None
-    rec = pinned.record
-    pulumi.log.warn(
-        f"stack {stack} is pinned to release {pinned.id} (update {row.update}, recorded {rec.get('recorded_at') or '?'} "
-        f"by {rec.get('by') or '?'}, commit {str(rec.get('commit') or '?')[:12]}): its compose projects are deployed as recorded "
-        f"(sha256 checked) and no image is pushed. Unpin: `pulumi config rm pinnedRelease` (or `python -m deployctl unpin --stack {stack}`)"
-    )
-    return pinned
-
-
 def _compose_parts(
     catalog: Catalog, deploy: DeploySettings, digest_of: Mapping[str, pulumi.Output[str]], pinned: release.PinnedRelease | None
 ) -> dict[str, dict[str, Any]]:
@@ -426,45 +219,6 @@ def _summary(catalog: Catalog, service: Service, digest: pulumi.Output[str], tem
     return service_summary(catalog, service, digest.apply(partial(image_ref, service)), health_url(template, service) if template else "")
 
 
-def _content(stack: str, promote_from: str, pinned: release.PinnedRelease | None, args: list[Any]) -> dict[str, Any]:
-    """The release this update deploys (``core.ledger.record``)."""
-    compose, manifest = args
-    if pinned is not None:
-        source = str(pinned.record.get("promoted_from") or "")
-        return ledger.record(stack=stack, manifest=pinned.manifest, compose=compose, promoted_from=source, pinned=pinned.id)
-    return ledger.record(stack=stack, manifest=manifest, compose=compose, promoted_from=promote_from)
-
-
-def _release_output(args: list[Any]) -> dict[str, Any]:
-    content, by, commit, recorded_at, verified, verification = args
-    who = {"by": by or "", "commit": commit or "", "recorded_at": recorded_at or ""}
-    return {**content, **who, "verified": verified is True, "verification": verification}
-
-
-def _dokploy_registry(
-    cfg: pulumi.Config, deploy: DeploySettings, project: DokployProject, catalog: Catalog, server_ids: Mapping[str, str]
-) -> DokployRegistry | None:
-    """Pull credentials on every machine that pulls: Dokploy's host and each server a compose project runs on (GHCR: read:packages)."""
-    if not cfg.get("registryPullUser"):
-        return None
-    placed = [catalog.placement(g) for g in catalog.group_names if catalog.group(g)]
-    servers = {p.server: server_ids.get(p.server, "") for p in placed if p.server}
-    return DokployRegistry(
-        "registry",
-        RegistryArgs(
-            dokploy_url=deploy.dokploy_url,
-            registry_name=cfg.get("registryName") or "ghcr",
-            registry_url=cfg.get("registryPullHost") or "ghcr.io",
-            username=cfg.require("registryPullUser"),
-            password=cfg.require_secret("registryPullToken"),
-            allow_insecure_http=deploy.allow_insecure_http,
-            servers=servers,
-            on_host=any(not p.server for p in placed),
-        ),
-        opts=pulumi.ResourceOptions(depends_on=[project]),
-    )
-
-
 def _compose_project(
     catalog: Catalog,
     group: str,
@@ -475,7 +229,7 @@ def _compose_project(
     depends_on: list[pulumi.Resource],
     server_ids: Mapping[str, str],
 ) -> ComposeProject:
-    placement = catalog.placement(group)
+    place = catalog.placement(group)
     env_keys = list(parts["env_keys"])
     env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env_names(group, env_keys, dict(s or {})))
     return ComposeProject(
@@ -491,9 +245,9 @@ def _compose_project(
             env=env_text,
             services=parts["services"],
             health_urls=parts["health_urls"],
-            compose_type=str(parts.get("compose_type") or placement.compose_type),
-            server_name=placement.server,
-            server_id=server_ids.get(placement.server, "") if placement.server else "",
+            compose_type=str(parts.get("compose_type") or place.compose_type),
+            server_name=place.server,
+            server_id=server_ids.get(place.server, "") if place.server else "",
             deploy_timeout=deploy.deploy_timeout,
             poll_interval=deploy.poll_interval,
             health_timeout=deploy.health_timeout,

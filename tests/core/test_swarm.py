@@ -123,7 +123,7 @@ def test_the_preview_summary_shows_swarm_ports_and_deploy_in_stack_mode_only() -
         ({"backend": {"mode": "swarm"}}, {},
          f"stack staging: {NS}:composeProjects/backend/mode: 'swarm' should be compose (docker compose) or stack"),
         ({"middle": {"mode": "stack"}}, {},
-         f"stack staging: {NS}:composeProjects/middle: unknown compose project (the compose projects are backend, frontend)"),
+         f"stack staging: {NS}:composeProjects/middle: unknown compose project (the catalog's compose projects are backend, frontend)"),
         ({"backend": {"mode": "stack", "replicas": 2}}, {},
          f"{NS}:composeProjects/backend/replicas: unknown key (allowed: endpointMode, mode, ports, server)"),
         ({"backend": {"server": " edge-1"}}, {}, f"{NS}:composeProjects/backend/server: ' edge-1' should be the name of a Dokploy server"),
