@@ -40,9 +40,9 @@ def up(stack_name: str, *, quiet: bool = False, on_event: OnEvent | None = None,
     """`pulumi up --continue-on-error` (the program records the release it deploys); ``refresh``: with --refresh.
 
     --continue-on-error: an image that fails its pre-push test stops only what depends on it (its
-    tag, its push, its compose project); the images that passed are still pushed, and a compose
-    project whose images all passed is still deployed. Without it the engine starts nothing new
-    after the first failure, so what gets pushed would depend on which test finished first.
+    tag, its push, the release record and so every compose project: a release is deployed whole);
+    the images that passed are still pushed. Without it the engine starts nothing new after the
+    first failure, so what gets pushed would depend on which test finished first.
     """
     st = engine.stack(stack_name)
     started = time.monotonic()

@@ -315,9 +315,14 @@ def test_dokploy_killed_mid_deploy_fails_clearly_and_next_up_converges(world: Wo
 
     killer = threading.Thread(target=kill_when_running)
     killer.start()
-    with pytest.raises(EngineFailed) as err:
-        up(world.stack, quiet=True)
-    killer.join()
+    st = engine.stack(world.stack)
+    st.set_config("bizosaas-deploy:deployTimeout", auto.ConfigValue("30"))  # how long it waits for a Dokploy that is gone
+    try:
+        with pytest.raises(EngineFailed) as err:
+            up(world.stack, quiet=True)
+    finally:
+        killer.join()
+        st.set_config("bizosaas-deploy:deployTimeout", auto.ConfigValue("90"))
     assert "backend" in str(err.value)
     world.srv = world.new_server()  # Dokploy restarts: a deployment left running is now cancelled
     result, _ = up(world.stack, quiet=True)

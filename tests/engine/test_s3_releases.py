@@ -183,8 +183,14 @@ def test_the_standard_cli_records_the_next_release_and_deployctl_lists_both(worl
 
 def test_a_deliberately_failed_deploy_is_recorded_as_failed(world: World) -> None:
     world.build("brain-api", "broken", health="/not-the-health-path")
-    with pytest.raises(operations.EngineFailed) as failed:
-        operations.up(world.stack, quiet=True)
+    st = engine.stack(world.stack)
+    # the pre-push test gate would stop this image before its push (tests/engine/test_gate.py): this failure must reach Dokploy
+    st.set_config("bizosaas-deploy:testGate", auto.ConfigValue("false"))
+    try:
+        with pytest.raises(operations.EngineFailed) as failed:
+            operations.up(world.stack, quiet=True)
+    finally:
+        st.remove_config("bizosaas-deploy:testGate")
     assert f":{world.ports['brain-api']}/health" in str(failed.value)
     rows = history(world)
     assert [r.status for r in rows] == ["verified", "verified", "failed"]

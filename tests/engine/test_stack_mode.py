@@ -312,7 +312,10 @@ def test_an_unhealthy_image_is_rolled_back_by_swarm_and_the_up_fails_naming_it(w
     assert service(f"{app}_brain-api", "{{.Spec.TaskTemplate.ContainerSpec.Image}}") == good
     answers.append('"service":"brain-api"' in world.fetch(brain_url))
     assert answers == [True]  # the previous digest still answers, by its alias
-    assert ledger.releases(stack)[-1]["manifest"]["brain-api"] == good  # nothing half-recorded
+    attempted, *older = ledger.releases(stack)  # newest first: the attempt is recorded as failed, never as verified
+    assert attempted.status == "failed"
+    last_verified = next(r for r in older if r.status == "verified")
+    assert (last_verified.last.release or {})["manifest"]["brain-api"] == good
     result, _ = up(stack, quiet=True)  # the image fixed (the previous one again): verified, and the state settled
     assert result.outputs["verified"].value is True and result.outputs["release_manifest"].value["brain-api"] == good
 
