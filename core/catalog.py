@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from core import swarm
-from core.model import ENDPOINT_MODES, MODES, PORT_MODES, SECRET_REF, Catalog, EnvVar, Placement, Service, StackSettings
+from core import placements, swarm
+from core.model import SECRET_REF, Catalog, EnvVar, Service, StackSettings
 
 __all__ = ["Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
 
@@ -30,10 +30,6 @@ HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period"}
 SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy"}
 OPTIONAL_KEYS = {"env", "test", "test_env", "deploy"}
 OVERRIDE_KEYS = {"enabled", "published", "env", "local_image", "deploy"}
-PROJECT_KEYS = {"mode", "server", "ports", "endpointMode"}
-"""composeProjects.<group>: where and how a compose project runs."""
-STACK_ONLY_PROJECT_KEYS = ("ports", "endpointMode")
-WILDCARDS = ("0.0.0.0", "::")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Docker reference grammar (distribution/reference), restricted to what we push to.
@@ -126,8 +122,8 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
             layers[name] = (own, theirs)
             services[name] = replace(svc, deploy=swarm.merge(base_deploy, own, theirs))
 
-    placements = _placements(settings, say, _group_names(raw))
-    services = _check_modes(services, placements, layers, settings, say)
+    where = placements.project_placements(settings, say, _group_names(raw))
+    services = placements.check_modes(services, where, layers, settings, say)
     _check_references(services, raw_services, settings, say)
     _check_unique(services, say)
     for group in _group_names(raw):
@@ -146,7 +142,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
         defaults=dict(raw.get("defaults") or {}),
         groups=dict(raw.get("groups") or {}),
         publish_address=settings.publish_address,
-        placements=placements,
+        placements=where,
     )
 
 
@@ -196,136 +192,6 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         test=test,
         test_env=test_env,
     )
-
-
-def _placements(settings: StackSettings, say: Say, groups: list[str]) -> dict[str, Placement]:
-    """``composeProjects``: per compose project, its mode, server and (stack mode) port and endpoint modes."""
-    ns = settings.namespace
-    given = settings.projects or {}
-    out: dict[str, Placement] = {}
-    for group, spec in given.items():
-        path = f"{ns}:composeProjects/{group}"
-        if group not in groups:
-            say(path, f"unknown compose project (the catalog's compose projects are {', '.join(groups)})")
-            continue
-        if not isinstance(spec, Mapping):
-            say(path, "should be a mapping of mode (compose | stack), server, and in stack mode ports and endpointMode")
-            continue
-        for key in sorted(set(spec) - PROJECT_KEYS):
-            say(f"{path}/{key}", f"unknown key (allowed: {', '.join(sorted(PROJECT_KEYS))})")
-        mode = spec.get("mode", "compose")
-        if mode not in MODES:
-            say(f"{path}/mode", f"{mode!r} should be compose (docker compose) or stack (docker stack deploy on Dokploy's Swarm)")
-            mode = "compose"
-        server = spec.get("server", "")
-        if server is None:
-            server = ""
-        if not isinstance(server, str) or (server and (not server.strip() or server != server.strip())):
-            say(f"{path}/server", f"{server!r} should be the name of a Dokploy server (its Servers page), or empty for Dokploy's host")
-            server = ""
-        ports, endpoint = spec.get("ports", "ingress"), spec.get("endpointMode", "vip")
-        if mode != "stack":
-            for key in STACK_ONLY_PROJECT_KEYS:
-                if key in spec:
-                    say(
-                        f"{path}/{key}",
-                        f"is a Swarm setting (stack mode only) and compose project {group} runs in compose mode: "
-                        f"remove it, or set `pulumi config set --path composeProjects.{group}.mode stack`",
-                    )
-        if ports not in PORT_MODES:
-            say(f"{path}/ports", f"{ports!r} should be ingress (the routing mesh, Swarm's default) or host (on the task's node)")
-            ports = "ingress"
-        if endpoint not in ENDPOINT_MODES:
-            say(f"{path}/endpointMode", f"{endpoint!r} should be vip (Swarm's default) or dnsrr (the name resolves to every task)")
-            endpoint = "vip"
-        out[group] = Placement(mode=str(mode), server=server, ports=str(ports), endpoint_mode=str(endpoint))
-    return out
-
-
-def _check_modes(
-    services: dict[str, Service],
-    placements: Mapping[str, Placement],
-    layers: Mapping[str, tuple[dict[str, Any], dict[str, Any]]],
-    settings: StackSettings,
-    say: Say,
-) -> dict[str, Service]:
-    """Swarm-only settings in compose mode, compose-only ones in stack mode, and what one node cannot run; the services
-    with their deploy settings as rendered (stack mode)."""
-    ns = settings.namespace
-    out: dict[str, Service] = {}
-    published_in_stack: dict[str, list[str]] = {}
-    for name, svc in services.items():
-        placement = placements.get(svc.group) or Placement()
-        own, theirs = layers.get(name, ({}, {}))
-        if not placement.stack:
-            if theirs:
-                say(
-                    f"{ns}:services/{name}/deploy",
-                    f"is a Swarm setting (stack mode only) and service {name} is in compose project {svc.group}, which runs in "
-                    f"compose mode: remove it, or set `pulumi config set --path composeProjects.{svc.group}.mode stack`",
-                )
-            out[name] = svc
-            continue
-        if svc.published:
-            published_in_stack.setdefault(svc.group, []).append(f"{svc.published} ({name})")
-        host = swarm.holds_host_port(svc, placement)
-        replicas = int(svc.deploy.get("replicas", 1))
-        spread = (svc.deploy.get("placement") or {}).get("max_replicas_per_node") == 1
-        if host and replicas > 1 and not spread:
-            where = _deploy_path(ns, name, own, theirs, "replicas")
-            say(
-                where,
-                f"{replicas} replicas of {name} publish host port {svc.published} in host mode ({ns}:composeProjects/{svc.group}/ports), "
-                f"and only one task per node can hold a host port: on a single node the other {replicas - 1} never start. "
-                f"Do not publish it (`{ns}:services/{name}/published: false`; other services reach it at {svc.internal_url}), "
-                "publish it through ingress, or spread the replicas with deploy.placement.max_replicas_per_node: 1 "
-                f"over at least {replicas} nodes",
-            )
-        for section in ("update_config", "rollback_config"):
-            explicit = (theirs.get(section) or {}).get("order") or (own.get(section) or {}).get("order")
-            if host and explicit == swarm.START_FIRST:
-                say(
-                    _deploy_path(ns, name, own, theirs, section, "order"),
-                    f"start-first starts the new task before the old one stops, but the old task holds host port {svc.published} "
-                    "on its node, so the new one cannot start there: use stop-first, publish through ingress, or do not publish it",
-                )
-        out[name] = replace(svc, deploy=swarm.effective(svc.deploy, host))
-    one_address = settings.publish_address_given and settings.publish_address not in WILDCARDS
-    for group, placement in sorted(placements.items()):
-        if placement.stack and placement.endpoint_mode == "dnsrr" and placement.ports == "ingress" and published_in_stack.get(group):
-            say(
-                f"{ns}:composeProjects/{group}/endpointMode",
-                f"dnsrr cannot publish through ingress (Swarm refuses a port published with ingress mode on a dnsrr service; "
-                f"published here: {', '.join(published_in_stack[group])}): set ports: host, or endpointMode: vip",
-            )
-        if placement.stack and published_in_stack.get(group) and one_address:
-            say(
-                f"{ns}:publishAddress",
-                f"{settings.publish_address!r} binds compose-mode ports to one address, but Swarm publishes a port on every address "
-                f"of its nodes, so compose project {group} (stack mode) would publish {', '.join(published_in_stack[group])} on every "
-                f"interface: remove publishAddress (it is compose mode only), or do not publish those services "
-                f"({ns}:services/<name>/published: false)",
-            )
-    return out
-
-
-def _deploy_path(ns: str, name: str, own: Mapping[str, Any], theirs: Mapping[str, Any], *keys: str) -> str:
-    """Where a deploy setting comes from: the stack's override, the service's catalog entry, or the catalog defaults."""
-    suffix = "/".join(keys)
-
-    def has(layer: Mapping[str, Any]) -> bool:
-        node: Any = layer
-        for key in keys:
-            if not isinstance(node, Mapping) or key not in node:
-                return False
-            node = node[key]
-        return True
-
-    if has(theirs):
-        return f"{ns}:services/{name}/deploy/{suffix}"
-    if has(own):
-        return f"services/{name}/deploy/{suffix}"
-    return f"catalog.yaml/defaults/deploy/{suffix}"
 
 
 def _port(value: Any, path: str, say: Say) -> int:
