@@ -1,0 +1,399 @@
+"""The provider of ComposeProject (components/compose_project.py): what each operation does and guarantees.
+
+Guarantees:
+
+* check: every input is validated; a failure names the property and never echoes a secret.
+* diff: works on the stored outputs only and makes no API call. The environment, compose name,
+  compose type (compose mode or stack mode), the server (its name, or its id when both are known)
+  and the Dokploy URL force a replacement (deleted before the new one is created, since both would be
+  the same Dokploy compose, and Dokploy cannot move a compose to another server); compose file, env
+  (by hash), services, health URLs and settings are updates. Unknown preview values count as changed.
+* create: in the environment its DokployProject found or created, on the server the program
+  resolved (``server_id``; "" = Dokploy's host), adopts a compose of the same name left by an
+  earlier failed create (one on another server is an error, never adopted), else creates one;
+  writes the YAML and the env, deploys once, waits, verifies.
+  If it fails, the compose stays in Dokploy and the next ``pulumi up`` adopts it.
+* update: writes only what differs, deploys once (redeploy), waits, verifies. On failure
+  with ``rollback_on_failure`` the previous compose file and env (kept in state, env as a
+  secret) are written back, redeployed and verified the same way before the error is raised.
+  A failed update keeps the old state, so the next ``pulumi up`` tries again.
+* verify (after every deploy, and once for a state that has no verification record): through
+  Dokploy's API only (``probes.dokploy_runtime``), the compose project's containers (compose mode)
+  or Swarm services and tasks (stack mode) run the images the compose file names, none of an
+  older one still runs, each is healthy within ``health_timeout`` and stays up, healthy and
+  unrestarted for ``stability_window`` seconds. The per-service record is the ``verification``
+  output. ``health_urls``, when given, are then fetched from here as an extra reachability check.
+* read: reports drift made in Dokploy's UI (compose file, env, source/compose type, a failed or
+  stopped last deployment) so that the next ``up`` repairs it; a compose deleted there is gone.
+* delete: ``compose.delete`` (volumes per ``delete_volumes``); an already deleted compose is fine.
+  Dokploy answers before Swarm has removed a stack's tasks (``docker stack rm`` returns at once), so
+  the delete then waits, through Dokploy's API, until the project's services and containers are gone
+  (at most ``DELETE_SETTLE`` seconds, then a warning): a replacement (compose mode to stack mode, one
+  server to another) starts only once the ports and names of the old one are free.
+* The API key is neither an input nor an output, so it is never in the state: every operation
+  takes it from the stack config (``dokployApiKey``) or ``DOKPLOY_API_KEY``. The key and the env
+  values never appear in an error message; the env text and its hash are secret outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+
+from components.compose_project_inputs import (
+    COMPOSE_COMPUTED,
+    COMPOSE_INPUTS,
+    check_inputs,
+    diff_inputs,
+    live_drift,
+    sha256_text,
+)
+from components.provider_support import (
+    DokployProviderBase,
+    append_to_error,
+    engine_warning,
+    guard,
+    now,
+    props_of,
+    read_result,
+    same,
+)
+from core.dotenv import env_values
+from core.verification import expected_services
+from dokploy_api import DeploymentFailed, DokployClient, DokployConflict, DokployError, DokployNotFound
+from dokploy_api.deploy import deploy_and_wait
+from dokploy_api.lookup import find_compose
+from probes.dokploy_runtime import VerificationFailed, Verified, runtime_for, verify_runtime
+from probes.health import HealthCheckFailed, verify_health
+
+VERIFY_INTERVAL = (0.5, 5.0)
+"""Verification polls Dokploy every poll_interval seconds, kept within these bounds."""
+DELETE_SETTLE = 90.0
+"""Seconds a delete waits for the project's services and containers to be gone (Swarm removes a stack's tasks after
+``docker stack rm`` returned)."""
+
+
+def _secrets(props: Mapping[str, Any]) -> list[str]:
+    out = [props["api_key"]] if isinstance(props.get("api_key"), str) else []
+    if isinstance(props.get("env"), str):
+        out.extend(env_values(props["env"]))
+    return out
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
+    """Dynamic provider behind ComposeProject (see the module docstring for its guarantees)."""
+
+    health_options: dict[str, Any] = field(default_factory=dict)
+    """Extra verify_health keyword arguments (tests: interval)."""
+    deploy_options: dict[str, Any] = field(default_factory=dict)
+    """Extra deploy_and_wait keyword arguments (tests: unsure_grace, log_lines)."""
+    verify_options: dict[str, Any] = field(default_factory=dict)
+    """Extra verify_runtime keyword arguments (tests: interval, log_lines)."""
+    delete_settle: float = DELETE_SETTLE
+    """Seconds a delete waits for the project's services and containers to be gone."""
+
+    def _redactions(self, props: Mapping[str, Any]) -> list[str]:
+        return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
+
+    def _verify(self, client: DokployClient, compose_id: str, live: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
+        """What runs is the release, healthy and stable (through Dokploy), then the health URLs answer; the per-service record."""
+        app_name = live.get("appName") or client.compose.one(compose_id).get("appName")
+        compose_type = str(props.get("compose_type") or "docker-compose")
+        runtime = runtime_for(client, compose_type, compose_id, str(app_name), live.get("serverId"))
+        try:
+            expected = expected_services(str(props.get("compose_file") or ""))
+        except ValueError as exc:
+            raise VerificationFailed(f"verification failed: {exc}", [], "deploy") from None
+        poll = float(props.get("poll_interval", 2.0))
+        options = {"interval": min(max(poll, VERIFY_INTERVAL[0]), VERIFY_INTERVAL[1]), **self.verify_options}
+        verified: Verified = verify_runtime(
+            runtime,
+            expected,
+            health_timeout=float(props.get("health_timeout", 120.0)),
+            window=float(props.get("stability_window", 10.0)),
+            **options,
+        )
+        verify_health(
+            dict(props.get("health_urls") or {}),
+            timeout=float(props.get("health_timeout", 120.0)),
+            redact=_secrets(props),
+            **self.health_options,
+        )
+        return verified.record
+
+    def _deploy(self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str) -> dict[str, Any]:
+        return deploy_and_wait(
+            client,
+            compose_id,
+            redeploy=redeploy,
+            title=f"pulumi {why} {sha256_text(props.get('compose_file'))[:12]}",
+            description=f"pulumi: {props.get('project_name')}/{props.get('environment_name')}/{props.get('compose_name')}",
+            timeout=float(props.get("deploy_timeout", 600.0)),
+            poll_interval=float(props.get("poll_interval", 2.0)),
+            **self.deploy_options,
+        )
+
+    @staticmethod
+    def _write(client: DokployClient, compose_id: str, props: Mapping[str, Any], live: Mapping[str, Any] | None) -> tuple[bool, bool]:
+        """Write the compose file and env where Dokploy's copy differs; return (compose_written, env_written)."""
+        want_file = props.get("compose_file") or ""
+        want_type = props.get("compose_type") or "docker-compose"
+        want_env = props.get("env") or ""
+        compose_written = env_written = False
+        if live is None or live.get("composeFile") != want_file or live.get("sourceType") != "raw" or live.get("composeType") != want_type:
+            client.compose.update(compose_id, sourceType="raw", composeType=want_type, composeFile=want_file)
+            compose_written = True
+        if live is None or (live.get("env") or "") != want_env or live.get("createEnvFile") is False:
+            client.compose.save_environment(compose_id, want_env, create_env_file=True)
+            env_written = True
+        return compose_written, env_written
+
+    @staticmethod
+    def _outputs(props: Mapping[str, Any], **computed: Any) -> dict[str, Any]:
+        outs = {k: props[k] for k in COMPOSE_INPUTS if k in props and k != "api_key"}
+        outs["compose_sha256"] = sha256_text(props.get("compose_file"))
+        outs["env_sha256"] = sha256_text(props.get("env"))
+        outs["drift"] = []
+        outs.update(computed)
+        return outs
+
+    @staticmethod
+    def _deployment_outputs(row: Mapping[str, Any] | None) -> dict[str, Any]:
+        row = row or {}
+        return {
+            "deployment_id": row.get("deploymentId"),
+            "deployment_status": row.get("status"),
+            "deployment_finished_at": row.get("finishedAt"),
+        }
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return CheckResult(news, [CheckFailure(prop, reason) for prop, reason in check_inputs(props_of(news))])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """Compare the stored outputs with the new inputs; no API call."""
+        replaces, changed = diff_inputs(props_of(olds), props_of(news))
+        return DiffResult(changes=bool(replaces or changed), replaces=replaces, stables=[], delete_before_replace=bool(replaces))
+
+    @staticmethod
+    def _server_id(p: Mapping[str, Any]) -> str | None:
+        """The server the compose runs on (None: Dokploy's host); a server named but not resolved is an error."""
+        name, server_id = str(p.get("server_name") or ""), str(p.get("server_id") or "")
+        if name and not server_id:
+            raise DokployConflict(
+                f"compose {p.get('compose_name')}: server {name!r} was not resolved to a Dokploy server id "
+                "(the program resolves it with server.all before anything changes; run `pulumi up` with the API key)"
+            )
+        return server_id or None
+
+    @guard(_secrets)
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        p = props_of(props)
+        server_id = self._server_id(p)
+        with self._client(p, "create") as client:
+            env_id = p["environment_id"]
+            existing = find_compose(client, env_id, p["compose_name"])
+            live: dict[str, Any] | None = None
+            if existing is not None:
+                compose_id = existing["composeId"]
+                live = client.compose.one(compose_id)
+                if (live.get("serverId") or None) != server_id:
+                    where = _where(live.get("serverId"), _mapping(live.get("server")).get("name"))
+                    raise DokployConflict(
+                        f"a compose named {p['compose_name']!r} ({compose_id}) already exists in this environment on {where}, "
+                        f"not on {_where(server_id, p.get('server_name'))}, and Dokploy cannot move a compose to another server: "
+                        "delete it in Dokploy (it is not managed by this stack yet), then run `pulumi up` again"
+                    )
+                row = live
+            else:
+                row = client.compose.create(
+                    p["compose_name"],
+                    env_id,
+                    compose_type=p.get("compose_type") or "docker-compose",
+                    source_type="raw",
+                    description="managed by pulumi (bizosaas-deploy)",
+                    server_id=server_id,
+                )
+                compose_id = row["composeId"]
+            app_name = row.get("appName")
+            try:
+                self._write(client, compose_id, p, live)
+                deployment = self._deploy(client, compose_id, p, redeploy=existing is not None, why="create")
+                verification = self._verify(client, compose_id, row, p)
+            except Exception as exc:
+                raise append_to_error(exc, f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)") from None
+        outs = self._outputs(
+            p,
+            compose_id=compose_id,
+            app_name=app_name,
+            healthy=True,
+            verification=verification,
+            verified_at=now(),
+            **self._deployment_outputs(deployment),
+        )
+        return CreateResult(compose_id, outs)
+
+    @guard(_secrets)
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        old = props_of(olds)
+        new = props_of(news)
+        compose_changed = old.get("compose_sha256") != sha256_text(new.get("compose_file"))
+        env_changed = old.get("env_sha256") != sha256_text(new.get("env"))
+        must_deploy = compose_changed or env_changed or bool(old.get("drift")) or old.get("deployment_status") not in (None, "done")
+        must_verify = (
+            must_deploy
+            or old.get("healthy") is False
+            or not old.get("verification")  # a state verified before verification read what runs through Dokploy
+            or not same(old.get("health_urls"), new.get("health_urls"))
+        )
+        keep = {k: old[k] for k in COMPOSE_COMPUTED if k in old and k not in ("compose_sha256", "env_sha256", "drift")}
+        if not must_deploy and not must_verify:
+            return UpdateResult(self._outputs(new, **{**keep, "drift": []}))
+        with self._client(new, "update") as client:
+            try:
+                live = client.compose.one(_id)
+            except DokployNotFound as exc:
+                raise append_to_error(exc, "; it was deleted in Dokploy: run `pulumi refresh`, then `pulumi up` creates it again") from None
+            deployment: dict[str, Any] | None = None
+            try:
+                if must_deploy:
+                    self._write(client, _id, new, live)
+                    deployment = self._deploy(client, _id, new, redeploy=True, why="update")
+                verification = self._verify(client, _id, live, new)
+            except (DeploymentFailed, HealthCheckFailed, VerificationFailed) as exc:
+                if new.get("rollback_on_failure") and must_deploy:
+                    raise append_to_error(exc, self._rollback(client, _id, live, old, new, compose_changed, env_changed)) from None
+                raise
+        computed = {
+            **keep,
+            "drift": [],
+            "healthy": True,
+            "verification": verification,
+            "verified_at": now(),
+            "app_name": live.get("appName") or keep.get("app_name"),
+        }
+        if deployment is not None:
+            computed.update(self._deployment_outputs(deployment))
+        return UpdateResult(self._outputs(new, **computed))
+
+    def _rollback(
+        self,
+        client: DokployClient,
+        compose_id: str,
+        live: Mapping[str, Any],
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+        compose_changed: bool,
+        env_changed: bool,
+    ) -> str:
+        """Write the previous compose file/env back, redeploy and verify it; return a sentence for the error message."""
+        notes: list[str] = []
+        try:
+            if compose_changed and isinstance(old.get("compose_file"), str):
+                compose_type = old.get("compose_type") or new.get("compose_type") or "docker-compose"
+                client.compose.update(compose_id, sourceType="raw", composeType=compose_type, composeFile=old["compose_file"])
+            elif compose_changed:
+                notes.append("the previous compose file is not in the state, so it was not restored")
+            if env_changed and isinstance(old.get("env"), str):
+                client.compose.save_environment(compose_id, old["env"], create_env_file=True)
+            elif env_changed:
+                notes.append("the previous env is not in the state, so it was not restored")
+            previous = {**new, "compose_file": old.get("compose_file", new.get("compose_file"))}
+            row = self._deploy(client, compose_id, previous, redeploy=True, why="rollback")
+        except Exception as exc:  # the rollback's own failure is reported with the original
+            return f"\nrollback to the previous version FAILED too: {exc}"
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        done = f"\nrolled back to the previous compose file and env: deployment {row.get('deploymentId')} {row.get('status')}{extra}"
+        try:
+            record = self._verify(client, compose_id, live, previous)
+        except Exception as exc:  # reported with the original failure
+            return f"{done}; but the previous version FAILED verification too:\n{exc}"
+        window = float(previous.get("stability_window", 10.0))
+        return f"{done}; the previous version verified again: {', '.join(sorted(record))} as deployed, healthy, stable over {window:g}s"
+
+    @guard(_secrets)
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        live = self._live(props, lambda client: client.compose.one(id_))
+        if live is None:
+            return ReadResult("", {})
+        outs = {k: v for k, v in props_of(props).items() if k != "api_key"}
+        environment = _mapping(live.get("environment"))
+        project = _mapping(environment.get("project"))
+        # Identity: filled from Dokploy when missing (import), otherwise kept as declared.
+        for key, value in (
+            ("compose_name", live.get("name")),
+            ("environment_name", "production" if environment.get("isDefault") else environment.get("name")),
+            ("project_name", project.get("name")),
+            ("compose_type", live.get("composeType")),
+            ("server_id", live.get("serverId") or ""),
+            ("server_name", _mapping(live.get("server")).get("name") or ""),
+        ):
+            if key not in outs and value is not None:
+                outs[key] = value
+        outs.setdefault("services", {})
+        outs.setdefault("health_urls", {})
+        outs["compose_id"] = id_
+        outs["app_name"] = live.get("appName")
+        outs["environment_id"] = live.get("environmentId") or outs.get("environment_id")
+        outs["project_id"] = project.get("projectId") or outs.get("project_id")
+        live_file = live.get("composeFile") if isinstance(live.get("composeFile"), str) else ""
+        live_env = live.get("env") if isinstance(live.get("env"), str) else ""
+        inputs_changed = False
+        if outs.get("compose_sha256") != sha256_text(live_file) or "compose_file" not in outs:
+            outs["compose_file"], outs["compose_sha256"] = live_file, sha256_text(live_file)
+            inputs_changed = True
+        if outs.get("env_sha256") != sha256_text(live_env) or "env" not in outs:
+            outs["env"], outs["env_sha256"] = live_env, sha256_text(live_env)
+            inputs_changed = True
+        drift, latest = live_drift(live, outs.get("compose_type"))
+        if latest is not None and latest.get("status") in ("done", "error", "cancelled"):
+            outs.update(self._deployment_outputs(latest))
+        outs["drift"] = drift
+        return read_result(id_, outs, COMPOSE_INPUTS, inputs_changed)
+
+    @guard(_secrets)
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        p = props_of(props)
+
+        def remove(client: DokployClient) -> None:
+            row = client.compose.delete(id_, delete_volumes=bool(p.get("delete_volumes")))
+            live = row if isinstance(row, dict) else {}
+            app_name = str(live.get("appName") or p.get("app_name") or "")
+            compose_type = str(live.get("composeType") or p.get("compose_type") or "docker-compose")
+            if app_name:
+                self._settle_removed(client, app_name, compose_type, live.get("serverId") or p.get("server_id") or None)
+
+        self._delete(p, remove)
+
+    def _settle_removed(self, client: DokployClient, app_name: str, compose_type: str, server_id: str | None) -> None:
+        """Wait (bounded) until Dokploy's API shows nothing of a deleted project: no Swarm service, no container."""
+        stack = compose_type == "stack"
+        deadline = client.clock() + max(0.0, self.delete_settle)
+        left: list[str] = []
+        while True:
+            try:
+                services = [r["Name"] for r in client.swarm.node_apps(server_id) if r["Name"].startswith(f"{app_name}_")] if stack else []
+                app_type = "stack" if stack else "docker-compose"
+                containers = [r.get("name") or "?" for r in client.docker.containers_by_app_name_match(app_name, app_type, server_id)]
+            except DokployError:
+                return  # nothing more can be learnt; the delete itself succeeded
+            left = services + [str(c) for c in containers]
+            if not left or client.clock() >= deadline:
+                break
+            client.sleep(1.0)
+        if left:
+            engine_warning(
+                f"compose {app_name} was deleted in Dokploy, but after {self.delete_settle:g}s its "
+                f"{'services and tasks' if stack else 'containers'} are still there: {', '.join(sorted(left))[:300]}"
+            )
+
+
+def _where(server_id: Any, name: Any) -> str:
+    return f"server {name or server_id}" if server_id else "Dokploy's host"
