@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +70,7 @@ class MainResult:
     totals: dict[str, list[float]] = field(default_factory=dict)
     releases: list[str] = field(default_factory=list)
     staging: str = ""
+    after_up: dict[str, list[float]] = field(default_factory=dict)  # the Automation API's own CLI calls after `pulumi up`
 
 
 def measure(key: str, result: MainResult, srv: FakeDokploy, fn: Step) -> None:
@@ -85,6 +88,16 @@ def measure(key: str, result: MainResult, srv: FakeDokploy, fn: Step) -> None:
     if key in PROFILED:
         result.breakdowns.setdefault(key, []).append(profile.breakdown(timeline.stamps, timeline.total))
         result.totals.setdefault(key, []).append(timeline.total)
+
+
+def time_after_up(stack: str, into: dict[str, list[float]]) -> None:
+    """What `Stack.up` of the Automation API runs after `pulumi up` itself (in every measured `up`'s wall time): the stack's
+    outputs (`pulumi stack output --json --show-secrets`) and its last update (`pulumi stack history --json`)."""
+    st = engine.stack(stack)
+    for name, call in (("pulumi stack output --json --show-secrets", st.outputs), ("pulumi stack history --json", st.info)):
+        started = time.monotonic()
+        call()
+        into.setdefault(name, []).append(time.monotonic() - started)
 
 
 def set_gate(stack: str, on: bool) -> None:
@@ -144,6 +157,7 @@ def run_main(tmp: Path, runs: int) -> MainResult:
             images.build_catalog_images(RAW, variant=f"one-{run}-{r}", only=["brain-api"])
             measure("b", result, srv, up_staging)
             measure("c", result, srv, up_staging)
+            time_after_up(staging, result.after_up)
             measure("preview", result, srv, lambda ev: scale.quiet_preview(staging, ev))  # right next to (c): the same stack
             with scale.upstream_diff():  # the stand-in docker plugin's share: its extra `docker image inspect` per diff
                 measure("c_u", result, srv, up_staging)
@@ -187,6 +201,9 @@ def print_profile(result: MainResult, startup: dict[str, float]) -> None:
     for key, title in PROFILED.items():
         if result.breakdowns.get(key):
             print("\n".join(profile.table(title, result.breakdowns[key][0], result.totals[key][0])))
+    print("\nthe Automation API after `pulumi up` (part of every measured up, not of a preview; median)")
+    for name, runs in result.after_up.items():
+        print(f"  {name:58} {statistics.median(runs):6.2f} s")
     print("\nstart-up cost per process (spawn to its port on stdout; median of 3)")
     for name, seconds in startup.items():
         print(f"  {name:58} {seconds:6.2f} s")
@@ -238,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             scale=scale.as_json(scaled) if scaled else None,
             profile={
                 "breakdowns": {k: [[p.as_json() for p in phases] for phases in v] for k, v in result.breakdowns.items()},
-                "totals": result.totals, "startup_seconds": startup,
+                "totals": result.totals, "startup_seconds": startup, "automation_api_after_up_seconds": result.after_up,
             } if result else None,
         )
         report.write(args.json, doc)
