@@ -126,7 +126,8 @@ def run_main(tmp: Path, runs: int) -> MainResult:
             "bizosaas-deploy:services": {n: {"published": s["published"] + offset} for n, s in RAW["services"].items()}, **extra,
         }
 
-    promote = {"bizosaas-deploy:promoteFrom": f"organization/bizosaas-deploy/{staging}"}
+    # protect: false, so that the bench can destroy prod at the end (protect is on by default for a promoting stack)
+    promote = {"bizosaas-deploy:promoteFrom": f"organization/bizosaas-deploy/{staging}", "bizosaas-deploy:protect": False}
     for name, template, cfg in ((staging, "local.yaml", config(staging, 21000)), (prod, "local-prod.yaml", config(prod, 21100, **promote))):
         st = local_stack.init_from(name, ROOT / "stacks" / template, extra=cfg)
         st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(key, secret=True))
@@ -163,7 +164,7 @@ def run_main(tmp: Path, runs: int) -> MainResult:
                 measure("c_u", result, srv, up_staging)
                 measure("preview_u", result, srv, lambda ev: scale.quiet_preview(staging, ev))
             measure("promote", result, srv, lambda ev: up(prod, quiet=True, on_event=ev))
-            measure("rollback", result, srv, lambda ev: rollback(staging, "previous")[0] and 0)
+            measure("rollback", result, srv, lambda ev: rollback(staging, "previous", quiet=True)[0] and 0)
             unpin(staging)
         result.releases = ledger.lines(ledger.deployments(staging))
     finally:

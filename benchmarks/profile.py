@@ -26,6 +26,7 @@ PUSH_TYPE = "docker:index/registryImage:RegistryImage"
 COMPOSE_TYPE = "pulumi-python:dynamic/dokploy:ComposeProject"
 WORK_OPS = ("create", "update", "replace", "create-replacement", "delete", "delete-replaced", "read", "refresh")
 CHANGES = ("create", "update", "replace", "create-replacement")
+DELETES = ("delete", "delete-replaced")
 PHASES = (("pre-push tests", TEST_TYPE), ("tags", TAG_TYPE), ("pushes (RegistryImage)", PUSH_TYPE), ("compose projects", COMPOSE_TYPE))
 
 
@@ -88,12 +89,12 @@ class Phase:
                 "count": self.count, "busy_seconds": round(self.busy, 3), "max_concurrent": self.concurrent}
 
 
-def intervals(stamps: list[Stamp], rtype: str) -> list[tuple[float, float]]:
-    """(start, end) of each step of ``rtype`` that did work: its pre event to its outputs (or failure) event."""
+def intervals(stamps: list[Stamp], rtype: str, ops: tuple[str, ...] = WORK_OPS) -> list[tuple[float, float]]:
+    """(start, end) of each step of ``rtype`` that did work (one of ``ops``): its pre event to its outputs (or failure) event."""
     open_at: dict[tuple[str, str], float] = {}
     out: list[tuple[float, float]] = []
     for s in stamps:
-        if s.type != rtype or s.op not in WORK_OPS:
+        if s.type != rtype or s.op not in ops:
             continue
         if s.kind == "pre":
             open_at[(s.urn, s.op)] = s.t
@@ -125,7 +126,7 @@ def breakdown(stamps: list[Stamp], total: float) -> list[Phase]:
     first, last = resource[0].t, resource[-1].t
     phases = [Phase("start: engine + plugins + program, to the 1st resource event", 0.0, first)]
     for name, rtype in PHASES:
-        spans = intervals(stamps, rtype)
+        spans = intervals(stamps, rtype, CHANGES)
         if spans:
             start, end = min(a for a, _ in spans), max(b for _, b in spans)
             phases.append(Phase(name, start, end, len(spans), sum(b - a for a, b in spans), max_concurrent(spans)))
@@ -133,15 +134,20 @@ def breakdown(stamps: list[Stamp], total: float) -> list[Phase]:
         same = [s for s in resource if s.type == rtype]  # nothing to do: when the engine had diffed them (step events)
         if same:
             phases.append(Phase(f"{name}, unchanged: their step events", same[0].t, same[-1].t, len({s.urn for s in same})))
+    deletes = [span for rtype in {s.type for s in resource} for span in intervals(stamps, rtype, DELETES)]
+    if deletes:  # the replaced tags and pushes go last, after every compose project
+        start, end = min(a for a, _ in deletes), max(b for _, b in deletes)
+        busy = sum(b - a for a, b in deletes)
+        phases.append(Phase("deletes of replaced resources", start, end, len(deletes), busy, max_concurrent(deletes)))
     phases.append(Phase("resource events: 1st to last", first, last, len(resource)))
     phases.append(Phase("tail: last resource event to the command's end", last, total))
     return sorted(phases, key=lambda p: (p.start, -p.end))
 
 
 def table(title: str, phases: list[Phase], total: float) -> list[str]:
-    out = [f"{title} ({total:.1f} s)", f"  {'phase':62} {'from s':>7} {'to s':>6} {'span s':>7} {'n':>4} {'busy s':>7} {'at once':>7}"]
+    out = [f"{title} ({total:.1f} s)", f"  {'phase':62} {'from s':>7} {'to s':>6} {'span s':>7} {'steps':>5} {'busy s':>7} {'at once':>7}"]
     for p in phases:
-        n = f"{p.count:4d}" if p.count else "   -"
+        n = f"{p.count:5d}" if p.count else "    -"
         busy = f"{p.busy:7.1f}" if p.busy else "      -"
         at_once = f"{p.concurrent:7d}" if p.concurrent else "      -"
         out.append(f"  {p.name:62} {p.start:7.1f} {p.end:6.1f} {p.seconds:7.1f} {n} {busy} {at_once}")
