@@ -122,6 +122,17 @@ def test_breakdown_of_a_no_op_spans_the_step_events_of_each_kind() -> None:
     assert (tags.start, tags.end, tags.count, tags.concurrent) == (1.5, 2.6, 2, 0) and "unchanged" in tags.name
 
 
+def test_breakdown_puts_the_deletes_of_replaced_resources_in_a_phase_of_their_own() -> None:
+    tag = profile.TAG_TYPE
+    stamps = [Stamp(1.0, "pre", tag, "t1", "create-replacement"), Stamp(2.0, "outputs", tag, "t1", "create-replacement"),
+              Stamp(2.0, "pre", tag, "t1", "replace"), Stamp(2.1, "outputs", tag, "t1", "replace"),
+              Stamp(9.0, "pre", tag, "t1", "delete-replaced"), Stamp(9.5, "outputs", tag, "t1", "delete-replaced")]
+    phases = {p.name: p for p in profile.breakdown(stamps, 10.0)}
+    assert (phases["tags"].start, phases["tags"].end, phases["tags"].count) == (1.0, 2.1, 2)
+    assert (phases["deletes of replaced resources"].start, phases["deletes of replaced resources"].count) == (9.0, 1)
+    assert profile.count(stamps, tag) == 1
+
+
 def test_breakdown_without_resource_events() -> None:
     (only,) = profile.breakdown([Stamp(0.5, "other")], 2.0)
     assert only.seconds == 2.0
