@@ -1,121 +1,103 @@
-"""Benchmark: the platform's old shell loop against `pulumi up`, promotion and rollback.
+"""Benchmark: the platform's old shell loop against `pulumi up`, promotion and rollback; the issue-16 targets; scale.
 
-One run, one machine, one registry (127.0.0.1:5000), one Dokploy stand-in (in process, deploying
-with the real Docker Engine). For each scenario: wall time, images tested (the pre-push test gate's
-commands that ran), images pushed, bytes the registry gained, Dokploy write calls, and the
-wall-time ratio against the old loop (the baseline, run in the same process). The gate's cost is
-the same change measured with `testGate: false` and with the gate (the default). Then, on a Swarm
-(`scripts/swarm.sh up`), a start-first rolling update of one stack-mode service under a request loop, with
-the number of failed requests (benchmarks/rolling_update.py). Not a test: it prints numbers.
+One machine, one registry (127.0.0.1:5000), one Dokploy stand-in (in process, deploying with the real Docker
+Engine). For each scenario: wall time, images tested (the pre-push test gate's commands that ran), images
+pushed, bytes the registry gained, Dokploy write calls, and the wall-time ratio against the old loop (the
+baseline, run in the same process, in the same round). ``--runs N`` repeats the rounds: each row then gives
+the median and the spread (min-max) of its N runs. The gate's cost is the same change measured with
+`testGate: false` and with the gate (the default). Then: the targets (met, or missed by how much), where the
+time of the cold and the no-op `up` goes (benchmarks/profile.py), the scale part (140 services against 14 on a
+simulated Dokploy, with peak memory: benchmarks/scale.py) and, on a Swarm (`scripts/swarm.sh up`), a
+start-first rolling update under a request loop (benchmarks/rolling_update.py). Not a test: it prints numbers.
 
-    venv/bin/python -m benchmarks.bench        (after `make setup`; BIZOSAAS_DOCKER_STANDIN=1)
+    venv/bin/python -m benchmarks.bench [--runs N] [--json PATH] [--only main|scale|rolling ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pulumi import automation as auto
 
-from benchmarks import rolling_update
+from benchmarks import old_loop, profile, report, rolling_update, scale, targets
+from benchmarks.results import Row, Sample, table
 from deployctl import engine, ledger, local_stack
-from deployctl.operations import rollback, unpin, up
+from deployctl.operations import OnEvent, rollback, unpin, up
 from dokploy_api import DokployClient
-from dokploy_api.deploy import deploy_and_wait
-from dokploy_api.lookup import find_or_create_environment, find_or_create_project
 from testkit import images
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import disk_bytes
 
-REGISTRY = "127.0.0.1:5000"
 ROOT = engine.PROJECT_DIR
 REGISTRY_DATA = ROOT / ".state" / "registry"  # started by scripts/install-docker.sh
-RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
-PUSH_TYPE = "docker:index/registryImage:RegistryImage"
-TEST_TYPE = "command:local:Command"
-RUNS = ("create", "replace", "create-replacement", "update")
+RAW = old_loop.RAW
+SCENARIOS = {
+    "old": "old loop: 14 x (tag + push), 2 redeploys",
+    "a0": "pulumi up (a0): 14 images new, testGate false",
+    "b0": "pulumi up (b0): one image new, testGate false",
+    "a": "pulumi up (a): all 14 images new (gate)",
+    "b": "pulumi up (b): one image changed (gate)",
+    "c": "pulumi up (c): nothing changed",
+    "preview": "pulumi preview (no change)",
+    "c_u": "pulumi up (c) again, stand-in diff as upstream",
+    "preview_u": "pulumi preview, stand-in diff as upstream",
+    "promote": "promotion staging -> prod",
+    "rollback": "rollback staging to previous release",
+}
+PROFILED = {
+    "a": "cold up (a): 14 images new, gate on", "c": "no-op up (c)", "preview": "pulumi preview (no change)",
+    "c_u": "no-op up (c), stand-in diff as upstream", "preview_u": "pulumi preview, stand-in diff as upstream",
+}
+Step = Callable[[OnEvent], Any]
+
 
 
 @dataclass
-class Row:
-    name: str
-    seconds: float
-    pushed: int
-    bytes_added: int
-    writes: int
-    tested: int = 0
+class MainResult:
+    rows: list[Row]
+    breakdowns: dict[str, list[list[profile.Phase]]] = field(default_factory=dict)  # scenario key -> per run
+    totals: dict[str, list[float]] = field(default_factory=dict)
+    releases: list[str] = field(default_factory=list)
+    staging: str = ""
+    after_up: dict[str, list[float]] = field(default_factory=dict)  # the Automation API's own CLI calls after `pulumi up`
 
 
-def old_way(client: DokployClient, compose_ids: list[str], tag: str) -> int:
-    """The platform's script: docker tag + docker push, one image after another, then one redeploy
-    per compose project. Its compose files name the mutable tag; Dokploy does not re-pull a tag it
-    has, so they also say `pull_policy: always` (else the old way deploys nothing new at all)."""
-    for name, spec in RAW["services"].items():
-        target = f"{REGISTRY}/bizoholic-digital/bizosaas-platform/{name}:{tag}"
-        subprocess.run(["docker", "tag", spec["local_image"], target], check=True, capture_output=True)
-        subprocess.run(["docker", "push", target], check=True, capture_output=True)
-    for compose_id in compose_ids:
-        deploy_and_wait(client, compose_id, redeploy=True, title="old way", timeout=300, poll_interval=0.5)
-    return len(RAW["services"])
-
-
-def old_compose(text: str, tag: str, offset: int) -> str:
-    """The same services as the digest-pinned compose, the old way: mutable tag, pull always."""
-    doc = yaml.safe_load(text)
-    for svc in doc["services"].values():
-        svc["image"] = svc["image"].split("@")[0] + f":{tag}"
-        svc["pull_policy"] = "always"
-        host, container = svc["ports"][0].split(":")
-        svc["ports"] = [f"{int(host) + offset}:{container}"]
-        svc["container_name"] += "-old"
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
-def setup_old_way(client: DokployClient, compose: dict[str, str], tag: str, run: str) -> list[str]:
-    """Two compose projects deployed the old way (not measured)."""
-    for name, spec in RAW["services"].items():
-        target = f"{REGISTRY}/bizoholic-digital/bizosaas-platform/{name}:{tag}"
-        subprocess.run(["docker", "tag", spec["local_image"], target], check=True, capture_output=True)
-        subprocess.run(["docker", "push", target], check=True, capture_output=True)
-    project, _ = find_or_create_project(client, f"bench-old-{run}")
-    env, _ = find_or_create_environment(client, project, "production")
-    ids = []
-    for group, text in compose.items():
-        row = client.compose.create(name=group, environment_id=env["environmentId"], compose_type="docker-compose")
-        client.compose.update(row["composeId"], sourceType="raw", composeFile=old_compose(text, tag, 500))
-        deploy_and_wait(client, row["composeId"], timeout=300, poll_interval=0.5)
-        ids.append(row["composeId"])
-    return ids
-
-
-def measure(name: str, srv: FakeDokploy, fn: Any) -> Row:
+def measure(key: str, result: MainResult, srv: FakeDokploy, fn: Step) -> None:
+    """One run of one scenario: its wall time, and from the engine's events the images tested and pushed."""
+    row = next(r for r in result.rows if r.key == key)
     before = disk_bytes(REGISTRY_DATA)
     srv.reset_calls()
-    pushed: list[str] = []
-    tested: list[str] = []
+    timeline = profile.Timeline()
+    timeline.start()
+    count = fn(timeline.on_event)
+    timeline.finish()
+    pushed = count if isinstance(count, int) else profile.count(timeline.stamps, profile.PUSH_TYPE)
+    tested = profile.count(timeline.stamps, profile.TEST_TYPE)
+    row.samples.append(Sample(timeline.total, pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls, tested))
+    if key in PROFILED:
+        result.breakdowns.setdefault(key, []).append(profile.breakdown(timeline.stamps, timeline.total))
+        result.totals.setdefault(key, []).append(timeline.total)
 
-    def on_event(event: auto.EngineEvent) -> None:
-        md = event.resource_pre_event.metadata if event.resource_pre_event else None
-        op = str(md.op.value if md and hasattr(md.op, "value") else md.op if md else "")
-        if md and md.type == PUSH_TYPE and op in RUNS:
-            pushed.append(md.urn)
-        if md and md.type == TEST_TYPE and op in RUNS:
-            tested.append(md.urn)
 
-    started = time.monotonic()
-    count = fn(on_event)
-    seconds = time.monotonic() - started
-    n_pushed = count if isinstance(count, int) else len(set(pushed))
-    return Row(name, seconds, n_pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls, len(set(tested)))
+def time_after_up(stack: str, into: dict[str, list[float]]) -> None:
+    """What `Stack.up` of the Automation API runs after `pulumi up` itself (in every measured `up`'s wall time): the stack's
+    outputs (`pulumi stack output --json --show-secrets`) and its last update (`pulumi stack history --json`)."""
+    st = engine.stack(stack)
+    for name, call in (("pulumi stack output --json --show-secrets", st.outputs), ("pulumi stack history --json", st.info)):
+        started = time.monotonic()
+        call()
+        into.setdefault(name, []).append(time.monotonic() - started)
 
 
 def set_gate(stack: str, on: bool) -> None:
@@ -127,16 +109,15 @@ def set_gate(stack: str, on: bool) -> None:
         st.set_config("bizosaas-deploy:testGate", auto.ConfigValue("false"))
 
 
-def main() -> int:
-    os.environ.setdefault("BIZOSAAS_STANDINS", "1")
-    tmp = Path(tempfile.mkdtemp(prefix="bizosaas-bench-"))
-    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
+def run_main(tmp: Path, runs: int) -> MainResult:
+    """The scenarios, ``runs`` rounds, each round in the same order (the old loop first)."""
     run = secrets.token_hex(3)
     key = secrets.token_hex(16)
     # as slow as a measured Dokploy v0.30.2 (testkit/dokploy/latency.py): API round trips count in the wall times
     srv = FakeDokploy(api_keys={key}, docker=True, work_dir=tmp / "dokploy", builds_concurrency=2, latency="dokploy")
     srv.start()
     staging, prod = f"bench-{run}", f"bench-{run}-prod"
+    result = MainResult([Row(k, name) for k, name in SCENARIOS.items()], staging=staging)
 
     def config(stack: str, offset: int, **extra: Any) -> dict[str, Any]:
         return {
@@ -145,39 +126,47 @@ def main() -> int:
             "bizosaas-deploy:services": {n: {"published": s["published"] + offset} for n, s in RAW["services"].items()}, **extra,
         }
 
-    promote = {"bizosaas-deploy:promoteFrom": f"organization/bizosaas-deploy/{staging}"}
+    # protect: false, so that the bench can destroy prod at the end (protect is on by default for a promoting stack)
+    promote = {"bizosaas-deploy:promoteFrom": f"organization/bizosaas-deploy/{staging}", "bizosaas-deploy:protect": False}
     for name, template, cfg in ((staging, "local.yaml", config(staging, 21000)), (prod, "local-prod.yaml", config(prod, 21100, **promote))):
         st = local_stack.init_from(name, ROOT / "stacks" / template, extra=cfg)
         st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(key, secret=True))
 
-    rows: list[Row] = []
+    client = DokployClient(srv.base_url, key)
+    old_ids: list[str] = []
     try:
         print(f"[bench] building 14 images, first deploy of {staging} (warm-up, not measured)", flush=True)
         images.build_catalog_images(RAW, variant=f"warm-{run}")
         up(staging, quiet=True)
-        client = DokployClient(srv.base_url, key)
-        old_ids = setup_old_way(client, engine.stack(staging).outputs()["compose"].value, f"old-{run}", run)
+        old_ids = old_loop.setup(client, engine.stack(staging).outputs()["compose"].value, f"old-{run}", run)
 
-        images.build_catalog_images(RAW, variant=f"old-{run}")
-        rows.append(measure("old loop: 14 x (tag + push), 2 redeploys", srv, lambda _: old_way(client, old_ids, f"old-{run}")))
-
-        def up_staging(ev: Any) -> Any:
+        def up_staging(ev: OnEvent) -> Any:
             return up(staging, quiet=True, on_event=ev)
 
-        set_gate(staging, on=False)  # the same changes without the pre-push test gate, for its cost
-        images.build_catalog_images(RAW, variant=f"new0-{run}")
-        rows.append(measure("pulumi up (a0): 14 images new, testGate false", srv, up_staging))
-        images.build_catalog_images(RAW, variant=f"one0-{run}", only=["brain-api"])
-        rows.append(measure("pulumi up (b0): one image new, testGate false", srv, up_staging))
-        set_gate(staging, on=True)
-        images.build_catalog_images(RAW, variant=f"new-{run}")
-        rows.append(measure("pulumi up (a): all 14 images new (gate)", srv, up_staging))
-        images.build_catalog_images(RAW, variant=f"one-{run}", only=["brain-api"])
-        rows.append(measure("pulumi up (b): one image changed (gate)", srv, up_staging))
-        rows.append(measure("pulumi up (c): nothing changed", srv, up_staging))
-        rows.append(measure("promotion staging -> prod", srv, lambda ev: up(prod, quiet=True, on_event=ev)))
-        rows.append(measure("rollback staging to previous release", srv, lambda ev: rollback(staging, "previous")[0] and 0))
-        unpin(staging)
+        for r in range(runs):
+            print(f"[bench] round {r + 1}/{runs}", flush=True)
+            images.build_catalog_images(RAW, variant=f"old-{run}-{r}")
+            measure("old", result, srv, lambda _: old_loop.run(client, old_ids, f"old-{run}"))
+            set_gate(staging, on=False)  # the same changes without the pre-push test gate, for its cost
+            images.build_catalog_images(RAW, variant=f"new0-{run}-{r}")
+            measure("a0", result, srv, up_staging)
+            images.build_catalog_images(RAW, variant=f"one0-{run}-{r}", only=["brain-api"])
+            measure("b0", result, srv, up_staging)
+            set_gate(staging, on=True)
+            images.build_catalog_images(RAW, variant=f"new-{run}-{r}")
+            measure("a", result, srv, up_staging)
+            images.build_catalog_images(RAW, variant=f"one-{run}-{r}", only=["brain-api"])
+            measure("b", result, srv, up_staging)
+            measure("c", result, srv, up_staging)
+            time_after_up(staging, result.after_up)
+            measure("preview", result, srv, lambda ev: scale.quiet_preview(staging, ev))  # right next to (c): the same stack
+            with scale.upstream_diff():  # the stand-in docker plugin's share: its extra `docker image inspect` per diff
+                measure("c_u", result, srv, up_staging)
+                measure("preview_u", result, srv, lambda ev: scale.quiet_preview(staging, ev))
+            measure("promote", result, srv, lambda ev: up(prod, quiet=True, on_event=ev))
+            measure("rollback", result, srv, lambda ev: rollback(staging, "previous", quiet=True)[0] and 0)
+            unpin(staging)
+        result.releases = ledger.lines(ledger.deployments(staging))
     finally:
         for name in (prod, staging):
             try:
@@ -185,29 +174,104 @@ def main() -> int:
             except auto.errors.CommandError as exc:
                 print(f"[bench] destroy {name}: {str(exc)[-300:]}")
             (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
-        for compose_id in locals().get("old_ids", []):
+        for compose_id in old_ids:
             client.compose.delete(compose_id, delete_volumes=True)
         srv.stop()
         images.remove_containers(run)  # whatever a failed run left behind
         images.build_catalog_images(RAW, variant="v1")
+    return result
 
-    base = rows[0].seconds
-    print(f"\n{'scenario':46} {'wall s':>7} {'x old':>6} {'tested':>7} {'images':>7} {'bytes':>9} {'writes':>7}")
-    for r in rows:
-        print(f"{r.name:46} {r.seconds:7.1f} {r.seconds / base:6.2f} {r.tested:7d} {r.pushed:7d} {r.bytes_added:9d} {r.writes:7d}")
-    by_name = {r.name.split(":")[0]: r for r in rows}
-    pairs = (("14 images new", "pulumi up (a0)", "pulumi up (a)"), ("one image new", "pulumi up (b0)", "pulumi up (b)"))
-    for label, without, gated in pairs:
-        off, on = by_name[without], by_name[gated]
-        print(f"test gate cost, {label:14}: {on.seconds - off.seconds:+6.1f} s ({on.seconds / off.seconds - 1:+.0%}) for {on.tested} tests")
-    print(f"\nreleases of {staging}, newest first (recorded by `pulumi up` in the backend's history): ")
-    for line in ledger.lines(ledger.deployments(staging)):
+
+def print_main(result: MainResult, runs: int) -> None:
+    rows = result.rows
+    base = rows[0].median
+    print(f"\n{runs} run(s) per scenario; wall time: the median, and min-max when runs > 1; counts: the most of any run")
+    print("\n".join(table(rows, base)))
+    by_key = {r.key: r for r in rows}
+    for label, without, gated in (("14 images new", "a0", "a"), ("one image new", "b0", "b")):
+        off, on = by_key[without], by_key[gated]
+        cost = on.median - off.median
+        print(f"test gate cost, {label:14}: {cost:+6.1f} s ({on.median / off.median - 1:+.0%}) for {on.most('tested')} tests")
+    print(f"\nreleases of {result.staging}, newest first (recorded by `pulumi up` in the backend's history): ")
+    for line in result.releases:
         print(f"  {line}")
-    if rolling_update.swarm_ready():
-        print(rolling_update.report(rolling_update.run(tmp / "rolling")))
-    else:
-        print("rolling update under load: skipped (this engine is no Swarm manager: bash scripts/swarm.sh up)")
+
+
+def print_profile(result: MainResult, startup: dict[str, float]) -> None:
+    print("\nwhere the time goes (1st run; arrival times of the engine's events, streamed over gRPC to this process)")
+    for key, title in PROFILED.items():
+        if result.breakdowns.get(key):
+            print("\n".join(profile.table(title, result.breakdowns[key][0], result.totals[key][0])))
+    print("\nthe Automation API after `pulumi up` (part of every measured up, not of a preview; median)")
+    for name, runs in result.after_up.items():
+        print(f"  {name:58} {statistics.median(runs):6.2f} s")
+    print("\nstart-up cost per process (spawn to its port on stdout; median of 3)")
+    for name, seconds in startup.items():
+        print(f"  {name:58} {seconds:6.2f} s")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=1, help="runs of each measured scenario (rows give the median and min-max); default 1")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows, targets, scale, profile and machine facts as JSON")
+    parser.add_argument(
+        "--only", action="append", choices=("main", "scale", "rolling"), metavar="PART",
+        help="run only this part (repeatable): main (the scenarios, targets and profile), scale (140 vs 14 services), "
+        "rolling (the rolling update under load); default: all",
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs should be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    parts = set(args.only or ("main", "scale", "rolling"))
+    os.environ.setdefault("BIZOSAAS_STANDINS", "1")
+    tmp = Path(tempfile.mkdtemp(prefix="bizosaas-bench-"))
+    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
+    engine.engine_env()  # our pulumi and the stand-ins first on PATH, for the version and start-up measurements too
+    facts = report.machine(engine.TOOLS_BIN / "pulumi", engine.standins_enabled())
+    print("[bench] machine: " + ", ".join(f"{k}={v}" for k, v in facts.items()), flush=True)
+    result = run_main(tmp, args.runs) if "main" in parts else None
+    image = RAW["services"]["brain-api"]["local_image"]
+    startup = profile.startup_times(ROOT, engine.VENV_PYTHON, engine.TOOLS_BIN, image) if result else {}
+    scaled = scale.run_scale(RAW, tmp, args.runs, print) if "scale" in parts else None
+
+    if result:
+        print_main(result, args.runs)
+    if scaled:
+        print()
+        print("\n".join(scale.report(scaled)))
+    outcomes = targets.evaluate({r.key: r for r in result.rows} if result else {}, scaled.medians() if scaled else None)
+    print("\ntargets (issue 16), on the medians:")
+    for outcome in outcomes:
+        print(f"  {outcome.line()}")
+    if result:
+        print_profile(result, startup)
+    if args.json:
+        doc = report.document(
+            runs=args.runs, facts=facts, rows=result.rows if result else [], outcomes=outcomes, commit=_commit(),
+            scale=scale.as_json(scaled) if scaled else None,
+            profile={
+                "breakdowns": {k: [[p.as_json() for p in phases] for phases in v] for k, v in result.breakdowns.items()},
+                "totals": result.totals, "startup_seconds": startup, "automation_api_after_up_seconds": result.after_up,
+            } if result else None,
+        )
+        report.write(args.json, doc)
+        print(f"\n[bench] wrote {args.json}")
+    if "rolling" in parts:
+        if rolling_update.swarm_ready():
+            print(rolling_update.report(rolling_update.run(tmp / "rolling")))
+        else:
+            print("rolling update under load: skipped (this engine is no Swarm manager: bash scripts/swarm.sh up)")
     return 0
+
+
+def _commit() -> str:
+    run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    return run.stdout.strip()
 
 
 if __name__ == "__main__":

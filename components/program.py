@@ -48,6 +48,15 @@ History = Callable[[str], list[ledger.Deployment]]
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CATALOG_FILE = PROJECT_DIR / "catalog.yaml"
+CATALOG_ENV = "BIZOSAAS_CATALOG"
+"""A benchmarking and testing hook: the path of another catalog file to read instead of catalog.yaml."""
+
+
+def catalog_file() -> Path:
+    """The catalog every stack reads: catalog.yaml, or the file ``BIZOSAAS_CATALOG`` names (relative to the project
+    directory), e.g. the scale benchmark's generated 140-service catalog. Read here only (the program and deployctl)."""
+    given = os.environ.get(CATALOG_ENV, "").strip()
+    return PROJECT_DIR / given if given else CATALOG_FILE
 
 
 def build(
@@ -150,8 +159,11 @@ def build(
 
 def _catalog(stack: str, cfg: pulumi.Config, problems: list[str]) -> Catalog | None:
     """The resolved catalog, or None with its problems added to ``problems``."""
+    path = catalog_file()
+    if path != CATALOG_FILE:
+        pulumi.log.warn(f"stack {stack}: the catalog is {path} ({CATALOG_ENV}), not catalog.yaml")
     try:
-        return resolve(load_catalog_file(CATALOG_FILE), read_settings(cfg, stack))
+        return resolve(load_catalog_file(path), read_settings(cfg, stack))
     except CatalogError as exc:
         problems += exc.problems
         return None

@@ -13,7 +13,7 @@ from typing import Any
 import requests
 import yaml
 
-from components.program import CATALOG_FILE
+from components.program import catalog_file
 from components.stack_config import PROJECT, settings_from_file
 from core.catalog import load_catalog_file, resolve, secret_names
 from core.compose import health_url
@@ -38,7 +38,7 @@ def health(url: str) -> str:
 
 def run(stack: str) -> int:
     """Build the images, start the stand-in, `pulumi up` the local stack, print what runs where."""
-    raw = load_catalog_file(CATALOG_FILE)
+    raw = load_catalog_file(catalog_file())
     t0 = time.monotonic()
     say(f"building {len(raw['services'])} local test images (FROM scratch + busybox)")
     for i, name in enumerate(raw["services"], 1):
@@ -65,7 +65,7 @@ def run(stack: str) -> int:
 def print_table(stack: str, outputs: dict[str, Any], elapsed: float) -> None:
     """service, digest, compose project, what verification saw through Dokploy, and whether its health URL answers now."""
     config = (yaml.safe_load((engine.PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
-    raw = load_catalog_file(CATALOG_FILE)
+    raw = load_catalog_file(catalog_file())
     catalog = resolve(raw, settings_from_file(stack, config, secret_names(raw)))
     template = str(config.get(f"{PROJECT}:healthUrl") or "")
     records = outputs.get("verification") or {}

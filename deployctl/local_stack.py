@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from components.program import CATALOG_FILE
+from components.program import catalog_file
 from core.catalog import load_catalog_file, secret_names
 from deployctl import engine
 
@@ -24,7 +24,7 @@ TEMPLATES = engine.PROJECT_DIR / "stacks"
 
 def catalog_secret_names() -> frozenset[str]:
     """Every secret a catalog service refers to."""
-    return secret_names(load_catalog_file(CATALOG_FILE))
+    return secret_names(load_catalog_file(catalog_file()))
 
 
 def local_dokploy_key() -> str:

@@ -414,3 +414,40 @@ def test_stack_outputs_wait_for_every_project_and_a_failed_one_keeps_the_previou
     assert asyncio.run(run(True)) is True
     with pytest.raises(pulumi.RunError, match="the stack outputs keep the last release that finished"):
         asyncio.run(run(False))
+
+
+def test_catalog_file_is_catalog_yaml_unless_bizosaas_catalog_names_another(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from components.program import CATALOG_FILE, PROJECT_DIR, catalog_file
+
+    monkeypatch.delenv("BIZOSAAS_CATALOG", raising=False)
+    assert catalog_file() == CATALOG_FILE == PROJECT_DIR / "catalog.yaml"
+    monkeypatch.setenv("BIZOSAAS_CATALOG", "  ")
+    assert catalog_file() == CATALOG_FILE
+    monkeypatch.setenv("BIZOSAAS_CATALOG", str(tmp_path / "scale.yaml"))
+    assert catalog_file() == tmp_path / "scale.yaml"
+    monkeypatch.setenv("BIZOSAAS_CATALOG", "benchmarks/x.yaml")  # relative: to the project directory, wherever the engine runs
+    assert catalog_file() == PROJECT_DIR / "benchmarks" / "x.yaml"
+
+
+@pulumi.runtime.test
+def test_the_program_reads_the_catalog_bizosaas_catalog_names(mocks: Mocks, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    from components.program import build
+    from core.catalog import load_catalog_file
+    from tests.catalog_helpers import ROOT
+
+    raw = load_catalog_file(ROOT / "catalog.yaml")
+    raw["services"] = {n: s for n, s in raw["services"].items() if n in ("brain-api", "thrillring-gaming")}
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setenv("BIZOSAAS_CATALOG", str(tmp_path / "two.yaml"))
+
+    outputs = build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=checked_config())
+
+    def check(args: list[Any]) -> None:
+        manifest, _ids = args
+        assert sorted(manifest) == ["brain-api", "thrillring-gaming"]
+        tags = [r.name for r in mocks.resources if r.typ == "docker:index/tag:Tag"]
+        assert len(tags) == 2
+        composes = sorted(r.name for r in mocks.resources if r.typ == "pulumi-python:dynamic/dokploy:ComposeProject")
+        assert composes == ["backend", "frontend"]
+
+    return pulumi.Output.all(outputs["release_manifest"], outputs["compose_project_ids"]).apply(check)

@@ -1,0 +1,194 @@
+"""The benchmark's pure parts: median and spread, the targets, the JSON document, the profile's phases, the
+generated scale catalog (it resolves with core.catalog) and the command line. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from benchmarks import bench, profile, report, targets
+from benchmarks.profile import Stamp
+from benchmarks.results import Row, Sample, fmt_spread, median, spread, table
+from benchmarks.scale import generate
+from components.stack_config import settings_from_file
+from core.catalog import load_catalog_file, resolve, secret_names
+from core.compose import render_compose
+from core.model import StackSettings
+from tests.catalog_helpers import ROOT
+
+NS = "bizosaas-deploy"
+
+
+def row(key: str, *seconds: float, pushed: int = 0, writes: int = 0) -> Row:
+    return Row(key, key, [Sample(s, pushed=pushed, writes=writes) for s in seconds])
+
+
+def test_median_and_spread() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([1.0, 2.0, 3.0, 10.0]) == 2.5
+    assert spread([3.0, 1.0, 2.0]) == (1.0, 3.0)
+    assert math.isnan(median([])) and all(math.isnan(x) for x in spread([]))
+    assert fmt_spread([1.0]) == "-" and fmt_spread([1.04, 2.0, 1.5]) == "1.0-2.0"
+    r = Row("a", "a", [Sample(2.0, pushed=14), Sample(4.0, pushed=0), Sample(3.0, pushed=1)])
+    assert (r.median, r.spread, r.most("pushed")) == (3.0, (2.0, 4.0), 14)
+
+
+def test_table_shows_median_spread_and_ratio() -> None:
+    lines = table([row("old", 10.0, 12.0), row("a", 5.0, 6.0, 7.0)], base=11.0)
+    assert len(lines) == 3
+    assert "11.0" in lines[1] and "10.0-12.0" in lines[1] and "1.00" in lines[1]
+    assert "6.0" in lines[2] and "5.0-7.0" in lines[2] and "0.55" in lines[2]
+
+
+def test_targets_met_and_missed_say_by_how_much() -> None:
+    rows = {"old": row("old", 6.0), "a": row("a", 9.0), "b": row("b", 2.5), "c": row("c", 3.0), "preview": row("preview", 2.6)}
+    out = {o.name.split(" (")[0]: o for o in targets.evaluate(rows)}
+    cold, one, noop = out["cold"], out["one image changed"], out["no change"]
+    assert not cold.met and cold.ratio == 1.5 and "MISSED by 0.50x (3.0 s over 6.0 s)" in cold.line()
+    assert one.met and "MET" in one.line() and one.limit == 0.5
+    assert noop.met and noop.limit == 1.2 and noop.base_label == "pulumi preview"
+
+
+def test_no_change_target_needs_zero_pushes_and_zero_writes() -> None:
+    rows = {"c": row("c", 1.0, writes=2), "preview": row("preview", 1.0)}
+    (noop,) = targets.evaluate(rows)
+    assert noop.ratio_met and not noop.met
+    assert "MISSED 0 Dokploy write calls does not hold" in noop.line()
+
+
+def test_scale_targets_and_missing_sides() -> None:
+    scale = {"preview14": 4.0, "preview140": 30.0, "noop14": 5.0, "noop140": 20.0}
+    preview, noop = targets.evaluate({}, scale)
+    assert (preview.met, round(preview.ratio, 2)) == (False, 7.5) and (noop.met, noop.ratio) == (True, 4.0)
+    assert targets.evaluate({"old": row("old", 1.0)}) == []  # nothing to compare: no target
+
+
+def test_json_document_shape_is_strict_json(tmp_path: Path) -> None:
+    rows = [row("old", 6.0, 7.0), row("c", 3.0, 2.0)]
+    outcomes = targets.evaluate({"c": rows[1], "preview": row("preview", 0.0)})  # a zero base: ratio inf -> null
+    facts = {"cpu_count": 2, "python": "3.11", "pulumi_cli": "v3", "standins": True}
+    doc = report.document(runs=2, facts=facts, rows=rows, outcomes=outcomes, scale=None, profile={"x": [math.nan]}, commit="abc")
+    report.write(tmp_path / "b.json", doc)
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert data["runs"] == 2 and data["machine"]["cpu_count"] == 2 and data["commit"] == "abc"
+    old, c = data["rows"]
+    assert old["scenario"] == "old" and old["seconds"] == [6.0, 7.0] and old["median"] == 6.5
+    assert (old["min"], old["max"], old["ratio_to_old_loop"]) == (6.0, 7.0, 1.0)
+    assert c["ratios_to_old_loop"] == [round(3 / 6.5, 3), round(2 / 6.5, 3)] and c["pushes"] == [0, 0] and c["writes"] == [0, 0]
+    assert data["targets"][0]["ratio"] is None and data["targets"][0]["met"] is False
+    assert data["profile"] == {"x": [None]}
+
+
+def test_machine_facts_name_every_version() -> None:
+    facts = report.machine(Path("/nonexistent/pulumi"), standins=True)
+    assert set(facts) >= {"cpu_count", "python", "pulumi_cli", "pulumi_sdk", "pulumi_docker_sdk", "docker_server", "standins"}
+    assert facts["pulumi_cli"].startswith("unavailable") and facts["pulumi_sdk"][0].isdigit()
+
+
+def test_breakdown_phases_and_concurrency() -> None:
+    push, test, compose = profile.PUSH_TYPE, profile.TEST_TYPE, profile.COMPOSE_TYPE
+    stamps = [
+        Stamp(1.0, "pre", "pulumi:pulumi:Stack", "stack", "same"),
+        Stamp(1.1, "pre", test, "t1", "create"), Stamp(1.2, "pre", test, "t2", "create"),
+        Stamp(3.0, "outputs", test, "t1", "create"), Stamp(3.5, "outputs", test, "t2", "create"),
+        Stamp(3.6, "pre", push, "p1", "update"), Stamp(3.7, "pre", push, "p2", "update"),
+        Stamp(4.0, "outputs", push, "p1", "update"), Stamp(4.2, "outputs", push, "p2", "update"),
+        Stamp(4.3, "pre", compose, "backend", "update"), Stamp(9.0, "outputs", compose, "backend", "update"),
+        Stamp(9.1, "pre", compose, "frontend", "update"), Stamp(12.0, "failed", compose, "frontend", "update"),
+        Stamp(12.5, "other"),
+    ]
+    phases = {p.name.split(" ")[0].rstrip(":"): p for p in profile.breakdown(stamps, 13.0)}
+    assert phases["start"].seconds == 1.0
+    assert (phases["pre-push"].count, phases["pre-push"].concurrent) == (2, 2)
+    assert phases["pushes"].concurrent == 2 and round(phases["pushes"].busy, 2) == 0.9
+    assert (phases["compose"].start, phases["compose"].end, phases["compose"].concurrent) == (4.3, 12.0, 1)
+    assert phases["tail"].seconds == 1.0 and phases["resource"].count == 13
+    assert profile.count(stamps, push) == 2 and profile.count(stamps, compose) == 2
+    assert profile.max_concurrent([(0, 1), (1, 2)]) == 1 and profile.max_concurrent([(0, 2), (1, 3), (1.5, 4)]) == 3
+    assert len(profile.table("x", list(phases.values()), 13.0)) == 2 + len(phases)
+
+
+def test_breakdown_of_a_no_op_spans_the_step_events_of_each_kind() -> None:
+    tag = profile.TAG_TYPE
+    stamps = [Stamp(1.0, "pre", "pulumi:pulumi:Stack", "stack", "same"), Stamp(1.5, "pre", tag, "t1", "same"),
+              Stamp(1.5, "outputs", tag, "t1", "same"), Stamp(2.5, "pre", tag, "t2", "same"), Stamp(2.6, "outputs", tag, "t2", "same")]
+    phases = profile.breakdown(stamps, 3.0)
+    tags = next(p for p in phases if p.name.startswith("tags"))
+    assert (tags.start, tags.end, tags.count, tags.concurrent) == (1.5, 2.6, 2, 0) and "unchanged" in tags.name
+
+
+def test_breakdown_puts_the_deletes_of_replaced_resources_in_a_phase_of_their_own() -> None:
+    tag = profile.TAG_TYPE
+    stamps = [Stamp(1.0, "pre", tag, "t1", "create-replacement"), Stamp(2.0, "outputs", tag, "t1", "create-replacement"),
+              Stamp(2.0, "pre", tag, "t1", "replace"), Stamp(2.1, "outputs", tag, "t1", "replace"),
+              Stamp(9.0, "pre", tag, "t1", "delete-replaced"), Stamp(9.5, "outputs", tag, "t1", "delete-replaced")]
+    phases = {p.name: p for p in profile.breakdown(stamps, 10.0)}
+    assert (phases["tags"].start, phases["tags"].end, phases["tags"].count) == (1.0, 2.1, 2)
+    assert (phases["deletes of replaced resources"].start, phases["deletes of replaced resources"].count) == (9.0, 1)
+    assert profile.count(stamps, tag) == 1
+
+
+def test_breakdown_without_resource_events() -> None:
+    (only,) = profile.breakdown([Stamp(0.5, "other")], 2.0)
+    assert only.seconds == 2.0
+
+
+def _settings(raw: dict[str, Any]) -> StackSettings:
+    """The local stack's settings (what the scale stacks start from), every secret the catalog needs set."""
+    config = yaml.safe_load((ROOT / "stacks" / "local.yaml").read_text())["config"]
+    return settings_from_file("bench-s140", config, secret_names(raw))
+
+
+def test_the_generated_140_service_catalog_resolves_with_core_catalog() -> None:
+    raw = load_catalog_file(ROOT / "catalog.yaml")
+    generated, sources = generate(raw, 10, "bizosaas-bench-x-s140", 31000)
+    catalog = resolve(generated, _settings(generated))
+    assert len(catalog.services) == 140 and len(catalog.group_names) == 10
+    assert all(len(catalog.group(g)) == 14 for g in catalog.group_names)
+    assert len({s.container_name for s in catalog.services.values()}) == 140
+    assert len({s.published for s in catalog.services.values()}) == 140
+    assert len({s.local_image for s in catalog.services.values()}) == 140 == len(sources)
+    assert set(sources.values()) == {s["local_image"] for s in raw["services"].values()}
+    frontend = catalog.services["client-portal-3"]
+    urls = {v.value for v in frontend.env if v.kind == "service_url"}
+    assert urls and all(u.endswith("-3") and u in catalog.services for u in urls)
+    digests = {s.name: "sha256:" + "a" * 64 for s in catalog.group("bundle-3")}
+    text = render_compose(catalog, "bundle-3", digests)
+    assert "container_name: bizosaas-brain-3-local" in text and "bizosaas-brain-4-local" not in text
+
+
+def test_the_generated_14_service_catalog_is_catalog_yaml_with_its_own_images() -> None:
+    raw = load_catalog_file(ROOT / "catalog.yaml")
+    generated, sources = generate(raw, 1, "bizosaas-bench-x-s14", 30000)
+    catalog = resolve(generated, _settings(generated))
+    assert list(catalog.services) == list(raw["services"]) and catalog.group_names == list(raw["groups"])
+    assert {s.local_image for s in catalog.services.values()} == set(sources)
+    assert all(img.startswith("bizosaas-bench-x-s14-") for img in sources)
+
+
+def test_command_line() -> None:
+    args = bench.parse_args(["--runs", "3", "--json", "/tmp/x.json", "--only", "scale"])
+    assert (args.runs, args.json, args.only) == (3, Path("/tmp/x.json"), ["scale"])
+    assert bench.parse_args([]).runs == 1
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--runs", "0"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--only", "everything"])
+
+
+def test_the_old_loops_compose_uses_the_mutable_tag_and_other_ports() -> None:
+    from benchmarks.old_loop import old_compose
+
+    text = yaml.safe_dump({"services": {
+        "a": {"image": "r/a@sha256:1", "ports": ["127.0.0.1:21001:8001"], "container_name": "ca"},  # with publishAddress
+        "b": {"image": "r/b@sha256:2", "ports": ["21002:8002"], "container_name": "cb"},
+    }})
+    doc = yaml.safe_load(old_compose(text, "old-1", 500))
+    a, b = doc["services"]["a"], doc["services"]["b"]
+    assert (a["image"], a["ports"], a["container_name"], a["pull_policy"]) == ("r/a:old-1", ["127.0.0.1:21501:8001"], "ca-old", "always")
+    assert b["ports"] == ["21502:8002"]
