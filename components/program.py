@@ -23,6 +23,7 @@ refuses any other release of its source before any resource changes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
