@@ -71,11 +71,14 @@ class MainResult:
     releases: list[str] = field(default_factory=list)
     staging: str = ""
     after_up: dict[str, list[float]] = field(default_factory=dict)  # the Automation API's own CLI calls after `pulumi up`
+    compose_steps: dict[str, list[dict[str, dict[str, float]]]] = field(default_factory=dict)  # key -> per run: project -> timings
 
 
-def measure(key: str, result: MainResult, srv: FakeDokploy, fn: Step) -> None:
-    """One run of one scenario: its wall time, and from the engine's events the images tested and pushed."""
+def measure(key: str, result: MainResult, srv: FakeDokploy, fn: Step, stack: str = "") -> None:
+    """One run of one scenario: its wall time, and from the engine's events the images tested and pushed; with ``stack``,
+    the timings of the compose projects the up deployed (read from the state before and after, outside the wall time)."""
     row = next(r for r in result.rows if r.key == key)
+    exported = engine.stack(stack).export_stack().deployment if stack else {}
     before = disk_bytes(REGISTRY_DATA)
     srv.reset_calls()
     timeline = profile.Timeline()
@@ -87,6 +90,9 @@ def measure(key: str, result: MainResult, srv: FakeDokploy, fn: Step) -> None:
     row.samples.append(Sample(timeline.total, pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls, tested))
     if key in PROFILED:
         result.breakdowns.setdefault(key, []).append(profile.breakdown(timeline.stamps, timeline.total))
+    if stack:
+        steps = profile.compose_timings({"deployment": exported}, {"deployment": engine.stack(stack).export_stack().deployment})
+        result.compose_steps.setdefault(key, []).append(steps)
         result.totals.setdefault(key, []).append(timeline.total)
 
 
@@ -149,14 +155,14 @@ def run_main(tmp: Path, runs: int) -> MainResult:
             measure("old", result, srv, lambda _: old_loop.run(client, old_ids, f"old-{run}"))
             set_gate(staging, on=False)  # the same changes without the pre-push test gate, for its cost
             images.build_catalog_images(RAW, variant=f"new0-{run}-{r}")
-            measure("a0", result, srv, up_staging)
+            measure("a0", result, srv, up_staging, staging)
             images.build_catalog_images(RAW, variant=f"one0-{run}-{r}", only=["brain-api"])
-            measure("b0", result, srv, up_staging)
+            measure("b0", result, srv, up_staging, staging)
             set_gate(staging, on=True)
             images.build_catalog_images(RAW, variant=f"new-{run}-{r}")
-            measure("a", result, srv, up_staging)
+            measure("a", result, srv, up_staging, staging)
             images.build_catalog_images(RAW, variant=f"one-{run}-{r}", only=["brain-api"])
-            measure("b", result, srv, up_staging)
+            measure("b", result, srv, up_staging, staging)
             measure("c", result, srv, up_staging)
             time_after_up(staging, result.after_up)
             measure("preview", result, srv, lambda ev: scale.quiet_preview(staging, ev))  # right next to (c): the same stack
@@ -202,6 +208,10 @@ def print_profile(result: MainResult, startup: dict[str, float]) -> None:
     for key, title in PROFILED.items():
         if result.breakdowns.get(key):
             print("\n".join(profile.table(title, result.breakdowns[key][0], result.totals[key][0])))
+    interval = str(((RAW.get("defaults") or {}).get("healthcheck") or {}).get("interval", "?"))
+    for key, per_run in result.compose_steps.items():
+        if per_run and per_run[0]:
+            print("\n".join(profile.compose_table(SCENARIOS[key], per_run[0], interval)))
     print("\nthe Automation API after `pulumi up` (part of every measured up, not of a preview; median)")
     for name, runs in result.after_up.items():
         print(f"  {name:58} {statistics.median(runs):6.2f} s")
@@ -256,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             scale=scale.as_json(scaled) if scaled else None,
             profile={
                 "breakdowns": {k: [[p.as_json() for p in phases] for phases in v] for k, v in result.breakdowns.items()},
-                "totals": result.totals, "startup_seconds": startup, "automation_api_after_up_seconds": result.after_up,
+                "totals": result.totals, "compose_steps": result.compose_steps, "startup_seconds": startup,
+                "automation_api_after_up_seconds": result.after_up,
             } if result else None,
         )
         report.write(args.json, doc)

@@ -154,6 +154,39 @@ def table(title: str, phases: list[Phase], total: float) -> list[str]:
     return out
 
 
+COMPOSE_STEPS = ("write", "deploy", "healthy", "stable", "health_urls", "total")
+"""The compose provider's ``timings`` output: where a compose project's deploy went (components/compose_project_provider.py)."""
+
+
+def compose_timings(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """compose project -> its ``timings`` output, for each compose project that an up deployed or verified again (its
+    ``verified_at`` changed between the two ``pulumi stack export`` documents)."""
+
+    def composes(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        resources = (doc.get("deployment") or {}).get("resources") or []
+        return {r["urn"].rsplit("::", 1)[-1]: r.get("outputs") or {} for r in resources if r.get("type") == COMPOSE_TYPE}
+
+    old = composes(before)
+    return {
+        name: dict(outs.get("timings") or {})
+        for name, outs in sorted(composes(after).items())
+        if outs.get("verified_at") != old.get(name, {}).get("verified_at")
+    }
+
+
+def compose_table(title: str, projects: dict[str, dict[str, float]], healthcheck_interval: str) -> list[str]:
+    """The ``timings`` of the compose projects one up deployed, a column per step."""
+    out = [f"{title}: inside the compose projects (the provider's timings output; s)"]
+    out.append(f"  {'project':24}" + "".join(f"{step:>12}" for step in COMPOSE_STEPS))
+    for name, steps in projects.items():
+        out.append(f"  {name:24}" + "".join(f"{steps.get(step, 0.0):12.1f}" for step in COMPOSE_STEPS))
+    out.append(
+        f"  (healthy: until Dokploy reports every container healthy; Docker runs a container's first health check one"
+        f" interval after it starts, catalog.yaml: {healthcheck_interval})"
+    )
+    return out
+
+
 def time_to_port(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 30.0) -> float:
     """Seconds from spawning a plugin to the port it prints on stdout (the engine's handshake); the plugin is then killed."""
     started = time.monotonic()

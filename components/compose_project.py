@@ -87,6 +87,9 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
     """service -> what verification saw: digest, image, health, restarts, replicas, window_s, containers."""
     verified_at: Output[str]
     """When the deploy and health were verified (UTC, ISO-8601)."""
+    timings: Output[dict[str, float]]
+    """Seconds the last deploy spent per step: write, deploy (Dokploy's job), healthy (until Docker reports every
+    service healthy), stable (the stability window), health_urls, total."""
     compose_sha256: Output[str]
     """sha256 of the compose file."""
     env_sha256: Output[str]

@@ -44,6 +44,7 @@ COMPOSE_COMPUTED = (
     "healthy",
     "verification",
     "verified_at",
+    "timings",
     "compose_sha256",
     "env_sha256",
     "drift",

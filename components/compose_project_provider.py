@@ -23,6 +23,8 @@ Guarantees:
   older one still runs, each is healthy within ``health_timeout`` and stays up, healthy and
   unrestarted for ``stability_window`` seconds. The per-service record is the ``verification``
   output. ``health_urls``, when given, are then fetched from here as an extra reachability check.
+  The ``timings`` output says where the last deploy's time went (write, deploy, healthy, stable,
+  health_urls, total; seconds).
 * read: reports drift made in Dokploy's UI (compose file, env, source/compose type, a failed or
   stopped last deployment) so that the next ``up`` repairs it; a compose deleted there is gone.
 * delete: ``compose.delete`` (volumes per ``delete_volumes``); an already deleted compose is fine.
@@ -37,7 +39,9 @@ Guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +80,28 @@ DELETE_SETTLE = 90.0
 ``docker stack rm`` returned)."""
 
 
+@dataclass
+class Timings:
+    """Seconds per step of one create or update (the ``timings`` output): where a deploy's time goes."""
+
+    started: float = field(default_factory=time.monotonic)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, step: str, seconds: float) -> None:
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + seconds, 3)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.add(name, time.monotonic() - started)
+
+    def output(self) -> dict[str, float]:
+        return {**self.seconds, "total": round(time.monotonic() - self.started, 3)}
+
+
 def _secrets(props: Mapping[str, Any]) -> list[str]:
     out = [props["api_key"]] if isinstance(props.get("api_key"), str) else []
     if isinstance(props.get("env"), str):
@@ -103,7 +129,9 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     def _redactions(self, props: Mapping[str, Any]) -> list[str]:
         return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
 
-    def _verify(self, client: DokployClient, compose_id: str, live: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
+    def _verify(
+        self, client: DokployClient, compose_id: str, live: Mapping[str, Any], props: Mapping[str, Any], timings: Timings
+    ) -> dict[str, Any]:
         """What runs is the release, healthy and stable (through Dokploy), then the health URLs answer; the per-service record."""
         app_name = live.get("appName") or client.compose.one(compose_id).get("appName")
         compose_type = str(props.get("compose_type") or "docker-compose")
@@ -121,12 +149,15 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             window=float(props.get("stability_window", 10.0)),
             **options,
         )
-        verify_health(
-            dict(props.get("health_urls") or {}),
-            timeout=float(props.get("health_timeout", 120.0)),
-            redact=_secrets(props),
-            **self.health_options,
-        )
+        timings.add("healthy", verified.healthy_after)
+        timings.add("stable", verified.elapsed - verified.healthy_after)
+        with timings.step("health_urls"):
+            verify_health(
+                dict(props.get("health_urls") or {}),
+                timeout=float(props.get("health_timeout", 120.0)),
+                redact=_secrets(props),
+                **self.health_options,
+            )
         return verified.record
 
     def _deploy(self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str) -> dict[str, Any]:
@@ -197,6 +228,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         p = props_of(props)
         server_id = self._server_id(p)
+        timings = Timings()
         with self._client(p, "create") as client:
             env_id = p["environment_id"]
             existing = find_compose(client, env_id, p["compose_name"])
@@ -224,9 +256,11 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 compose_id = row["composeId"]
             app_name = row.get("appName")
             try:
-                self._write(client, compose_id, p, live)
-                deployment = self._deploy(client, compose_id, p, redeploy=existing is not None, why="create")
-                verification = self._verify(client, compose_id, row, p)
+                with timings.step("write"):
+                    self._write(client, compose_id, p, live)
+                with timings.step("deploy"):
+                    deployment = self._deploy(client, compose_id, p, redeploy=existing is not None, why="create")
+                verification = self._verify(client, compose_id, row, p, timings)
             except Exception as exc:
                 raise append_to_error(exc, f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)") from None
         outs = self._outputs(
@@ -236,6 +270,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             healthy=True,
             verification=verification,
             verified_at=now(),
+            timings=timings.output(),
             **self._deployment_outputs(deployment),
         )
         return CreateResult(compose_id, outs)
@@ -256,6 +291,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         keep = {k: old[k] for k in COMPOSE_COMPUTED if k in old and k not in ("compose_sha256", "env_sha256", "drift")}
         if not must_deploy and not must_verify:
             return UpdateResult(self._outputs(new, **{**keep, "drift": []}))
+        timings = Timings()
         with self._client(new, "update") as client:
             try:
                 live = client.compose.one(_id)
@@ -264,9 +300,11 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             deployment: dict[str, Any] | None = None
             try:
                 if must_deploy:
-                    self._write(client, _id, new, live)
-                    deployment = self._deploy(client, _id, new, redeploy=True, why="update")
-                verification = self._verify(client, _id, live, new)
+                    with timings.step("write"):
+                        self._write(client, _id, new, live)
+                    with timings.step("deploy"):
+                        deployment = self._deploy(client, _id, new, redeploy=True, why="update")
+                verification = self._verify(client, _id, live, new, timings)
             except (DeploymentFailed, HealthCheckFailed, VerificationFailed) as exc:
                 if new.get("rollback_on_failure") and must_deploy:
                     raise append_to_error(exc, self._rollback(client, _id, live, old, new, compose_changed, env_changed)) from None
@@ -277,6 +315,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             "healthy": True,
             "verification": verification,
             "verified_at": now(),
+            "timings": timings.output(),
             "app_name": live.get("appName") or keep.get("app_name"),
         }
         if deployment is not None:
@@ -312,7 +351,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         extra = f" ({'; '.join(notes)})" if notes else ""
         done = f"\nrolled back to the previous compose file and env: deployment {row.get('deploymentId')} {row.get('status')}{extra}"
         try:
-            record = self._verify(client, compose_id, live, previous)
+            record = self._verify(client, compose_id, live, previous, Timings())
         except Exception as exc:  # reported with the original failure
             return f"{done}; but the previous version FAILED verification too:\n{exc}"
         window = float(previous.get("stability_window", 10.0))

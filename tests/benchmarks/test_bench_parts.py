@@ -138,6 +138,30 @@ def test_breakdown_without_resource_events() -> None:
     assert only.seconds == 2.0
 
 
+def _export(**verified: str) -> dict[str, Any]:
+    """A `pulumi stack export` document with one compose project per keyword (name -> its verified_at) and a tag."""
+    resources: list[dict[str, Any]] = [{"urn": "urn:pulumi:s::p::docker:index/tag:Tag::t", "type": profile.TAG_TYPE, "outputs": {}}]
+    for name, at in verified.items():
+        timings = {"write": 0.4, "deploy": 2.5, "healthy": 10.6, "stable": 3.0, "health_urls": 0.1, "total": 16.8, "at": at}
+        resources.append({"urn": f"urn:pulumi:s::p::{profile.COMPOSE_TYPE}::{name}", "type": profile.COMPOSE_TYPE,
+                          "outputs": {"verified_at": at, "timings": timings}})
+    return {"deployment": {"resources": resources}}
+
+
+def test_compose_timings_are_those_of_the_projects_the_up_verified() -> None:
+    before, after = _export(backend="T1", frontend="T1"), _export(backend="T2", frontend="T1", extra="T2")
+    steps = profile.compose_timings(before, after)
+    assert sorted(steps) == ["backend", "extra"] and steps["backend"]["at"] == "T2" and steps["backend"]["healthy"] == 10.6
+    assert profile.compose_timings(after, after) == {}
+
+
+def test_compose_table_has_a_column_per_step_and_names_the_healthcheck_interval() -> None:
+    lines = profile.compose_table("cold up", profile.compose_timings({}, _export(backend="T1")), "10s")
+    assert lines[1].split() == ["project", *profile.COMPOSE_STEPS]
+    assert lines[2].split() == ["backend", "0.4", "2.5", "10.6", "3.0", "0.1", "16.8"]
+    assert "catalog.yaml: 10s" in lines[-1]
+
+
 def _settings(raw: dict[str, Any]) -> StackSettings:
     """The local stack's settings (what the scale stacks start from), every secret the catalog needs set."""
     config = yaml.safe_load((ROOT / "stacks" / "local.yaml").read_text())["config"]

@@ -102,6 +102,10 @@ def test_create_deploys_once_and_returns_outputs_when_fresh(
     assert outs["compose_sha256"] == sha256_text(props["compose_file"]) and outs["env_sha256"] == sha256_text(props["env"])
     assert outs["app_name"] and outs["project_id"] and outs["environment_id"] and outs["verified_at"].endswith("Z")
     assert "api_key" not in outs
+    steps = outs["timings"]
+    assert set(steps) == {"write", "deploy", "healthy", "stable", "health_urls", "total"}
+    assert all(seconds >= 0 for seconds in steps.values()) and steps["deploy"] > 0
+    assert steps["total"] >= sum(v for k, v in steps.items() if k != "total") - 0.01
     # env text is only under "env" (marked secret), nowhere else
     assert_clean(json.dumps({k: v for k, v in outs.items() if k != "env"}), api_key, env_secrets)
     assert api_key not in json.dumps(outs)
@@ -136,7 +140,7 @@ def test_noop_diff_makes_zero_api_calls_when_nothing_changed(
     # an update with identical inputs (e.g. `pulumi up --target`) touches nothing either
     update = provider.update(outs["compose_id"], olds, news).outs or {}
     assert {k: update[k] for k in COMPOSE_INPUTS if k in update} == {k: outs[k] for k in COMPOSE_INPUTS if k in outs}
-    assert update["deployment_id"] == outs["deployment_id"]
+    assert update["deployment_id"] == outs["deployment_id"] and update["timings"] == outs["timings"]  # the last deploy's
     assert settle(srv) == [] and srv.write_calls == 0
 
 
@@ -161,6 +165,7 @@ def test_one_service_change_writes_compose_and_redeploys_once_when_image_changes
     assert procs(srv, "GET")[:2] == ["compose.one", "deployment.allByCompose"]
     assert new_outs["compose_sha256"] == sha256_text(news["compose_file"]) and new_outs["env_sha256"] == outs["env_sha256"]
     assert new_outs["deployment_id"] != outs["deployment_id"] and new_outs["deployment_status"] == "done"
+    assert new_outs["timings"] != outs["timings"] and new_outs["timings"]["deploy"] > 0
     assert composes(srv)[0]["composeFile"] == news["compose_file"]
     assert provider.diff(outs["compose_id"], new_outs, news).changes is False
 
