@@ -5,7 +5,8 @@ Engine). For each scenario: wall time, images tested (the pre-push test gate's c
 pushed, bytes the registry gained, Dokploy write calls, and the wall-time ratio against the old loop (the
 baseline, run in the same process, in the same round). ``--runs N`` repeats the rounds: each row then gives
 the median and the spread (min-max) of its N runs. The gate's cost is the same change measured with
-`testGate: false` and with the gate (the default). Then: the targets (met, or missed by how much), where the
+`testGate: false` and with the gate (the default), and again with the catalog's healthcheck every second (a1, b1).
+Then: the targets (met, or missed by how much), where the
 time of the cold and the no-op `up` goes (benchmarks/profile.py), the scale part (140 services against 14 on a
 simulated Dokploy, with peak memory: benchmarks/scale.py) and, on a Swarm (`scripts/swarm.sh up`), a
 start-first rolling update under a request loop (benchmarks/rolling_update.py). Not a test: it prints numbers.
@@ -16,6 +17,7 @@ start-first rolling update under a request loop (benchmarks/rolling_update.py). 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import secrets
 import statistics
@@ -23,24 +25,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pulumi import automation as auto
 
 from benchmarks import old_loop, profile, report, rolling_update, scale, targets
 from benchmarks.results import Row, Sample, table
+from components.program import CATALOG_ENV
 from deployctl import engine, ledger, local_stack
 from deployctl.operations import OnEvent, rollback, unpin, up
 from dokploy_api import DokployClient
 from testkit import images
 from testkit.dokploy import FakeDokploy
-from testkit.registry_stats import disk_bytes
+from testkit.registry_stats import disk_bytes, serving_root
 
 ROOT = engine.PROJECT_DIR
-REGISTRY_DATA = ROOT / ".state" / "registry"  # started by scripts/install-docker.sh
+REGISTRY_DATA = serving_root(ROOT / ".state" / "registry")  # started by scripts/install-docker.sh, maybe from another checkout
 RAW = old_loop.RAW
 SCENARIOS = {
     "old": "old loop: 14 x (tag + push), 2 redeploys",
@@ -54,7 +59,11 @@ SCENARIOS = {
     "preview_u": "pulumi preview, stand-in diff as upstream",
     "promote": "promotion staging -> prod",
     "rollback": "rollback staging to previous release",
+    "a1": "pulumi up (a1): as (a), 1st health check 1 s",
+    "b1": "pulumi up (b1): as (b), 1st health check 1 s",
 }
+FAST_HEALTH = "1s"
+"""a1/b1: the catalog's healthcheck interval, as `start_interval: 1s` gives on Docker Engine >= 25 (this engine refuses it)."""
 PROFILED = {
     "a": "cold up (a): 14 images new, gate on", "c": "no-op up (c)", "preview": "pulumi preview (no change)",
     "c_u": "no-op up (c), stand-in diff as upstream", "preview_u": "pulumi preview, stand-in diff as upstream",
@@ -104,6 +113,20 @@ def time_after_up(stack: str, into: dict[str, list[float]]) -> None:
         started = time.monotonic()
         call()
         into.setdefault(name, []).append(time.monotonic() - started)
+
+
+@contextmanager
+def fast_health(tmp: Path) -> Iterator[None]:
+    """The program reads a catalog whose healthcheck runs every ``FAST_HEALTH`` (``BIZOSAAS_CATALOG``), for a1 and b1."""
+    raw = copy.deepcopy(RAW)
+    raw["defaults"]["healthcheck"] = {**raw["defaults"]["healthcheck"], "interval": FAST_HEALTH}
+    path = tmp / "catalog-fast-health.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    os.environ[CATALOG_ENV] = str(path)
+    try:
+        yield
+    finally:
+        os.environ.pop(CATALOG_ENV, None)
 
 
 def set_gate(stack: str, on: bool) -> None:
@@ -172,6 +195,13 @@ def run_main(tmp: Path, runs: int) -> MainResult:
             measure("promote", result, srv, lambda ev: up(prod, quiet=True, on_event=ev))
             measure("rollback", result, srv, lambda ev: rollback(staging, "previous", quiet=True)[0] and 0)
             unpin(staging)
+            with fast_health(tmp):  # how much of (a) and (b) is Docker's first health check, 10 s after a start
+                up(staging, quiet=True)  # not measured: the healthchecks change, the compose projects redeploy
+                images.build_catalog_images(RAW, variant=f"fast-{run}-{r}")
+                measure("a1", result, srv, up_staging, staging)
+                images.build_catalog_images(RAW, variant=f"fastone-{run}-{r}", only=["brain-api"])
+                measure("b1", result, srv, up_staging, staging)
+            up(staging, quiet=True)  # not measured: back to catalog.yaml's healthcheck
         result.releases = ledger.lines(ledger.deployments(staging))
     finally:
         for name in (prod, staging):

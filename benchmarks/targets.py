@@ -67,6 +67,8 @@ def evaluate(rows: Mapping[str, Row], scale: Mapping[str, float] | None = None) 
     old = rows.get("old")
     if old and "a" in rows:
         out.append(Outcome("cold (14 new, gate on, verified)", rows["a"].median, old.median, "old loop", COLD))
+    if old and "a1" in rows:  # informative: what start_interval (Docker Engine >= 25) would give
+        out.append(Outcome("cold, 1st health check at 1 s (informative)", rows["a1"].median, old.median, "old loop", COLD))
     if "c" in rows and "preview" in rows:
         c = rows["c"]
         conditions = (("0 pushes", c.most("pushed") == 0), ("0 Dokploy write calls", c.most("writes") == 0))
@@ -78,6 +80,8 @@ def evaluate(rows: Mapping[str, Row], scale: Mapping[str, float] | None = None) 
         out.append(Outcome(name, c.median, rows["preview_u"].median, "pulumi preview", NOOP, conditions))
     if old and "b" in rows:
         out.append(Outcome("one image changed (gate on)", rows["b"].median, old.median, "old loop", ONE))
+    if old and "b1" in rows:
+        out.append(Outcome("one image changed, 1st health check at 1 s (informative)", rows["b1"].median, old.median, "old loop", ONE))
     if scale and {"preview14", "preview140"} <= set(scale):
         out.append(Outcome("scale: preview of 140 services", scale["preview140"], scale["preview14"], "14-service preview", SCALE))
     if scale and {"noop14", "noop140"} <= set(scale):

@@ -25,7 +25,9 @@ Say = Callable[[str, str], None]
 
 TOP_KEYS = {"defaults", "groups", "services"}
 DEFAULT_KEYS = {"restart", "network", "healthcheck", "deploy"}
-HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period"}
+HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period", "start_interval"}
+DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
+"""A compose healthcheck duration (Go's time.ParseDuration with a unit on every number): 10s, 1m30s, 500ms."""
 """Timing only: the probe itself is always each service's port and health path."""
 SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy"}
 OPTIONAL_KEYS = {"env", "test", "test_env", "deploy"}
@@ -301,6 +303,11 @@ def _check_shape(raw: Mapping[str, Any], say: Say) -> None:
             f"catalog.yaml/defaults/healthcheck/{key}",
             f"only the timing may be set ({', '.join(sorted(HEALTHCHECK_KEYS))}); the probe is each service's port and health path",
         )
+    for key, value in sorted(health.items()) if isinstance(health, Mapping) else ():
+        if key == "retries" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            say("catalog.yaml/defaults/healthcheck/retries", f"should be a whole number of at least 1, not {value!r}")
+        elif key in HEALTHCHECK_KEYS - {"retries"} and not (isinstance(value, str) and DURATION.match(value)):
+            say(f"catalog.yaml/defaults/healthcheck/{key}", f"should be a duration with its unit (10s, 1m30s, 500ms), not {value!r}")
     groups = raw.get("groups")
     if not isinstance(groups, Mapping) or not groups:
         say("catalog.yaml/groups", "is required: a mapping of the compose projects (name: {description: ...})")

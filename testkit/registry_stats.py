@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
+import yaml
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
@@ -38,3 +39,21 @@ def stored_bytes(registry: str, timeout: float = 10, prefix: str = "") -> int:
 def disk_bytes(root: Path) -> int:
     """Bytes under a filesystem registry's storage root (blobs and repository links)."""
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def serving_root(default: Path, proc: Path = Path("/proc")) -> Path:
+    """The storage root of the running ``docker-registry serve CONFIG`` (its config's filesystem rootdirectory): the
+    registry may have been started from another checkout. ``default`` when none runs or its config says nothing."""
+    for cmdline in sorted(proc.glob("[0-9]*/cmdline")):
+        try:
+            argv = [a.decode() for a in cmdline.read_bytes().split(b"\0") if a]
+        except OSError:
+            continue
+        if len(argv) >= 3 and argv[0].endswith("docker-registry") and argv[1] == "serve":
+            try:
+                config = yaml.safe_load(Path(argv[2]).read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                return default
+            root = ((config.get("storage") or {}).get("filesystem") or {}).get("rootdirectory")
+            return Path(root) if root else default
+    return default

@@ -54,6 +54,15 @@ def test_targets_met_and_missed_say_by_how_much() -> None:
     assert noop.met and noop.limit == 1.2 and noop.base_label == "pulumi preview"
 
 
+def test_the_fast_health_check_rows_are_informative_targets_next_to_their_own() -> None:
+    rows = {"old": row("old", 10.0), "a": row("a", 30.0), "a1": row("a1", 9.0), "b": row("b", 20.0), "b1": row("b1", 6.0)}
+    names = [o.name for o in targets.evaluate(rows)]
+    assert names == ["cold (14 new, gate on, verified)", "cold, 1st health check at 1 s (informative)",
+                     "one image changed (gate on)", "one image changed, 1st health check at 1 s (informative)"]
+    cold_fast, one_fast = (o for o in targets.evaluate(rows) if "informative" in o.name)
+    assert (cold_fast.met, cold_fast.limit, one_fast.met, one_fast.limit) == (True, 1.0, False, 0.5)
+
+
 def test_no_change_target_needs_zero_pushes_and_zero_writes() -> None:
     rows = {"c": row("c", 1.0, writes=2), "preview": row("preview", 1.0)}
     (noop,) = targets.evaluate(rows)

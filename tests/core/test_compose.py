@@ -83,3 +83,11 @@ def test_bad_digest_and_bad_secret_are_refused_without_the_value() -> None:
     assert "JWT_SECRET" in str(err.value) and "s3cr3t" not in str(err.value)
     with pytest.raises(DotenvError, match="secret SECRET_KEY is not set"):
         render_env(CATALOG, "backend", {k: v for k, v in SECRETS.items() if k != "SECRET_KEY"})
+
+
+def test_a_start_interval_in_the_catalog_reaches_every_healthcheck() -> None:
+    raw = raw_catalog()
+    raw["defaults"]["healthcheck"] = {**raw["defaults"]["healthcheck"], "start_interval": "1s"}
+    doc = yaml.safe_load(render_compose(resolve(raw, settings()), "backend", DIGESTS))
+    timings = {name: (s["healthcheck"]["interval"], s["healthcheck"]["start_interval"]) for name, s in doc["services"].items()}
+    assert set(timings.values()) == {("10s", "1s")} and len(timings) == len(CATALOG.group("backend"))
