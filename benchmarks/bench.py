@@ -99,10 +99,10 @@ def measure(key: str, result: MainResult, srv: FakeDokploy, fn: Step, stack: str
     row.samples.append(Sample(timeline.total, pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls, tested))
     if key in PROFILED:
         result.breakdowns.setdefault(key, []).append(profile.breakdown(timeline.stamps, timeline.total))
+        result.totals.setdefault(key, []).append(timeline.total)
     if stack:
         steps = profile.compose_timings({"deployment": exported}, {"deployment": engine.stack(stack).export_stack().deployment})
         result.compose_steps.setdefault(key, []).append(steps)
-        result.totals.setdefault(key, []).append(timeline.total)
 
 
 def time_after_up(stack: str, into: dict[str, list[float]]) -> None:
