@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import requests
+import yaml
+from pulumi import automation as auto
 
+from deployctl import engine, local_stack
+from testkit.dokploy import FakeDokploy
+
+ROOT = engine.PROJECT_DIR
+NS = "bizosaas-deploy"
 REGISTRY = "127.0.0.1:5000"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
@@ -24,3 +34,77 @@ def tiny_project(tmp_path: Path, name: str = "smoke") -> Path:
     work.mkdir(parents=True, exist_ok=True)
     (work / "Pulumi.yaml").write_text(f"name: {name}\nruntime:\n  name: python\n  options:\n    virtualenv: venv\n")
     return work
+
+
+def free_ports(count: int, hosts: tuple[str, ...] = ("127.0.0.1", "127.0.0.2")) -> list[int]:
+    """Ports nothing listens on, on every one of ``hosts``."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        try:
+            for host in hosts[1:]:
+                with socket.socket() as s:
+                    s.bind((host, port))
+        except OSError:
+            continue
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def sh(*args: str) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.strip()
+
+
+def remove_stack(stack: str) -> None:
+    """Destroy a test's stack and delete its stack file; a failed destroy is printed (the caller removes the
+    containers whatever happened)."""
+    try:
+        engine.stack(stack).destroy(color="never")
+    except auto.errors.CommandError as exc:
+        print(f"destroy {stack} failed: {str(exc)[-400:]}")
+    (ROOT / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)
+
+
+class StackFiles:
+    """Stacks of one test module on the Dokploy stand-in: created from a config, their plain keys read and edited
+    in their stack files (as a user's editor would), removed by the module's World.close()."""
+
+    tmp: Path
+    key: str
+    stacks: list[str]
+    registry: str
+    srv: FakeDokploy
+
+    def config(self, stack: str, services: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
+        """A stack on the stand-in, from stacks/local.yaml without health URLs (verification reads Dokploy's view);
+        ``keys`` (names without the namespace) win."""
+        template = yaml.safe_load((ROOT / "stacks" / "local.yaml").read_text())["config"]
+        template.pop(f"{NS}:healthUrl")
+        mine = {
+            "registry": self.registry, "tag": stack, "containerSuffix": stack, "dokployUrl": self.srv.base_url,
+            "dokployProject": f"bizosaas-{stack}", "services": services, "deployTimeout": 120, "pollInterval": 0.5,
+            "rollbackOnFailure": True, **keys,
+        }
+        return {**template, **{f"{NS}:{k}": v for k, v in mine.items()}}
+
+    def init(self, stack: str, config: dict[str, Any]) -> auto.Stack:
+        template = self.tmp / f"{stack}.template.yaml"
+        template.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+        self.stacks.append(stack)
+        st = local_stack.init_from(stack, template)
+        st.set_config(f"{NS}:dokployApiKey", auto.ConfigValue(self.key, secret=True))
+        return st
+
+    def set_plain(self, stack: str, key: str, value: Any) -> None:
+        path = ROOT / f"Pulumi.{stack}.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["config"][f"{NS}:{key}"] = value
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def plain(self, stack: str, key: str) -> Any:
+        return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"][f"{NS}:{key}"]

@@ -65,29 +65,17 @@ def test_releases_command_lists_from_the_backend_and_warns_about_a_damaged_recor
     paths = write_backend(tmp_path, "staging", scenario())
     paths[0].write_text(paths[0].read_text()[:20])  # a half-written history record
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")} | {"PULUMI_BACKEND_URL": tmp_path.as_uri()}
-    out = subprocess.run(
-        [sys.executable, "-m", "deployctl", "releases", "--stack", "staging"],
-        cwd=engine.PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    def releases(*extra: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "deployctl", "releases", "--stack", "staging", *extra]
+        return subprocess.run(argv, cwd=engine.PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    out = releases()
     assert out.returncode == 0, out.stderr
     assert out.stderr == f"deployctl: warning: skipped update 1 ({paths[0].relative_to(tmp_path)}): its history record is damaged " + (
         "(not the JSON the engine writes)\n"
     )
     assert [line.split()[0] for line in out.stdout.splitlines()] == [release(2)["id"], release(3)["id"], "-"]
     assert core_ledger.RELEASE_ID.match(out.stdout.split()[0])
-    newest = subprocess.run(
-        [sys.executable, "-m", "deployctl", "releases", "--stack", "staging", "--limit", "1"],
-        cwd=engine.PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    newest = releases("--limit", "1")
     assert newest.returncode == 0 and newest.stderr == ""  # the damaged first entry is not read
     assert [line.split()[0] for line in newest.stdout.splitlines()] == [release(2)["id"], release(3)["id"]]

@@ -30,7 +30,7 @@ from deployctl.operations import EngineFailed, rollback, unpin, up
 from testkit import images
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import stored_bytes
-from tests.engine_helpers import REGISTRY, registry_digest
+from tests.engine_helpers import REGISTRY, registry_digest, remove_stack
 
 pytestmark = pytest.mark.engine
 ROOT = engine.PROJECT_DIR
@@ -134,11 +134,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield w
     finally:
         for name in (w.prod, w.stack):
-            try:
-                engine.stack(name).destroy(color="never")
-            except auto.errors.CommandError as exc:  # leave the containers to the compose cleanup below
-                print(f"destroy {name} failed: {str(exc)[-400:]}")
-            (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+            remove_stack(name)
         w.srv.stop()
         images.remove_containers(w.run_id)  # whatever a failed test left behind
         local = [s["local_image"] for s in w.raw["services"].values()]

@@ -40,7 +40,7 @@ from deployctl import engine, local_stack
 from deployctl.operations import EngineFailed, up
 from testkit import images
 from testkit.dokploy import FakeDokploy
-from tests.engine_helpers import REGISTRY, registry_digest
+from tests.engine_helpers import REGISTRY, registry_digest, remove_stack
 
 pytestmark = pytest.mark.engine
 ROOT = engine.PROJECT_DIR
@@ -162,11 +162,7 @@ def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
         g.ids += [g.build(name, "v1") for name in ENABLED]
         yield g
     finally:
-        try:
-            engine.stack(g.stack).destroy(color="never")
-        except auto.errors.CommandError as exc:
-            print(f"destroy {g.stack} failed: {str(exc)[-400:]}")
-        (ROOT / f"Pulumi.{g.stack}.yaml").unlink(missing_ok=True)
+        remove_stack(g.stack)
         g.srv.stop()
         images.remove_containers(g.stack)
         subprocess.run(["docker", "rmi", "-f", *(g.image(n) for n in ENABLED)], capture_output=True, check=False)

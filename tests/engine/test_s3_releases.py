@@ -36,7 +36,7 @@ from probes import state_backend
 from testkit import images, s3
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import stored_bytes
-from tests.engine_helpers import REGISTRY, tiny_project
+from tests.engine_helpers import REGISTRY, remove_stack, tiny_project
 
 pytestmark = pytest.mark.engine
 ROOT = engine.PROJECT_DIR
@@ -130,11 +130,7 @@ def world(server: s3.Server, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         yield w
     finally:
-        try:
-            engine.stack(w.stack).destroy(color="never")
-        except auto.errors.CommandError as exc:
-            print(f"destroy {w.stack} failed: {str(exc)[-400:]}")
-        (ROOT / f"Pulumi.{w.stack}.yaml").unlink(missing_ok=True)
+        remove_stack(w.stack)
         w.srv.stop()
         images.remove_containers(w.stack)
         subprocess.run(["docker", "rmi", "-f", *(w.local_image(n) for n in ENABLED)], capture_output=True, check=False)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import secrets
 import subprocess
 import time
@@ -34,19 +33,16 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from pulumi import automation as auto
 
-from deployctl import engine, ledger, local_stack
+from deployctl import engine, ledger
 from deployctl.operations import EngineFailed, preview, up
 from deployctl.preview.__main__ import main as summary_main
 from dokploy_api import DokployClient
 from testkit import images
 from testkit.dokploy import FakeDokploy
-from tests.engine.test_verification import free_ports, sh
+from tests.engine_helpers import NS, ROOT, StackFiles, free_ports, remove_stack, sh
 
 pytestmark = pytest.mark.engine
-ROOT = engine.PROJECT_DIR
-NS = "bizosaas-deploy"
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
 KEEP = ("brain-api", "ai-agents", "admin-dashboard")
 
@@ -59,7 +55,7 @@ def swarm_manager() -> bool:
     return out == "active true" and net == "overlay true"
 
 
-class World:
+class World(StackFiles):
     """The stand-in, the images, the stacks and a probe container on dokploy-network."""
 
     def __init__(self, tmp: Path) -> None:
@@ -87,45 +83,13 @@ class World:
         return tag
 
     def stack_config(self, stack: str, ports: list[int], **extra: Any) -> dict[str, Any]:
-        template = yaml.safe_load((ROOT / "stacks" / "local.yaml").read_text())["config"]
-        template.pop(f"{NS}:healthUrl")
         services: dict[str, Any] = {n: {"enabled": False} for n in RAW["services"] if n not in KEEP}
         services["brain-api"] = {"published": False, "local_image": self.images["brain-api"]}
         services["ai-agents"] = {"published": ports[0], "local_image": self.images["ai-agents"]}
         services["admin-dashboard"] = {"published": ports[1], "local_image": self.images["admin-dashboard"]}
-        return {
-            **template,
-            f"{NS}:registry": self.registry,
-            f"{NS}:tag": stack,
-            f"{NS}:containerSuffix": stack,
-            f"{NS}:dokployUrl": self.srv.base_url,
-            f"{NS}:dokployProject": f"bizosaas-{stack}",
-            f"{NS}:services": services,
-            f"{NS}:composeProjects": {"backend": {"mode": "stack", "server": "edge-1", "ports": "host", "endpointMode": "dnsrr"}},
-            f"{NS}:healthTimeout": 150,
-            f"{NS}:deployTimeout": 120,
-            f"{NS}:pollInterval": 0.5,
-            f"{NS}:stabilityWindow": 4,
-            f"{NS}:rollbackOnFailure": True,
-            **{f"{NS}:{k}": v for k, v in extra.items()},
-        }
-
-    def init(self, stack: str, config: dict[str, Any]) -> auto.Stack:
-        template = self.tmp / f"{stack}.template.yaml"
-        template.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
-        self.stacks.append(stack)
-        st = local_stack.init_from(stack, template)
-        st.set_config(f"{NS}:dokployApiKey", auto.ConfigValue(self.key, secret=True))
-        return st
-
-    def set_plain(self, stack: str, key: str, value: Any) -> None:
-        path = ROOT / f"Pulumi.{stack}.yaml"
-        doc = yaml.safe_load(path.read_text())
-        doc["config"][f"{NS}:{key}"] = value
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
-
-    def plain(self, stack: str, key: str) -> Any:
-        return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"][f"{NS}:{key}"]
+        backend = {"mode": "stack", "server": "edge-1", "ports": "host", "endpointMode": "dnsrr"}
+        keys = {"composeProjects": {"backend": backend}, "healthTimeout": 150, "stabilityWindow": 4}
+        return self.config(stack, services, {**keys, **extra})
 
     def compose(self, stack: str, group: str) -> dict[str, Any]:
         compose_id = engine.stack(stack).outputs()["compose_project_ids"].value[group]
@@ -143,11 +107,7 @@ class World:
 
     def close(self) -> None:
         for stack in reversed(self.stacks):
-            try:
-                engine.stack(stack).destroy(color="never")
-            except auto.errors.CommandError as exc:  # removed below anyway
-                print(f"destroy {stack} failed: {str(exc)[-400:]}")
-            (ROOT / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)
+            remove_stack(stack)
         apps = [(c["appName"], c["composeType"]) for c in self.srv.state.composes.values()]
         self.srv.stop()
         for app, kind in apps:  # whatever a failed test or destroy left behind
@@ -170,17 +130,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if not swarm_manager():
         pytest.skip("needs the engine as a Swarm manager with dokploy-network an attachable overlay: bash scripts/swarm.sh up")
     tmp = tmp_path_factory.mktemp("stack-mode")
-    saved = {k: os.environ.get(k) for k in ("PULUMI_BACKEND_URL", "BIZOSAAS_LEDGER_DIR")}
-    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
-    os.environ["BIZOSAAS_LEDGER_DIR"] = str(tmp / "ledger")
     (tmp / "backend").mkdir()
-    w = World(tmp)
-    try:
-        yield w
-    finally:
-        w.close()
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PULUMI_BACKEND_URL", (tmp / "backend").as_uri())
+        env.setenv("BIZOSAAS_LEDGER_DIR", str(tmp / "ledger"))
+        w = World(tmp)
+        try:
+            yield w
+        finally:
+            w.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,7 @@ The tests share the world and run in order (stack A: healthy, crash, leftover; s
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
 import subprocess
 import time
 from collections import Counter
@@ -22,46 +20,20 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from pulumi import automation as auto
 
-from deployctl import engine, ledger, local_stack
+from deployctl import engine, ledger
 from deployctl.operations import EngineFailed, up
 from dokploy_api import DokployClient
 from testkit import images
 from testkit.dokploy import FakeDokploy
+from tests.engine_helpers import ROOT, StackFiles, free_ports, remove_stack, sh
 
 pytestmark = pytest.mark.engine
-ROOT = engine.PROJECT_DIR
-NS = "bizosaas-deploy"
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
 KEEP = ("brain-api", "admin-dashboard")  # one service per compose project
 
 
-def free_ports(count: int, hosts: tuple[str, ...] = ("127.0.0.1", "127.0.0.2")) -> list[int]:
-    """Ports nothing listens on, on every one of ``hosts``."""
-    ports: list[int] = []
-    while len(ports) < count:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        try:
-            for host in hosts[1:]:
-                with socket.socket() as s:
-                    s.bind((host, port))
-        except OSError:
-            continue
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
-def sh(*args: str) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.strip()
-
-
-class World:
+class World(StackFiles):
     """The stand-in, the local images and the stacks of this module."""
 
     def __init__(self, tmp: Path) -> None:
@@ -85,43 +57,10 @@ class World:
         return tag
 
     def stack_config(self, stack: str, ports: list[int], *, window: float, **extra: Any) -> dict[str, Any]:
-        template = yaml.safe_load((ROOT / "stacks" / "local.yaml").read_text())["config"]
-        template.pop(f"{NS}:healthUrl")
         services: dict[str, Any] = {n: {"enabled": False} for n in RAW["services"] if n not in KEEP}
         for name, port in zip(KEEP, ports, strict=True):
             services[name] = {"published": port, "local_image": self.images[name]}
-        return {
-            **template,
-            f"{NS}:registry": self.registry,
-            f"{NS}:tag": stack,
-            f"{NS}:containerSuffix": stack,
-            f"{NS}:dokployUrl": self.srv.base_url,
-            f"{NS}:dokployProject": f"bizosaas-{stack}",
-            f"{NS}:services": services,
-            f"{NS}:healthTimeout": 60,
-            f"{NS}:deployTimeout": 120,
-            f"{NS}:pollInterval": 0.5,
-            f"{NS}:stabilityWindow": window,
-            f"{NS}:rollbackOnFailure": True,
-            **{f"{NS}:{k}": v for k, v in extra.items()},
-        }
-
-    def init(self, stack: str, config: dict[str, Any]) -> auto.Stack:
-        template = self.tmp / f"{stack}.template.yaml"
-        template.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
-        self.stacks.append(stack)
-        st = local_stack.init_from(stack, template)
-        st.set_config(f"{NS}:dokployApiKey", auto.ConfigValue(self.key, secret=True))
-        return st
-
-    def set_plain(self, stack: str, key: str, value: Any) -> None:
-        path = ROOT / f"Pulumi.{stack}.yaml"
-        doc = yaml.safe_load(path.read_text())
-        doc["config"][f"{NS}:{key}"] = value
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
-
-    def plain(self, stack: str, key: str) -> Any:
-        return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"][f"{NS}:{key}"]
+        return self.config(stack, services, {"healthTimeout": 60, "stabilityWindow": window, **extra})
 
     def secrets_of(self, stack: str) -> list[str]:
         values = engine.stack(stack).get_all_config()
@@ -137,11 +76,7 @@ class World:
 
     def close(self) -> None:
         for stack in reversed(self.stacks):
-            try:
-                engine.stack(stack).destroy(color="never")
-            except auto.errors.CommandError as exc:  # the containers go below anyway
-                print(f"destroy {stack} failed: {str(exc)[-400:]}")
-            (ROOT / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)
+            remove_stack(stack)
         self.srv.stop()
         images.remove_containers(self.run)  # every container of this module has the run id in its name
         pushed = sh("docker", "images", "-q", "--filter", f"reference={self.registry}/*").split()  # tagged for the pushes
@@ -151,16 +86,14 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("verification")
-    saved = {k: os.environ.get(k) for k in ("PULUMI_BACKEND_URL",)}
-    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
     (tmp / "backend").mkdir()
-    w = World(tmp)
-    try:
-        yield w
-    finally:
-        w.close()
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PULUMI_BACKEND_URL", (tmp / "backend").as_uri())
+        w = World(tmp)
+        try:
+            yield w
+        finally:
+            w.close()
 
 
 @pytest.fixture(scope="module")
