@@ -122,11 +122,12 @@ def fast_health(tmp: Path) -> Iterator[None]:
     raw["defaults"]["healthcheck"] = {**raw["defaults"]["healthcheck"], "interval": FAST_HEALTH}
     path = tmp / "catalog-fast-health.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    before = os.environ.get(CATALOG_ENV)
     os.environ[CATALOG_ENV] = str(path)
     try:
         yield
     finally:
-        os.environ.pop(CATALOG_ENV, None)
+        os.environ.pop(CATALOG_ENV, None) if before is None else os.environ.__setitem__(CATALOG_ENV, before)
 
 
 def set_gate(stack: str, on: bool) -> None:
@@ -157,13 +158,13 @@ def run_main(tmp: Path, runs: int) -> MainResult:
 
     # protect: false, so that the bench can destroy prod at the end (protect is on by default for a promoting stack)
     promote = {"bizosaas-deploy:promoteFrom": f"organization/bizosaas-deploy/{staging}", "bizosaas-deploy:protect": False}
-    for name, template, cfg in ((staging, "local.yaml", config(staging, 21000)), (prod, "local-prod.yaml", config(prod, 21100, **promote))):
-        st = local_stack.init_from(name, ROOT / "stacks" / template, extra=cfg)
-        st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(key, secret=True))
-
     client = DokployClient(srv.base_url, key)
     old_ids: list[str] = []
     try:
+        stacks = ((staging, "local.yaml", config(staging, 21000)), (prod, "local-prod.yaml", config(prod, 21100, **promote)))
+        for name, template, cfg in stacks:
+            st = local_stack.init_from(name, ROOT / "stacks" / template, extra=cfg)
+            st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(key, secret=True))
         print(f"[bench] building 14 images, first deploy of {staging} (warm-up, not measured)", flush=True)
         images.build_catalog_images(RAW, variant=f"warm-{run}")
         up(staging, quiet=True)
@@ -212,6 +213,7 @@ def run_main(tmp: Path, runs: int) -> MainResult:
             (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
         for compose_id in old_ids:
             client.compose.delete(compose_id, delete_volumes=True)
+        client.close()
         srv.stop()
         images.remove_containers(run)  # whatever a failed run left behind
         images.build_catalog_images(RAW, variant="v1")

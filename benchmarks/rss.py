@@ -68,7 +68,7 @@ def hwm_kib(pid: int) -> int:
 
 
 class PeakRss:
-    """``with PeakRss() as peak: run()``; then ``peak.mib`` is kind -> peak MiB, ``peak.count`` kind -> processes seen."""
+    """``with PeakRss() as peak: run()``; then ``peak.mib`` is kind -> peak MiB."""
 
     def __init__(self, interval: float = 0.05, root: int | None = None) -> None:
         self.interval = interval
@@ -102,10 +102,3 @@ class PeakRss:
         for kind, kib in self._peak.values():
             out[kind] = max(out.get(kind, 0.0), kib / 1024)
         return dict(sorted(out.items()))
-
-    @property
-    def count(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for kind, _ in self._peak.values():
-            out[kind] = out.get(kind, 0) + 1
-        return out

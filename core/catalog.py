@@ -26,9 +26,9 @@ Say = Callable[[str, str], None]
 TOP_KEYS = {"defaults", "groups", "services"}
 DEFAULT_KEYS = {"restart", "network", "healthcheck", "deploy"}
 HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period", "start_interval"}
+"""Timing only: the probe itself is always each service's port and health path."""
 DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 """A compose healthcheck duration (Go's time.ParseDuration with a unit on every number): 10s, 1m30s, 500ms."""
-"""Timing only: the probe itself is always each service's port and health path."""
 SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy"}
 OPTIONAL_KEYS = {"env", "test", "test_env", "deploy"}
 OVERRIDE_KEYS = {"enabled", "published", "env", "local_image", "deploy"}

@@ -38,6 +38,10 @@ RECORD_KEYS = ("release_id", "manifest", "compose_sha256", "promoted_from", "pin
 Warn = Callable[[str], None]
 
 
+class ReleaseNotFound(LookupError):
+    """No deployment answers the release asked for (unknown, never verified, or no previous one)."""
+
+
 @dataclass(frozen=True)
 class Entry:
     """One history entry as read from the backend: its key, the update info and the checkpoint (either may be None when damaged)."""
@@ -187,11 +191,11 @@ def previous(stack: str, rows: Sequence[Deployment]) -> Deployment:
     """The newest verified release deployed before the one that runs now (a failed deploy counts as running)."""
     now = current(rows)
     if now is None:
-        raise LookupError(f"stack {stack}: no release has been recorded (has `pulumi up` run with this program?)")
+        raise ReleaseNotFound(f"stack {stack}: no release has been recorded (has `pulumi up` run with this program?)")
     for row in reversed([r for r in rows if r.update < now.update]):
         if row.verified and row.release_id != now.release_id and row.has_compose:
             return row
-    raise LookupError(f"stack {stack}: no verified release before the current one ({now.release_id}, {now.status})")
+    raise ReleaseNotFound(f"stack {stack}: no verified release before the current one ({now.release_id}, {now.status})")
 
 
 def find(stack: str, rows: Sequence[Deployment], release_id: str) -> Deployment:
@@ -204,9 +208,9 @@ def find(stack: str, rows: Sequence[Deployment], release_id: str) -> Deployment:
         return usable[-1]
     if mine:
         statuses = ", ".join(f"update {r.update} {r.status}" for r in mine)
-        raise LookupError(f"stack {stack}: release {release_id} was never verified ({statuses}); refusing to deploy it again")
+        raise ReleaseNotFound(f"stack {stack}: release {release_id} was never verified ({statuses}); refusing to deploy it again")
     known = ", ".join(r.id for r in releases(rows)) or "none"
-    raise LookupError(f"stack {stack}: no release {release_id} in the stack's update history (known: {known})")
+    raise ReleaseNotFound(f"stack {stack}: no release {release_id} in the stack's update history (known: {known})")
 
 
 def record(

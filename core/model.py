@@ -37,11 +37,6 @@ class Placement:
         """Dokploy's ``composeType`` for this mode."""
         return "stack" if self.stack else "docker-compose"
 
-    def describe(self) -> str:
-        """``stack mode on server edge-1`` / ``compose mode on Dokploy's host``."""
-        where = f"server {self.server}" if self.server else "Dokploy's host"
-        return f"{self.mode} mode on {where}"
-
 
 @dataclass(frozen=True)
 class EnvVar:

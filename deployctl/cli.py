@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core.ledger import ReleaseNotFound
 from deployctl import engine, ledger, operations
 from probes import state_backend
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     engine.engine_env()  # PATH, backend, passphrase: the ledger commands need them too
     try:
         return _run(args, parser)
-    except (LookupError, state_backend.BackendError) as exc:
+    except (ReleaseNotFound, state_backend.BackendError) as exc:  # any other error keeps its traceback
         print(f"deployctl: {exc}", file=sys.stderr)
         return 1
     except operations.EngineFailed as exc:  # the engine printed its progress; the problems once, no traceback

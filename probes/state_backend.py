@@ -27,7 +27,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,8 +89,8 @@ class S3Backend:
     path_style: bool
     region: str
     access_key: str
-    secret_key: str
-    session_token: str = ""
+    secret_key: str = field(repr=False)
+    session_token: str = field(default="", repr=False)
     timeout: float = 30.0
 
     def keys(self, prefix: str) -> list[str]:
@@ -120,7 +120,7 @@ class S3Backend:
         try:
             resp = requests.request(method, url, headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise BackendError(f"{self.url}: {method} {path}: {exc}") from None
+            raise BackendError(f"{_redacted(self.url)}: {method} {path}: {exc}") from None
         if resp.status_code >= 400:
             code = ET.fromstring(resp.content).findtext("Code") if resp.content.startswith(b"<") else ""
             raise BackendError(f"{_redacted(self.url)}: {method} {path} answered HTTP {resp.status_code} {code or ''}".rstrip())
@@ -271,8 +271,13 @@ def read_entries(backend: Backend, project: str, stack: str, warn: ledger.Warn, 
 
 
 def read_deployments(backend: Backend, project: str, stack: str, warn: ledger.Warn, newest: int | None = None) -> list[ledger.Deployment]:
-    """Every deployment of a stack (oldest first; damaged entries skipped with a warning)."""
-    return ledger.deployments(read_entries(backend, project, stack, warn, newest), warn)
+    """Every deployment of a stack (oldest first; damaged entries skipped with a warning); ``newest``: only those of the
+    newest that many updates (the one before them is read, not listed)."""
+    entries = read_entries(backend, project, stack, warn, newest)
+    rows = ledger.deployments(entries, warn)
+    if newest is not None and len(entries) > newest:
+        rows = [r for r in rows if r.update > entries[0].number]
+    return rows
 
 
 def find_deployment(backend: Backend, project: str, stack: str, release_id: str, warn: ledger.Warn, window: int = 25) -> ledger.Deployment:

@@ -7,7 +7,9 @@ import secrets
 import subprocess
 import sys
 
-from deployctl import engine
+import pytest
+
+from deployctl import cli, engine, operations
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -51,3 +53,15 @@ def test_engine_errors_name_the_resource_they_are_about() -> None:
     assert _named(urn, "deploy failed") == "backend (dokploy:ComposeProject): deploy failed"
     assert _named("urn:pulumi:s::bizosaas-deploy::pulumi:pulumi:Stack::bizosaas-deploy-s", "bad config") == "bad config"
     assert _named("", "engine error") == "engine error"
+
+
+def test_a_programming_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the errors meant for the operator are one line: a KeyError inside an operation is a bug to be seen whole."""
+
+    def broken(stack: str) -> None:
+        raise KeyError("compose_project_ids")
+
+    monkeypatch.setattr(engine, "engine_env", dict)  # the real one updates os.environ for the rest of the session
+    monkeypatch.setattr(operations, "preview", broken)
+    with pytest.raises(KeyError, match="compose_project_ids"):
+        cli.main(["preview", "--stack", "local"])

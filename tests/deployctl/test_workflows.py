@@ -176,6 +176,18 @@ def test_the_image_build_runs_without_any_secret() -> None:
     assert set(up["env"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PULUMI_CONFIG_PASSPHRASE", "DOKPLOY_API_KEY"}
 
 
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_step_that_runs_the_pulumi_cli_can_reach_the_state_backend(path: Path) -> None:
+    """`pulumi config set` reads the stack from the backend too: with secrets scoped per step, each such step needs
+    the state keys and the passphrase (a staging deploy once failed to set its registry tokens for want of them)."""
+    for job in yaml.safe_load(path.read_text())["jobs"].values():
+        for step in job.get("steps", []):
+            if not re.search(r"(^\s*|[|;&(]\s*)(pulumi|bash scripts/pulumi-wait-lock\.sh) ", step.get("run", ""), re.M):
+                continue
+            env = {**job.get("env", {}), **step.get("env", {})}
+            assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PULUMI_CONFIG_PASSPHRASE"} <= set(env), (path.name, step["name"])
+
+
 @pytest.mark.parametrize("path", [*FILES, *ACTIONS], ids=lambda p: p.name if p.name != "action.yml" else p.parent.name)
 def test_third_party_actions_are_pinned_by_commit_with_their_version(path: Path) -> None:
     for line in path.read_text().splitlines():

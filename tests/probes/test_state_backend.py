@@ -58,6 +58,13 @@ def test_credentials_from_the_environment_then_a_static_profile(tmp_path: Path) 
         open_backend("s3://b", {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")})
 
 
+def test_the_secret_key_and_session_token_stay_out_of_the_repr() -> None:
+    """A backend printed by a traceback's locals or a debug line must not carry its credentials."""
+    b = s3("s3://b?region=us-east-1", AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI-example-secret", AWS_SESSION_TOKEN="FwoGZX-example-token")
+    assert b.secret_key == "wJalrXUtnFEMI-example-secret" and b.session_token == "FwoGZX-example-token"
+    assert "wJalrXUtnFEMI" not in repr(b) and "FwoGZX" not in repr(b) and "bucket='b'" in repr(b)
+
+
 def test_other_backends_are_named_not_guessed() -> None:
     with pytest.raises(BackendError, match=r"self-managed backend.*not 'https://api.pulumi.com'.*stack export --version"):
         open_backend("https://api.pulumi.com")
@@ -118,8 +125,8 @@ def test_the_history_of_a_file_backend_oldest_first_gzip_too_sidecars_ignored(tm
     assert [(r.update, r.release_id) for r in rows] == [(1, legacy_outputs(1)["release_id"]), (2, legacy_outputs(2)["release_id"])]
     assert len(warnings) == 1 and "skipped update 3" in warnings[0] and "damaged" in warnings[0]
     assert rows[0].commit == "ab" * 6
-    newest = state_backend.read_deployments(open_backend(tmp_path.as_uri()), "proj", "s", warnings.append, newest=1)
-    assert [r.update for r in newest] == [2]  # (3 is damaged; 2 and the one before it are read)
+    newest = state_backend.read_deployments(open_backend(tmp_path.as_uri()), "proj", "s", warnings.append, newest=2)
+    assert [r.update for r in newest] == [2]  # the newest 2 are 2 and 3 (damaged); 1 is read as the one before, not listed
 
 
 def test_the_legacy_layout_without_projects_is_read_and_a_missing_stack_has_no_history(tmp_path: Path) -> None:
