@@ -178,8 +178,8 @@ def test_the_image_build_runs_without_any_secret() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_every_step_that_runs_the_pulumi_cli_can_reach_the_state_backend(path: Path) -> None:
-    """`pulumi config set` reads the stack from the backend too: with secrets scoped per step, each such step needs
-    the state keys and the passphrase (a staging deploy once failed to set its registry tokens for want of them)."""
+    """`pulumi config set` reads the stack from the backend too (without AWS keys it fails on the S3 backend's
+    GetObject): with secrets scoped per step, each step that runs the CLI needs the state keys and the passphrase."""
     for job in yaml.safe_load(path.read_text())["jobs"].values():
         for step in job.get("steps", []):
             if not re.search(r"(^\s*|[|;&(]\s*)(pulumi|bash scripts/pulumi-wait-lock\.sh) ", step.get("run", ""), re.M):
