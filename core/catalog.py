@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from core import placements, swarm
+from core import placements, routes, swarm
 from core.model import SECRET_REF, Catalog, EnvVar, Service, StackSettings
 
 __all__ = ["Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
@@ -24,14 +24,14 @@ __all__ = ["Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_
 Say = Callable[[str, str], None]
 
 TOP_KEYS = {"defaults", "groups", "services"}
-DEFAULT_KEYS = {"restart", "network", "healthcheck", "deploy"}
+DEFAULT_KEYS = {"restart", "network", "healthcheck", "deploy", "route"}
 HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period", "start_interval"}
 """Timing only: the probe itself is always each service's port and health path."""
 DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 """A compose healthcheck duration (Go's time.ParseDuration with a unit on every number): 10s, 1m30s, 500ms."""
-SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy"}
-OPTIONAL_KEYS = {"env", "test", "test_env", "deploy"}
-OVERRIDE_KEYS = {"enabled", "published", "env", "local_image", "deploy"}
+SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy", "route"}
+OPTIONAL_KEYS = {"published", "env", "test", "test_env", "deploy", "route"}
+OVERRIDE_KEYS = {"enabled", "published", "env", "local_image", "deploy", "route"}
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Docker reference grammar (distribution/reference), restricted to what we push to.
@@ -107,6 +107,8 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     given_defaults = raw.get("defaults")
     default_deploy = given_defaults.get("deploy") if isinstance(given_defaults, Mapping) else None
     base_deploy = swarm.check_deploy(default_deploy, "catalog.yaml/defaults/deploy", say)
+    default_route = given_defaults.get("route") if isinstance(given_defaults, Mapping) else None
+    stack_routes = routes.StackRoutes(settings.stack, ns, settings.domain, settings.routes or None, default_route, say)
     services: dict[str, Service] = {}
     layers: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for name, spec in raw_services.items():
@@ -122,12 +124,14 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
             own = swarm.check_deploy(spec.get("deploy"), f"services/{name}/deploy", say)
             theirs = swarm.check_deploy(over.get("deploy"), f"{ns}:services/{name}/deploy", say) if "deploy" in over else {}
             layers[name] = (own, theirs)
-            services[name] = replace(svc, deploy=swarm.merge(base_deploy, own, theirs))
+            route = stack_routes.route(name, spec, over)
+            services[name] = replace(svc, deploy=swarm.merge(base_deploy, own, theirs), route=route)
 
     where = placements.project_placements(settings, say, _group_names(raw))
     services = placements.check_modes(services, where, layers, settings, say)
     _check_references(services, raw_services, settings, say)
     _check_unique(services, say)
+    routes.check_unique(services, say)
     for group in _group_names(raw):
         if raw_services and not any(s.group == group for s in services.values()):
             say(
@@ -145,6 +149,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
         groups=dict(raw.get("groups") or {}),
         publish_address=settings.publish_address,
         placements=where,
+        warnings=tuple(stack_routes.warnings()),
     )
 
 
@@ -166,11 +171,7 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
     if not isinstance(local_image, str) or not LOCAL_IMAGE.match(local_image):
         say(f"{path}/local_image", f"{local_image!r} is not a valid image reference")
     port = _port(spec.get("port"), f"{path}/port", say)
-    published_path = f"{ns}:services/{name}/published" if "published" in over else f"{path}/published"
-    if over.get("published") is False:  # reached only over the network (e.g. several replicas behind a proxy)
-        published = 0
-    else:
-        published = _port(over.get("published", spec.get("published")), published_path, say)
+    published = _published(name, spec, over, ns, say)
     health = spec.get("health", "")
     if not isinstance(health, str) or not HEALTH_PATH.match(health):
         say(f"{path}/health", f"{health!r} should be a path starting with '/' of letters, digits and ._~%/- (and a ?query)")
@@ -194,6 +195,21 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         test=test,
         test_env=test_env,
     )
+
+
+def _published(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], ns: str, say: Say) -> int:
+    """The host port a service publishes: none unless the stack asks (``services.<name>.published``: a port, or true for the
+    catalog's ``published``). Services reach each other over dokploy-network, the public through routes: two stacks
+    on one Dokploy host (staging and prod) then never compete for a port."""
+    catalog_port = _port(spec["published"], f"services/{name}/published", say) if "published" in spec else 0
+    asked = over.get("published", False)
+    if asked is False:
+        return 0
+    if asked is True:
+        if "published" not in spec:
+            say(f"{ns}:services/{name}/published", "true publishes the catalog's host port, and the catalog gives none: give a port number")
+        return catalog_port
+    return _port(asked, f"{ns}:services/{name}/published", say)
 
 
 def _port(value: Any, path: str, say: Say) -> int:
@@ -220,6 +236,8 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
             out.append(EnvVar(var, "secret"))
         elif isinstance(value, Mapping) and "service_url" in value:
             out.append(EnvVar(var, "service_url", str(value["service_url"])))
+        elif isinstance(value, Mapping) and "public_url" in value:  # the route's URL (a browser's), else the internal one
+            out.append(EnvVar(var, "public_url", str(value["public_url"])))
         elif isinstance(value, Mapping) and "stack" in value:
             key = str(value["stack"])
             if var in over:
@@ -234,7 +252,7 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
             else:
                 out.append(EnvVar(var, "plain", str(value)))
         else:
-            say(path, "should be text, {secret: true}, {service_url: <service>} or {stack: <key>}")
+            say(path, "should be text, {secret: true}, {service_url: <service>}, {public_url: <service>} or {stack: <key>}")
     return tuple(out)
 
 
@@ -326,7 +344,7 @@ def _check_references(services: dict[str, Service], raw_services: Mapping[str, A
     ns = settings.namespace
     for svc in services.values():
         for var in svc.env:
-            if var.kind == "service_url" and var.value not in services:
+            if var.kind in ("service_url", "public_url") and var.value not in services:
                 why = "is disabled in this stack" if var.value in raw_services else "is not in the catalog"
                 say(f"services/{svc.name}/env/{var.name}", f"points at service {var.value!r}, which {why}")
     missing: dict[str, list[str]] = {}
