@@ -11,23 +11,30 @@ Guarantees:
 * create: in the environment its DokployProject found or created, on the server the program
   resolved (``server_id``; "" = Dokploy's host), adopts a compose of the same name left by an
   earlier failed create (one on another server is an error, never adopted), else creates one;
-  writes the YAML and the env, deploys once, waits, verifies.
+  makes its domains the declared ``routes`` (Dokploy writes their Traefik labels when it deploys,
+  so they exist before the first deploy), writes the YAML and the env, deploys once, waits, verifies.
   If it fails, the compose stays in Dokploy and the next ``pulumi up`` adopts it.
-* update: writes only what differs, deploys once (redeploy), waits, verifies. On failure
-  with ``rollback_on_failure`` the previous compose file and env (kept in state, env as a
-  secret) are written back, redeployed and verified the same way before the error is raised.
+* update: writes only what differs (domains first: ``dokploy_api.domains``), deploys once (redeploy),
+  waits, verifies; a change of routes alone is a redeploy too (the labels change only then). On
+  failure with ``rollback_on_failure`` the previous domains, compose file and env (kept in state,
+  env as a secret) are written back, redeployed and verified the same way before the error is raised.
   A failed update keeps the old state, so the next ``pulumi up`` tries again.
 * verify (after every deploy, and once for a state that has no verification record): through
   Dokploy's API only (``probes.dokploy_runtime``), the compose project's containers (compose mode)
   or Swarm services and tasks (stack mode) run the images the compose file names, none of an
   older one still runs, each is healthy within ``health_timeout`` and stays up, healthy and
   unrestarted for ``stability_window`` seconds. The per-service record is the ``verification``
-  output. ``health_urls``, when given, are then fetched from here as an extra reachability check.
+  output. ``health_urls``, when given, are then fetched from here as an extra reachability check,
+  and every route answers its service's health path through the Dokploy host's Traefik (``traefik``;
+  ``probes.routes``), recorded under ``route`` in the service's verification record.
   The ``timings`` output says where the last deploy's time went (write, deploy, healthy, stable,
   health_urls, total; seconds).
 * read: reports drift made in Dokploy's UI (compose file, env, source/compose type, a failed or
-  stopped last deployment) so that the next ``up`` repairs it; a compose deleted there is gone.
-* delete: ``compose.delete`` (volumes per ``delete_volumes``); an already deleted compose is fine.
+  stopped last deployment, a domain of a declared route edited, removed or added) so that the next
+  ``up`` repairs it; a compose deleted there is gone. A compose whose stack declares no route keeps
+  whatever domains Dokploy has (they are not managed, and never deleted).
+* delete: ``compose.delete`` (volumes per ``delete_volumes``; Dokploy deletes the compose's domains with
+  it); an already deleted compose is fine.
   Dokploy answers before Swarm has removed a stack's tasks (``docker stack rm`` returns at once), so
   the delete then waits, through Dokploy's API, until the project's services and containers are gone
   (at most ``DELETE_SETTLE`` seconds, then a warning): a replacement (compose mode to stack mode, one
@@ -65,13 +72,16 @@ from components.provider_support import (
     read_result,
     same,
 )
+from core import domains
 from core.dotenv import env_values
 from core.verification import expected_services
 from dokploy_api import DeploymentFailed, DokployClient, DokployConflict, DokployError, DokployNotFound
 from dokploy_api.deploy import deploy_and_wait
+from dokploy_api.domains import reconcile_domains
 from dokploy_api.lookup import find_compose
 from probes.dokploy_runtime import VerificationFailed, Verified, runtime_for, verify_runtime
 from probes.health import HealthCheckFailed, verify_health
+from probes.routes import RouteCheckFailed, verify_routes
 
 VERIFY_INTERVAL = (0.5, 5.0)
 """Verification polls Dokploy every poll_interval seconds, kept within these bounds."""
@@ -126,8 +136,37 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     delete_settle: float = DELETE_SETTLE
     """Seconds a delete waits for the project's services and containers to be gone."""
 
+    route_options: dict[str, Any] = field(default_factory=dict)
+    """Extra verify_routes keyword arguments (tests: interval)."""
+
     def _redactions(self, props: Mapping[str, Any]) -> list[str]:
         return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
+
+    @staticmethod
+    def _domains(client: DokployClient, compose_id: str, routes: Any, timings: Timings) -> None:
+        """Dokploy's domains of the compose made the declared routes (before the deploy that writes their labels)."""
+        with timings.step("domains"):
+            reconcile_domains(client, compose_id, domains.declared(_mapping(routes)))
+
+    def _check_routes(self, props: Mapping[str, Any], record: dict[str, Any], timings: Timings) -> dict[str, Any]:
+        """Every route answers its health path through Traefik; the verification record with each route's answer."""
+        routes, traefik = domains.declared(_mapping(props.get("routes"))), _mapping(props.get("traefik"))
+        if not routes or not traefik:
+            return record
+        poll = float(props.get("poll_interval", 2.0))
+        options = {"interval": min(max(poll, VERIFY_INTERVAL[0]), VERIFY_INTERVAL[1]), **self.route_options}
+        with timings.step("routes"):
+            checks = verify_routes(routes, traefik, timeout=float(props.get("health_timeout", 120.0)), redact=_secrets(props), **options)
+        out = {name: dict(rec) for name, rec in record.items()}
+        for service, check in checks.items():
+            out.setdefault(service, {})["route"] = check
+            certificate = str(check.get("certificate") or "valid")
+            if certificate != "valid":
+                engine_warning(
+                    f"compose {props.get('compose_name')}: the route {check['url']} answers through Traefik, but its certificate is "
+                    f"{certificate} (Let's Encrypt issues one once DNS points the host at the Dokploy host)"
+                )
+        return out
 
     def _verify(
         self, client: DokployClient, compose_id: str, live: Mapping[str, Any], props: Mapping[str, Any], timings: Timings
@@ -158,7 +197,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 redact=_secrets(props),
                 **self.health_options,
             )
-        return verified.record
+        return self._check_routes(props, verified.record, timings)
 
     def _deploy(self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str) -> dict[str, Any]:
         return deploy_and_wait(
@@ -256,6 +295,8 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 compose_id = row["composeId"]
             app_name = row.get("appName")
             try:
+                if p.get("routes"):  # (an adopted compose of a stack without routes keeps its domains as they are)
+                    self._domains(client, compose_id, p.get("routes"), timings)
                 with timings.step("write"):
                     self._write(client, compose_id, p, live)
                 with timings.step("deploy"):
@@ -281,12 +322,16 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         new = props_of(news)
         compose_changed = old.get("compose_sha256") != sha256_text(new.get("compose_file"))
         env_changed = old.get("env_sha256") != sha256_text(new.get("env"))
-        must_deploy = compose_changed or env_changed or bool(old.get("drift")) or old.get("deployment_status") not in (None, "done")
+        routes_changed = not same(old.get("routes") or {}, new.get("routes") or {})  # labels are written only by a deploy
+        must_deploy = (
+            compose_changed or env_changed or routes_changed or bool(old.get("drift")) or old.get("deployment_status") not in (None, "done")
+        )
         must_verify = (
             must_deploy
             or old.get("healthy") is False
             or not old.get("verification")  # a state verified before verification read what runs through Dokploy
             or not same(old.get("health_urls"), new.get("health_urls"))
+            or not same(old.get("traefik") or {}, new.get("traefik") or {})
         )
         keep = {k: old[k] for k in COMPOSE_COMPUTED if k in old and k not in ("compose_sha256", "env_sha256", "drift")}
         if not must_deploy and not must_verify:
@@ -300,14 +345,17 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             deployment: dict[str, Any] | None = None
             try:
                 if must_deploy:
+                    if new.get("routes") or old.get("routes"):  # a compose that never had routes keeps its domains as they are
+                        self._domains(client, _id, new.get("routes"), timings)
                     with timings.step("write"):
                         self._write(client, _id, new, live)
                     with timings.step("deploy"):
                         deployment = self._deploy(client, _id, new, redeploy=True, why="update")
                 verification = self._verify(client, _id, live, new, timings)
-            except (DeploymentFailed, HealthCheckFailed, VerificationFailed) as exc:
+            except (DeploymentFailed, HealthCheckFailed, VerificationFailed, RouteCheckFailed) as exc:
                 if new.get("rollback_on_failure") and must_deploy:
-                    raise append_to_error(exc, self._rollback(client, _id, live, old, new, compose_changed, env_changed)) from None
+                    changed = (compose_changed, env_changed, routes_changed)
+                    raise append_to_error(exc, self._rollback(client, _id, live, old, new, *changed)) from None
                 raise
         computed = {
             **keep,
@@ -331,10 +379,13 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         new: Mapping[str, Any],
         compose_changed: bool,
         env_changed: bool,
+        routes_changed: bool = False,
     ) -> str:
-        """Write the previous compose file/env back, redeploy and verify it; return a sentence for the error message."""
+        """Write the previous domains, compose file and env back, redeploy and verify it; return a sentence for the error message."""
         notes: list[str] = []
         try:
+            if routes_changed:
+                reconcile_domains(client, compose_id, domains.declared(_mapping(old.get("routes"))))
             if compose_changed and isinstance(old.get("compose_file"), str):
                 compose_type = old.get("compose_type") or new.get("compose_type") or "docker-compose"
                 client.compose.update(compose_id, sourceType="raw", composeType=compose_type, composeFile=old["compose_file"])
@@ -344,7 +395,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 client.compose.save_environment(compose_id, old["env"], create_env_file=True)
             elif env_changed:
                 notes.append("the previous env is not in the state, so it was not restored")
-            previous = {**new, "compose_file": old.get("compose_file", new.get("compose_file"))}
+            previous = {**new, "compose_file": old.get("compose_file", new.get("compose_file")), "routes": old.get("routes") or {}}
             row = self._deploy(client, compose_id, previous, redeploy=True, why="rollback")
         except Exception as exc:  # the rollback's own failure is reported with the original
             return f"\nrollback to the previous version FAILED too: {exc}"
@@ -392,6 +443,14 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             outs["env"], outs["env_sha256"] = live_env, sha256_text(live_env)
             inputs_changed = True
         drift, latest = live_drift(live, outs.get("compose_type"))
+        declared = domains.declared(_mapping(outs.get("routes")))
+        if declared:  # the domains of a compose with routes are managed: edited, removed or added in Dokploy is drift
+            rows = [r for r in live.get("domains") or [] if isinstance(r, dict)]
+            drift += domains.drift(declared, rows)
+            view = domains.live_view(declared, rows)
+            if not same(view, declared):
+                outs["routes"] = view
+                inputs_changed = True
         if latest is not None and latest.get("status") in ("done", "error", "cancelled"):
             outs.update(self._deployment_outputs(latest))
         outs["drift"] = drift
