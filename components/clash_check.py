@@ -142,6 +142,6 @@ def _read_composes(deploy: DeploySettings, key: str, composes: list[dict[str, An
             except DokployNotFound:
                 continue  # deleted since project.all
             owner = f"compose {compose['name']} (project {compose['project']}, environment {compose['environment']})"
-            text = row.get("composeFile") if isinstance(row.get("composeFile"), str) else ""
-            out.append(clashes.Other(owner, clashes.published(text, str(row.get("serverId") or ""))))
+            text = row.get("composeFile")
+            out.append(clashes.Other(owner, clashes.published(text if isinstance(text, str) else "", str(row.get("serverId") or ""))))
     return out

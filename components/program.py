@@ -93,8 +93,8 @@ def build(
         problems += clash_check.problems(stack, catalog, server_ids, others)
     if problems or catalog is None:
         raise CatalogError(problems)
-    warnings = [*catalog.warnings, *(report.warnings if report and not pinned else []), *placement.stack_mode_warnings(stack, catalog, deploy)]
-    for warning in warnings:
+    images_warnings = report.warnings if report and not pinned else []
+    for warning in [*catalog.warnings, *images_warnings, *placement.stack_mode_warnings(stack, catalog, deploy)]:
         pulumi.log.warn(warning)
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
 

@@ -168,7 +168,8 @@ class StackRoutes:
             return None
         unknown = [p for p in used if p not in PLACEHOLDERS]
         if unknown:
-            self.say(path, f"{template!r}: unknown placeholder {{{unknown[0]}}} (allowed: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+            allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            self.say(path, f"{template!r}: unknown placeholder {{{unknown[0]}}} (allowed: {allowed})")
             return None
         if "domain" in used and not self.domain:
             self.without_domain.append(name)
@@ -188,7 +189,7 @@ class StackRoutes:
                 "https: false; set https: true, or certificate: none for a plain-http route",
             )
         if route.certificate == "custom" and not route.cert_resolver:
-            self.say(where("certificate"), "certificate: custom needs cert_resolver: the name of a certificate resolver of Dokploy's Traefik")
+            self.say(where("certificate"), "certificate: custom needs cert_resolver: a certificate resolver of Dokploy's Traefik")
         if route.cert_resolver and route.certificate != "custom":
             self.say(where("cert_resolver"), f"only a route with certificate: custom uses a resolver (this one has {route.certificate})")
 

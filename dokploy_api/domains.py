@@ -7,6 +7,7 @@ that deploy. Not atomic: a failure leaves what was done so far, and the next cal
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,10 +21,8 @@ def reconcile_domains(client: DokployClient, compose_id: str, routes: Mapping[st
     live = client.domain.by_compose_id(compose_id)
     plan = domains.plan(routes, live)
     for row in plan.delete:
-        try:
+        with contextlib.suppress(DokployNotFound):  # deleted meanwhile
             client.domain.delete(str(row["domainId"]))
-        except DokployNotFound:
-            pass  # deleted meanwhile
     for row, service, route in plan.update:
         client.domain.update(domains.update_body(str(row["domainId"]), service, route))
     for service, route in plan.create:

@@ -134,7 +134,8 @@ def test_compose_delete_takes_its_domains_and_a_replacement_gets_them_back_befor
     srv.reset_calls()
     moved = provider.create({**routed, "compose_type": "stack"}).outs or {}  # a mode move: deleted, then created again
     [row] = domains(srv)
-    assert row["composeId"] == moved["compose_id"] and procs(srv, "POST").index("domain.create") < procs(srv, "POST").index("compose.deploy")
+    writes = procs(srv, "POST")
+    assert row["composeId"] == moved["compose_id"] and writes.index("domain.create") < writes.index("compose.deploy")
 
 
 def test_every_route_is_checked_through_traefik_and_recorded_with_the_services_verification(

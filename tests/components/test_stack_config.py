@@ -202,8 +202,8 @@ def test_the_shipped_staging_and_prod_share_one_dokploy_host_and_clash_in_nothin
         assert len([s for s in cat.services.values() if s.route]) == 11 and cat.warnings == ()
     hosts = {n: {(s.route.host, s.route.path) for s in c.services.values() if s.route} for n, c in cats.items()}
     assert not hosts["staging"] & hosts["prod"]
-    digests = {n: "sha256:" + "0" * 64 for n in cats["prod"].services}
-    prod_ports = [clashes.Other(f"compose {g}", clashes.published(render_compose(cats["prod"], g, digests), "")) for g in ("backend", "frontend")]
+    digests = dict.fromkeys(cats["prod"].services, "sha256:" + "0" * 64)
+    prod_ports = [clashes.Other(g, clashes.published(render_compose(cats["prod"], g, digests), "")) for g in ("backend", "frontend")]
     prod_domains = [{"host": h, "path": p, "enabled": True} for h, p in hosts["prod"]]
     claims = [clashes.Claim(s.route.host, s.route.path, n, "k") for n, s in cats["staging"].services.items() if s.route]
     assert clashes.route_problems("staging", claims, prod_domains) == [] and all(not o.bindings for o in prod_ports)

@@ -47,7 +47,8 @@ def test_a_missing_route_is_created_a_changed_one_updated_and_an_undeclared_doma
     assert [(r["domainId"], s) for r, s, _ in plan.update] == [("d1", "brain-api")]
     assert [s for s, _ in plan.create] == ["bizoholic-frontend"]
     assert [r["domainId"] for r in plan.delete] == ["d3"]
-    assert plan.describe() == ["create example.com -> bizoholic-frontend", "update api.example.com -> brain-api", "delete admin.example.com"]
+    assert plan.describe() == [
+        "create example.com -> bizoholic-frontend", "update api.example.com -> brain-api", "delete admin.example.com"]
 
 
 def test_a_domain_with_the_routes_host_is_adopted_and_a_services_domain_follows_a_new_host() -> None:
