@@ -67,15 +67,24 @@ def start(stack: str, catalog: Catalog, deploy: DeploySettings, lister: Lister |
     return future
 
 
-def problems(stack: str, catalog: Catalog, server_ids: Mapping[str, str], pending: Future[Listing] | None) -> list[str]:
-    """One line per port or route the stack asks for that another project on the Dokploy already has."""
+def problems(
+    stack: str, catalog: Catalog, server_ids: Mapping[str, str], pending: Future[Listing] | None, *, preview: bool = False
+) -> list[str]:
+    """One line per port or route the stack asks for that another project on the Dokploy already has.
+
+    Dokploy not answering is a problem at ``up`` (nothing may change unchecked) and a warning in a preview (which
+    changes nothing: it shows the plan, and the ``up`` checks)."""
     if pending is None:
         return []
     ns = stack_config.PROJECT
     try:
         listing = pending.result()
     except DokployError as exc:
-        return [f"stack {stack}: {ns}:dokployUrl: could not read what the other projects on Dokploy publish and route: {exc}"]
+        said = f"stack {stack}: {ns}:dokployUrl: could not read what the other projects on Dokploy publish and route: {exc}"
+        if preview:
+            pulumi.log.warn(f"{said}; this preview did not check the host ports and routes, `pulumi up` does before anything changes")
+            return []
+        return [said]
     want: list[clashes.Wanted] = []
     claims: list[clashes.Claim] = []
     for name, svc in catalog.services.items():

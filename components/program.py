@@ -90,7 +90,7 @@ def build(
     problems += report.errors if report and not pinned else []
     server_ids = placement.server_ids(stack, catalog, deploy, problems, list_servers) if catalog else {}
     if catalog and not problems:  # host ports and routes another project on the Dokploy already has
-        problems += clash_check.problems(stack, catalog, server_ids, others)
+        problems += clash_check.problems(stack, catalog, server_ids, others, preview=pulumi.runtime.is_dry_run())
     if problems or catalog is None:
         raise CatalogError(problems)
     images_warnings = report.warnings if report and not pinned else []

@@ -505,3 +505,22 @@ def test_a_preview_without_an_api_key_says_the_ports_and_routes_were_not_checked
     monkeypatch.setattr("components.stack_config.api_key", lambda: "")
     _placed({}, warnings, monkeypatch, preview=True)
     assert any("this preview has no Dokploy API key, so the host ports and routes it asks for were not checked" in w for w in warnings)
+
+
+def test_dokploy_not_answering_fails_an_up_and_warns_in_a_preview(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.program import build
+    from core.catalog import CatalogError
+    from dokploy_api import DokployConnectionError
+
+    def unreachable() -> Any:
+        raise DokployConnectionError("project.all: could not connect (https://dokploy.example.test)", maybe_sent=False)
+
+    with pytest.raises(CatalogError, match=r"could not read what the other projects on Dokploy publish and route: project\.all: could"):
+        build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[], list_others=unreachable)
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **kw: warnings.append(msg))
+    pulumi.runtime.set_mocks(Mocks(), project="bizosaas-deploy", stack="staging", preview=True)
+    cfg, secret_keys = stack_config()
+    pulumi.runtime.set_all_config(cfg, secret_keys)
+    build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[], list_others=unreachable)
+    assert any("this preview did not check the host ports and routes, `pulumi up` does before anything changes" in w for w in warnings)

@@ -28,7 +28,7 @@ from deployctl.operations import up
 from dokploy_api import DokployClient
 from testkit import images
 from testkit.dokploy import FakeDokploy
-from tests.engine_helpers import ROOT, REGISTRY, remove_stack, sh
+from tests.engine_helpers import REGISTRY, ROOT, remove_stack, sh
 
 pytestmark = pytest.mark.engine
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
