@@ -236,15 +236,6 @@ def inputs(service: Service) -> dict[str, Any]:
     }
 
 
-def summary(service: Service) -> str:
-    """One line for a reviewer: ``https://api.example.com -> brain-api:8001 (letsencrypt)``."""
-    route = service.route
-    if route is None:
-        return ""
-    cert = route.certificate if route.certificate != "custom" else f"custom: {route.cert_resolver}"
-    return f"{route.url} -> {service.name}:{service.port} ({cert})"
-
-
 def check_traefik_url(url: str, scheme: str) -> str | None:
     """None when ``url`` is ``<scheme>://host[:port]`` (where a Traefik entrypoint answers), else what it should be."""
     try:
