@@ -21,7 +21,6 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime.config import CONFIG, is_config_secret
 
 from core.model import StackSettings
 
@@ -219,14 +218,30 @@ def _plain_secrets(stack: str, stack_file: Mapping[str, Any] | None) -> list[str
 
 def api_key() -> str:
     """The Dokploy API key of the running stack (``dokployApiKey``, else DOKPLOY_API_KEY), "" when there is none (a preview)."""
-    value = dict(CONFIG.get()).get(f"{PROJECT}:dokployApiKey")
+    value = pulumi.runtime.get_config(f"{PROJECT}:dokployApiKey")
     return value if isinstance(value, str) and value else os.environ.get(API_KEY_ENV, "")
+
+
+def all_config() -> dict[str, Any]:
+    """Every config value the engine gave the program (full key -> raw value), the keys nothing reads included.
+
+    The SDK has no public way to list the config (``pulumi.Config`` and ``pulumi.runtime.get_config`` answer one key
+    asked by name); an unknown key can only be found in the whole map, which pulumi SDK 3.272 keeps in
+    ``pulumi.runtime.config.CONFIG`` (not in ``pulumi.runtime.__all__``). Checked against 3.272;
+    tests/components/test_public_sdk.py fails loudly when the name or its meaning changes.
+    """
+    whole = getattr(pulumi.runtime.config, "CONFIG", None)
+    if whole is None:
+        raise RuntimeError(
+            "this pulumi SDK no longer has pulumi.runtime.config.CONFIG (checked with 3.272): stack config checks cannot list the keys"
+        )
+    return dict(whole.get())
 
 
 def check_running_stack(stack: str) -> list[str]:
     """``check`` for the stack the program runs as: the engine's config, its secret keys, the stack file beside Pulumi.yaml."""
-    values = dict(CONFIG.get())
-    secret_keys = {k for k in values if is_config_secret(k)}
+    values = all_config()
+    secret_keys = {k for k in values if pulumi.runtime.is_config_secret(k)}
     path = Path.cwd() / f"Pulumi.{stack}.yaml"
     stack_file = yaml.safe_load(path.read_text()) if path.is_file() else None
     return check(stack, values, secret_keys, stack_file if isinstance(stack_file, Mapping) else None, dry_run=pulumi.runtime.is_dry_run())
