@@ -63,17 +63,17 @@ def test_a_complete_config_in_the_project_namespace_has_no_problem() -> None:
             {f"{NS}:dokployURL": "https://x"},
             "stack staging: bizosaas-deploy:dokployURL: unknown key; did you mean dokployUrl? known keys: ",
         ),
-        ({f"{NS}:healthTimeout": "soon"}, "stack staging: bizosaas-deploy:healthTimeout: should be a number of seconds, not 'soon'"),
-        ({f"{NS}:stabilityWindow": "long"}, "stack staging: bizosaas-deploy:stabilityWindow: should be a number of seconds, not 'long'"),
-        ({f"{NS}:rollbackOnFailure": "no"}, "stack staging: bizosaas-deploy:rollbackOnFailure: should be true or false, not 'no'"),
+        ({f"{NS}:healthTimeout": "soon"}, "stack staging: bizosaas-deploy:healthTimeout: 'soon' should be a number of seconds, more"),
+        ({f"{NS}:stabilityWindow": "long"}, "stack staging: bizosaas-deploy:stabilityWindow: 'long' should be a number of seconds"),
+        ({f"{NS}:rollbackOnFailure": "no"}, "stack staging: bizosaas-deploy:rollbackOnFailure: 'no' should be true or false"),
         (
             {f"{NS}:services": "[1]"},
             "stack staging: bizosaas-deploy:services: should be an object (`pulumi config set --path services.KEY <value>`)",
         ),
-        ({f"{NS}:dokployUrl": " "}, "stack staging: bizosaas-deploy:dokployUrl: should be non-empty text"),
-        ({f"{NS}:testGate": "off"}, "stack staging: bizosaas-deploy:testGate: should be true or false, not 'off'"),
-        ({f"{NS}:testTimeout": "0"}, "stack staging: bizosaas-deploy:testTimeout: should be a positive number of seconds, not '0'"),
-        ({f"{NS}:testTimeout": "2m"}, "stack staging: bizosaas-deploy:testTimeout: should be a number of seconds, not '2m'"),
+        ({f"{NS}:dokployUrl": " "}, "stack staging: bizosaas-deploy:dokployUrl: ' ' should be non-empty text"),
+        ({f"{NS}:testGate": "off"}, "stack staging: bizosaas-deploy:testGate: 'off' should be true or false"),
+        ({f"{NS}:testTimeout": "0"}, "stack staging: bizosaas-deploy:testTimeout: 0 should be a number of seconds, more than 0"),
+        ({f"{NS}:testTimeout": "2m"}, "stack staging: bizosaas-deploy:testTimeout: '2m' should be a number of seconds"),
         ({f"{NS}:testgate": "false"}, "stack staging: bizosaas-deploy:testgate: unknown key; did you mean testGate?"),
     ],
 )
@@ -133,11 +133,11 @@ def test_pinned_and_expected_releases_are_release_ids_and_expect_needs_a_promoti
     old_pin = json.dumps({"brain-api": "ghcr.io/o/p/brain-api@sha256:" + "1" * 64})  # written by an older deployctl: still read
     assert problems({f"{NS}:pinnedRelease": old_pin}) == []
     assert problems({f"{NS}:pinnedRelease": "last-week"}) == [
-        f"stack staging: {NS}:pinnedRelease: should be a release id like r-0123456789ab"
+        f"stack staging: {NS}:pinnedRelease: 'last-week' should be a release id like r-0123456789ab"
     ]
     assert problems({f"{NS}:expectRelease": "latest"}) == [
-        f"stack staging: {NS}:expectRelease: should be a release id like r-0123456789ab",
-        f"stack staging: {NS}:expectRelease: only a promoting stack (promoteFrom) can expect a release",
+        f"stack staging: {NS}:expectRelease: 'latest' should be a release id like r-0123456789ab",
+        f"stack staging: {NS}:expectRelease: is only read together with {NS}:promoteFrom",
     ]
 @pytest.mark.parametrize(
     ("extra", "window"),
@@ -145,7 +145,7 @@ def test_pinned_and_expected_releases_are_release_ids_and_expect_needs_a_promoti
         ({}, 10.0),
         ({f"{NS}:promoteFrom": "o/p/staging"}, 30.0),  # prod watches longer
         ({f"{NS}:stabilityWindow": "3"}, 3.0),
-        ({f"{NS}:promoteFrom": "o/p/staging", f"{NS}:stabilityWindow": "0"}, 0.0),
+        ({f"{NS}:promoteFrom": "o/p/staging", f"{NS}:stabilityWindow": "0.5"}, 0.5),
     ],
 )
 def test_stability_window_is_30s_for_a_promoted_stack_and_10s_otherwise(extra: dict[str, str], window: float) -> None:
