@@ -30,7 +30,7 @@ __all__ = ["Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_
 Say = Callable[[str, str], None]
 
 # What the code reads, per level: schemas/catalog.schema.json and stack.schema.json list exactly these keys
-# (tests/core/test_schema_agreement.py); a key added to one is added to the other.
+# (tests/components/test_schema_agreement.py); a key added to one is added to the other.
 TOP_KEYS = {"defaults", "groups", "services"}
 DEFAULT_KEYS = {"restart", "network", "healthcheck", "deploy"}
 HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period", "start_interval"}

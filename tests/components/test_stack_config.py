@@ -186,3 +186,61 @@ def test_compose_projects_is_an_object_read_into_the_settings() -> None:
     read = settings_from_file("staging", config, frozenset())
     assert read.projects == projects and read.publish_address == "0.0.0.0" and read.publish_address_given is True
     assert settings_from_file("staging", {f"{NS}:registry": "r"}, frozenset()).publish_address_given is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("healthTimeout", "0", "0 should be a number of seconds, more than 0 and at most 86400"),
+        ("healthTimeout", "-5", "-5 should be a number of seconds, more than 0 and at most 86400"),
+        ("deployTimeout", "0", "0 should be a number of seconds, more than 0 and at most 86400"),
+        ("deployTimeout", "100000", "100000 should be a number of seconds, more than 0 and at most 86400"),
+        ("stabilityWindow", "0", "0 should be a number of seconds, more than 0 and at most 3600"),
+        ("stabilityWindow", "-1", "-1 should be a number of seconds, more than 0 and at most 3600"),
+        ("pollInterval", "0", "0 should be a number of seconds from 0.1 to 5"),
+        ("pollInterval", "-0.5", "-0.5 should be a number of seconds from 0.1 to 5"),
+        ("pollInterval", "30", "30 should be a number of seconds from 0.1 to 5"),
+        ("testTimeout", "-1", "-1 should be a number of seconds, more than 0 and at most 3600"),
+    ],
+)
+def test_a_timeout_window_or_interval_out_of_range_is_an_error_naming_the_key_and_the_range(key: str, value: str, message: str) -> None:
+    """Issue 22.5: never replaced by a default or clamped."""
+    assert problems({f"{NS}:{key}": value}) == [f"stack staging: {NS}:{key}: {message}"]
+
+
+def test_in_range_numbers_are_read_as_given() -> None:
+    values, secret = base()
+    given = {f"{NS}:healthTimeout": "0.5", f"{NS}:stabilityWindow": "0.25", f"{NS}:deployTimeout": "86400", f"{NS}:pollInterval": "0.1"}
+    assert problems(given) == []
+    pulumi.runtime.set_all_config({**values, **given}, list(secret))
+    deploy = read_deploy(pulumi.Config(NS), "staging")
+    assert (deploy.health_timeout, deploy.stability_window, deploy.deploy_timeout, deploy.poll_interval) == (0.5, 0.25, 86400.0, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({f"{NS}:services": json.dumps({"brain-api": {"publshed": 9000}})},
+         f"{NS}:services/brain-api/publshed: unknown key; did you mean published? (allowed: deploy, enabled, env, local_image, published)"),
+        ({f"{NS}:services": json.dumps({"brain-api": {"published": False, "deploy": {"update_config": {"ordr": "stop-first"}}}})},
+         f"{NS}:services/brain-api/deploy/update_config/ordr: unknown key; did you mean order?"),
+        ({f"{NS}:composeProjects": json.dumps({"backend": {"mdoe": "stack"}})},
+         f"{NS}:composeProjects/backend/mdoe: unknown key; did you mean mode? (allowed: endpointMode, mode, ports, server)"),
+        ({f"{NS}:composeProjects": json.dumps({"backend": {"mode": "swarm"}})},
+         f"{NS}:composeProjects/backend/mode: 'swarm' should be compose (docker compose) or stack"),
+        ({f"{NS}:services": json.dumps({"brain-api": {"published": 0}})},
+         f"{NS}:services/brain-api/published: 0 should be a port number in 1-65535"),
+        ({f"{NS}:env": json.dumps({"LOG_LEVEL": {"level": "INFO"}})}, f"{NS}:env/LOG_LEVEL: should be text or a number"),
+        ({f"{NS}:secrets": json.dumps({"DATABASE_URL": {"x": 1}})}, f"{NS}:secrets: should be an object of NAME: secret"),
+    ],
+)
+def test_nested_keys_are_checked_at_every_depth_with_the_nearest_name(change: dict[str, Any], message: str) -> None:
+    """Issue 22.5: a key nothing reads, at any depth, is reported with the nearest valid name."""
+    found = problems(change)
+    assert any(p.startswith(f"stack staging: {message}") for p in found), found
+
+
+def test_text_keys_keep_their_text_and_number_keys_their_number() -> None:
+    """The engine hands every value over as text: a tag of digits is still a tag, a number of seconds a number."""
+    assert problems({f"{NS}:tag": "2024", f"{NS}:containerSuffix": "123", f"{NS}:healthTimeout": "90"}) == []
+    assert problems({f"{NS}:registryToken": "12345"}) == []  # a secret of digits is a secret

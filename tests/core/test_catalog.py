@@ -132,6 +132,18 @@ BAD: list[tuple[str, Any, Any, str]] = [
      "stack staging: services/brain-api/group: should be one of the catalog's groups (backend, frontend), not 'middle'"),
     ("bad local image", _with_service("brain-api", local_image="Bad Image"), {},
      "stack staging: services/brain-api/local_image: 'Bad Image' is not a valid image reference"),
+    # issue 22.5: a key nothing reads, at any depth, with the nearest valid name
+    ("env value with a misspelt key", _with_service("brain-api", env={"LOG_LEVEL": {"secrt": True}}), {},
+     "stack staging: services/brain-api/env/LOG_LEVEL/secrt: unknown key; did you mean secret? (allowed: secret, service_url, stack)"),
+    ("misspelt service in stack config", None, {"services": {"brain-apii": {"published": 1}}},
+     "stack staging: bizosaas-deploy:services/brain-apii: unknown service; did you mean brain-api? (known: "),
+    ("misspelt env override", None, {"services": {"brain-api": {"env": {"LOG_LEVLE": "x"}}}},
+     "stack staging: bizosaas-deploy:services/brain-api/env/LOG_LEVLE: is not an env var of this service in catalog.yaml; did you mean "
+     "LOG_LEVEL?"),
+    ("misspelt compose project", None, {"projects": {"backnd": {"mode": "stack"}}},
+     "stack staging: bizosaas-deploy:composeProjects/backnd: unknown compose project; did you mean backend?"),
+    ("healthcheck interval of zero", _catalog(defaults={"healthcheck": {"interval": "0s"}}), {},
+     "stack staging: catalog.yaml/defaults/healthcheck/interval: '0s' should be more than zero (Docker replaces 0 with its default)"),
     # the pre-push test gate's catalog keys
     ("test as a number", _with_service("brain-api", test=5), {},
      "stack staging: services/brain-api/test: 5 should be a command (text, run with /bin/sh -c inside the image) or a non-empty list"),
