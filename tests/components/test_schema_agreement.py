@@ -62,7 +62,8 @@ def test_every_key_in_keys_is_in_the_stack_schema_with_its_help_and_kind() -> No
                 f'{STACK_SCHEMA}: "{PROJECT}:{name}" should have "type": "{KIND_TYPES[key.kind]}" (KEYS says {key.kind})'
             )
         else:
-            assert "#/$defs/secure" in refs, f'{STACK_SCHEMA}: "{PROJECT}:{name}" is a {key.kind}: it should accept {{"$ref": "#/$defs/secure"}}'
+            secure = '{"$ref": "#/$defs/secure"}'
+            assert "#/$defs/secure" in refs, f'{STACK_SCHEMA}: "{PROJECT}:{name}" is a {key.kind}: it should accept {secure}'
 
 
 def test_every_key_of_the_stack_schema_is_in_keys() -> None:
@@ -117,7 +118,7 @@ def test_every_key_the_program_reads_is_declared_and_every_declared_key_is_read(
 
 
 def nested_keys(node: dict[str, Any]) -> set[str]:
-    return set((node.get("properties") or {}))
+    return set(node.get("properties") or {})
 
 
 CATALOG_SCHEMA = schema.load(schema.CATALOG)
@@ -143,7 +144,8 @@ LEVELS = [
 def test_each_level_of_the_documents_lists_the_keys_the_code_reads(code: str, keys: set[str], where: str, node: dict[str, Any]) -> None:
     in_schema = nested_keys(node)
     assert in_schema == set(keys), (
-        f"add to {where}: {sorted(set(keys) - in_schema)} (read by the code); add to {code} (and read them): {sorted(in_schema - set(keys))}"
+        f"add to {where}: {sorted(set(keys) - in_schema)} (read by the code); "
+        f"add to {code} (and read them): {sorted(in_schema - set(keys))}"
     )
 
 
