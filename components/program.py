@@ -87,8 +87,8 @@ def build(
     report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
     problems += report.errors if report and not pinned else []
     server_ids = placement.server_ids(stack, catalog, deploy, problems, list_servers) if catalog else {}
-    if problems or catalog is None:
-        raise CatalogError(problems)
+    if problems or catalog is None:  # the config check and the catalog both validate the catalog-shaping keys: once each
+        raise CatalogError(list(dict.fromkeys(problems)))
     for warning in [*(report.warnings if report and not pinned else []), *placement.stack_mode_warnings(stack, catalog, deploy)]:
         pulumi.log.warn(warning)
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
