@@ -37,7 +37,7 @@ from components.dokploy_project import DokployProject, DokployProjectArgs
 from components.placement import ServerLister
 from components.release_record import ReleaseRecord, ReleaseRecordArgs, deployer, source_commit
 from components.stack_config import DeploySettings, read_deploy, read_settings
-from core import dotenv, ledger, release, verification
+from core import dotenv, ledger, names, release, verification
 from core.catalog import Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
 from core.dotenv import render_env_names
@@ -88,6 +88,7 @@ def build(
     problems += report.errors if report and not pinned else []
     server_ids = placement.server_ids(stack, catalog, deploy, problems, list_servers) if catalog else {}
     problems += env_problems(stack, catalog, stack_config.optional_object(cfg, "secrets") or {}) if catalog else []
+    problems += names.problems(stack, catalog) if catalog else []
     if problems or catalog is None:
         raise CatalogError(problems)
     for warning in [*(report.warnings if report and not pinned else []), *placement.stack_mode_warnings(stack, catalog, deploy)]:
@@ -296,6 +297,7 @@ def _compose_project(
             stability_window=deploy.stability_window,
             rollback_on_failure=deploy.rollback_on_failure,
             allow_insecure_http=deploy.allow_insecure_http,
+            app_name=names.app_name_base(catalog.stack, group),
         ),
         opts=pulumi.ResourceOptions(depends_on=depends_on, protect=deploy.protect),
     )
