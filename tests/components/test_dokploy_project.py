@@ -136,3 +136,21 @@ def test_diff_replaces_on_a_new_name_and_makes_no_call(project_props: dict[str, 
     renamed = provider.diff(outs["project_id"], outs, {**project_props, "project_name": "other"})
     assert (renamed.changes, renamed.replaces, renamed.delete_before_replace) == (True, ["project_name"], False)
     assert procs(srv) == []
+
+
+def test_an_environment_removed_by_hand_is_recreated_by_the_next_up(
+    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient
+) -> None:
+    """Issue 22: refresh empties the lost environment's id; the diff must not ignore it, and update recreates it."""
+    provider = configured(DokployProjectProvider(client_options=FAST_CLIENT), api_key)
+    props = {**project_props, "environment_name": "qa"}
+    outs = provider.create(props).outs or {}
+    client.environment.remove(outs["environment_id"])
+    refreshed = provider.read(outs["project_id"], outs).outs
+    diff = provider.diff(outs["project_id"], refreshed, props)
+    assert (diff.changes, diff.replaces) == (True, [])
+    again = provider.update(outs["project_id"], refreshed, props).outs or {}
+    live = {e["name"]: e["environmentId"] for e in client.project.one(outs["project_id"])["environments"]}
+    assert again["environment_id"] == live["qa"] != outs["environment_id"]
+    assert again["created_environment"] is True
+    assert provider.diff(outs["project_id"], again, props).changes is False

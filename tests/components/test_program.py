@@ -452,3 +452,19 @@ def test_the_program_reads_the_catalog_bizosaas_catalog_names(mocks: Mocks, monk
         assert composes == ["backend", "frontend"]
 
     return pulumi.Output.all(outputs["release_manifest"], outputs["compose_project_ids"]).apply(check)
+
+
+def test_a_secret_value_that_would_not_arrive_exactly_stops_the_preview_naming_stack_key_and_services(mocks: Mocks) -> None:
+    from components.program import build
+    from core.catalog import CatalogError
+
+    bad = {**SECRET_VALUES, "JWT_SECRET": "x${{project.JWT}}y", "SECRET_KEY": "it's $x"}  # the second is fine now
+    pulumi.runtime.set_config("bizosaas-deploy:secrets", json.dumps(bad))
+    pulumi.runtime.set_config("bizosaas-deploy:composeProjects", json.dumps({"backend": {"mode": "stack"}}))
+    with pytest.raises(CatalogError) as info:
+        build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[])
+    [line] = [p for p in info.value.problems if "secrets/" in p]
+    assert line.startswith("stack staging: bizosaas-deploy:secrets/JWT_SECRET: contains ${{...}}, which Dokploy replaces")
+    assert "services " in line and "compose project backend, stack mode" in line
+    assert "project.JWT" not in "\n".join(info.value.problems)  # never the value
+    assert mocks.resources == []
