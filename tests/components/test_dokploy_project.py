@@ -81,18 +81,18 @@ def test_delete_removes_the_project_it_created_when_empty(project_props: dict[st
 
 
 def test_delete_keeps_a_project_that_still_holds_services_and_says_so(
-    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient, capsys: pytest.CaptureFixture[str]
+    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient, warnings_shown: Any
 ) -> None:
     provider = DokployProjectProvider(client_options=FAST_CLIENT)
     outs = provider.create(project_props).outs or {}
     client.compose.create("someone-elses", outs["environment_id"])
     configured(provider, api_key).delete(outs["project_id"], outs)
     assert len(projects(srv)) == 1
-    assert "Dokploy project 'bizosaas-p' was kept: it still holds 1 service(s) this stack does not manage" in capsys.readouterr().err
+    assert "Dokploy project 'bizosaas-p' was kept: it still holds 1 service(s) this stack does not manage" in warnings_shown()
 
 
 def test_delete_keeps_an_adopted_project_but_removes_the_environment_it_created(
-    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient, capsys: pytest.CaptureFixture[str]
+    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient, warnings_shown: Any
 ) -> None:
     find_or_create_project(client, "bizosaas-p")
     provider = DokployProjectProvider(client_options=FAST_CLIENT)
@@ -100,7 +100,7 @@ def test_delete_keeps_an_adopted_project_but_removes_the_environment_it_created(
     assert outs["created_project"] is False and outs["created_environment"] is True
     configured(provider, api_key).delete(outs["project_id"], outs)
     assert len(projects(srv)) == 1 and [e["name"] for e in srv.state.snapshot()["environments"]] == ["production"]
-    assert "was kept (this stack did not create it); its environment 'qa' was removed" in capsys.readouterr().err
+    assert "was kept (this stack did not create it); its environment 'qa' was removed" in warnings_shown()
 
 
 def test_delete_of_a_project_already_gone_is_fine(
