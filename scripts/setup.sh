@@ -23,7 +23,8 @@ traefik_log=.state/install-traefik.log
 setsid bash scripts/install-traefik.sh --no-image >"$traefik_log" 2>&1 </dev/null &
 traefik_pid=$!
 trap 'kill -- -"$traefik_pid" 2>/dev/null || true' EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 step() {  # step "what" command...: runs it, then prints how long it took
   local what=$1 t0; shift
