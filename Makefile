@@ -10,7 +10,9 @@ export BIZOSAAS_STANDINS ?= 1
 setup:
 	bash scripts/setup.sh
 
+# the demo's routes answer through a long-lived Traefik configured as Dokploy's (127.0.0.1:8880, :8443)
 demo: setup
+	bash scripts/start-traefik.sh
 	$(PY) -m deployctl demo --stack $(STACK)
 
 # the tests also need the local S3 server (state-backend tests); make demo does not

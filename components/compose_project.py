@@ -67,6 +67,9 @@ class ComposeProjectArgs:
     compose's Dokploy domains, made exactly these before each deploy ({} or None: Dokploy's domains are left as they are)."""
     traefik: Mapping[str, str] | None = None
     """Where every route is checked after a deploy: the Dokploy host's Traefik entrypoints {web, websecure}; {} = not checked."""
+    app_name: str = ""
+    """The appName asked for when the compose is created (Dokploy appends ``-`` and 6 random characters; core.names);
+    "" lets Dokploy generate one. Never compared: a compose keeps the appName it was created with."""
 
 
 class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
@@ -126,6 +129,8 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
             "routes": args.routes if args.routes is not None else {},
             "traefik": dict(args.traefik or {}),
         }
+        if args.app_name:
+            props["app_name_base"] = args.app_name
         props.update(dict.fromkeys(COMPOSE_COMPUTED))
         opts = ResourceOptions.merge(ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS)), opts)
         super().__init__(ComposeProjectProvider(), name, props, opts)

@@ -4,9 +4,11 @@ A route is declared once per service in catalog.yaml (``services.<name>.route``:
 ``api.{domain}``, an optional path, https and the certificate type), over the catalog's ``defaults.route``. A stack
 fills the template (``domain``: ``staging.bizoholic.com``) and may override it, in this order: the stack's ``routes``
 (every route of the stack: ``https``, ``certificate``, ``cert_resolver``; ``enabled: false`` turns them all off), then
-``services.<name>.route`` (one service: any route key, or ``false``: no route). Each layer is checked on its own, so a
-problem names the file and key it is in; then the result (the host a valid DNS name, a letsencrypt certificate only
-with https, no two services on one host and path).
+``services.<name>.route`` (one service: any route key, or ``false``: no route). The shape of each layer is the schemas'
+(schemas/catalog.schema.json, stack.schema.json: keys, types, the path, the certificate types); this module checks
+what they cannot say, naming the key the value came from: the placeholders of a template, the host it gives (a valid
+DNS name), a letsencrypt or custom certificate only with https and a custom one with its resolver, no two services on
+one host and path.
 
 Each route becomes a Dokploy domain of the service's compose project (``core.domains``); the program checks it
 against what other projects route (``core.clashes``).
@@ -40,43 +42,21 @@ PATH = re.compile(r"^/(?:[A-Za-z0-9._~%-]+(?:/[A-Za-z0-9._~%-]+)*)?$")
 RESOLVER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
-def check_layer(value: Any, path: str, say: Say, keys: tuple[str, ...]) -> dict[str, Any]:
-    """One layer of route settings: its keys and their types, every problem said with its key path; the valid part."""
-    if value is None:
-        return {}
+def valid(value: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The well-formed part of one layer of route settings (the schemas report the rest, with its key path)."""
     if not isinstance(value, Mapping):
-        say(path, f"should be a mapping of {', '.join(keys)}")
         return {}
     out: dict[str, Any] = {}
     for key, item in value.items():
-        where = f"{path}/{key}"
-        if key not in keys:
-            say(where, f"unknown key (allowed: {', '.join(keys)})")
-        elif key in ("https", "enabled", "verify"):
-            if isinstance(item, bool):
-                out[key] = item
-            else:
-                say(where, f"should be true or false, not {item!r}")
-        elif key == "certificate":
-            if item in CERTIFICATES:
-                out[key] = item
-            else:
-                say(where, f"{item!r} should be one of {', '.join(CERTIFICATES)} (Dokploy's certificate types)")
-        elif key == "host":
-            if isinstance(item, str) and item.strip():
-                out[key] = item
-            else:
-                say(where, "should be a host name or a template such as api.{domain}")
-        elif key == "path":
-            if isinstance(item, str) and PATH.match(item):
-                out[key] = item
-            else:
-                say(where, f"{item!r} should be '/' or a path prefix such as /api (letters, digits, ._~%-, no trailing '/')")
-        elif key == "cert_resolver":
-            if isinstance(item, str) and RESOLVER.match(item):
-                out[key] = item
-            else:
-                say(where, f"{item!r} should be the name of a certificate resolver of Dokploy's Traefik")
+        ok = (
+            (key in ("https", "enabled", "verify") and isinstance(item, bool))
+            or (key == "certificate" and item in CERTIFICATES)
+            or (key == "host" and isinstance(item, str) and bool(item.strip()))
+            or (key == "path" and isinstance(item, str) and bool(PATH.match(item)))
+            or (key == "cert_resolver" and isinstance(item, str) and bool(RESOLVER.match(item)))
+        )
+        if key in keys and ok:
+            out[str(key)] = item
     return out
 
 
@@ -102,14 +82,11 @@ class StackRoutes:
 
     def __init__(self, stack: str, namespace: str, domain: str, routes: Any, defaults: Any, say: Say) -> None:
         self.stack, self.ns, self.say = stack, namespace, say
-        self.domain = domain
-        self.defaults = check_layer(defaults, "catalog.yaml/defaults/route", say, DEFAULT_KEYS)
-        self.layer = check_layer(routes, f"{namespace}:routes", say, STACK_KEYS)
+        self.domain = domain if HOSTNAME.match(domain or "") else ""  # (the stack schema reports one that is not a DNS name)
+        self.defaults = valid(defaults, DEFAULT_KEYS)
+        self.layer = valid(routes, STACK_KEYS)
         self.enabled = self.layer.get("enabled", True)
         self.without_domain: list[str] = []
-        if domain and not HOSTNAME.match(domain):
-            say(f"{namespace}:domain", f"{domain!r} should be a DNS name in lower case (such as staging.example.com)")
-            self.domain = ""
 
     @property
     def verify(self) -> bool:
@@ -122,11 +99,8 @@ class StackRoutes:
         ours_path = f"{self.ns}:services/{name}/route"
         if given is False:
             return None
-        theirs = {} if given is None else check_layer(given, ours_path, self.say, ROUTE_KEYS)
-        if given is True:
-            self.say(ours_path, "should be false (no route) or a mapping of route keys; a route is on when the catalog declares one")
-            theirs = {}
-        own = check_layer(spec.get("route"), f"services/{name}/route", self.say, ROUTE_KEYS)
+        theirs = valid(given, ROUTE_KEYS)
+        own = valid(spec.get("route"), ROUTE_KEYS)
         if not own and not theirs:
             return None
         if not self.enabled:
@@ -144,8 +118,9 @@ class StackRoutes:
 
         template = merged.get("host")
         if not isinstance(template, str):
-            if "host" not in merged:
-                self.say(f"services/{name}/route/host", "is required: the host name (or a template such as api.{domain}) of the route")
+            if not isinstance(spec.get("route"), Mapping) and isinstance(over.get("route"), Mapping):  # (the catalog's: the schema's)
+                self.say(f"{ours_path}/host", "is required: the catalog gives this service no route, so its host name (or a template "
+                         "such as api.{domain}) is needed")
             return None
         host = self._host(name, template, where("host"))
         if host is None:
@@ -234,19 +209,6 @@ def inputs(service: Service) -> dict[str, Any]:
         "cert_resolver": route.cert_resolver,
         "health": service.health_path,
     }
-
-
-def check_traefik_url(url: str, scheme: str) -> str | None:
-    """None when ``url`` is ``<scheme>://host[:port]`` (where a Traefik entrypoint answers), else what it should be."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return f"{url!r} should be {scheme}://host[:port]"
-    if parts.scheme != scheme or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        what = "web entrypoint (plain http)" if scheme == "http" else "websecure entrypoint (https)"
-        return f"{url!r} should be {scheme}://host[:port], the address of the Traefik {what} of the Dokploy host, without a path"
-    return None if port is None or 0 < port < 65536 else f"{url!r}: {port} is not a port"
 
 
 def traefik_addresses(dokploy_url: str, web: str = "", websecure: str = "") -> dict[str, str]:

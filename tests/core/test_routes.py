@@ -102,11 +102,13 @@ BAD = [
     ("domain not a host name", None, {"domain": "Staging_Bizoholic.com"},
      "stack staging: bizosaas-deploy:domain: 'Staging_Bizoholic.com' should be a DNS name in lower case"),
     ("unknown route key", _with_route("brain-api", {"host": "api.{domain}", "tls": True}), {},
-     "stack staging: services/brain-api/route/tls: unknown key (allowed: host, path, https, certificate, cert_resolver)"),
+     "stack staging: services/brain-api/route/tls: unknown key (allowed: cert_resolver, certificate, host, https, path)"),
     ("route not a mapping", _with_route("brain-api", "api.example.com"), {},
-     "stack staging: services/brain-api/route: should be a mapping of host, path, https, certificate, cert_resolver"),
+     "stack staging: services/brain-api/route: 'api.example.com' should be a mapping of host, path, https, certificate, cert_resolver"),
     ("route without a host", _with_route("brain-api", {"path": "/api"}), {},
      "stack staging: services/brain-api/route/host: is required"),
+    ("a stack's route for a service the catalog gives none", None, {"services": {"auth-service": {
+        "route": {"path": "/auth"}}}}, "stack staging: bizosaas-deploy:services/auth-service/route/host: is required: the catalog gives"),
     ("unknown placeholder", _with_route("brain-api", {"host": "api.{env}"}), {},
      "stack staging: services/brain-api/route/host: 'api.{env}': unknown placeholder {env}"),
     ("template with a format spec", _with_route("brain-api", {"host": "api.{domain:>5}"}), {},
@@ -122,7 +124,7 @@ BAD = [
     ("path with a trailing slash", None, {"services": {"brain-api": {"route": {"path": "/api/"}}}},
      "stack staging: bizosaas-deploy:services/brain-api/route/path: '/api/' should be '/' or a path prefix"),
     ("https not a boolean", None, {"routes": {"https": "yes"}},
-     "stack staging: bizosaas-deploy:routes/https: should be true or false, not 'yes'"),
+     "stack staging: bizosaas-deploy:routes/https: 'yes' should be true or false"),
     ("unknown certificate type", None, {"routes": {"certificate": "acme"}},
      "stack staging: bizosaas-deploy:routes/certificate: 'acme' should be one of letsencrypt, none, custom"),
     ("letsencrypt without https", None, {"routes": {"https": False}},
@@ -135,13 +137,13 @@ BAD = [
     ("a resolver without custom", None, {"services": {"brain-api": {"route": {"cert_resolver": "dns"}}}},
      "stack staging: bizosaas-deploy:services/brain-api/route/cert_resolver: only a route with certificate: custom uses a resolver"),
     ("unknown stack routes key", None, {"routes": {"domain": "x.com"}},
-     "stack staging: bizosaas-deploy:routes/domain: unknown key (allowed: enabled, https, certificate, cert_resolver, verify)"),
+     "stack staging: bizosaas-deploy:routes/domain: unknown key (allowed: cert_resolver, certificate, enabled, https, verify)"),
     ("route true", None, {"services": {"brain-api": {"route": True}}},
-     "stack staging: bizosaas-deploy:services/brain-api/route: should be false (no route) or a mapping of route keys"),
+     "stack staging: bizosaas-deploy:services/brain-api/route: True should be false (no route) or a mapping of route keys"),
     ("two services on one host", None, {"services": {"django-crm": {"route": {"host": "api.{domain}"}}}},
      "stack staging: services/django-crm/route: api.staging.bizoholic.com is already the route of service brain-api"),
     ("catalog default route with a host", "default-route", {},
-     "stack staging: catalog.yaml/defaults/route/host: unknown key (allowed: path, https, certificate, cert_resolver)"),
+     "stack staging: catalog.yaml/defaults/route/host: unknown key (allowed: cert_resolver, certificate, https, path)"),
 ]
 
 
@@ -166,6 +168,3 @@ def test_the_traefik_address_defaults_to_the_dokploy_host() -> None:
     assert routes.traefik_addresses("http://127.0.0.1:3999", "http://127.0.0.1:8880/") == {"web": "http://127.0.0.1:8880",
                                                                                             "websecure": "https://127.0.0.1"}
     assert routes.traefik_addresses("https://d.example.com", "http://10.0.0.5", "https://10.0.0.5:8443")["websecure"] == "https://10.0.0.5:8443"
-    assert routes.check_traefik_url("http://127.0.0.1:8880", "http") is None
-    assert "should be https://host[:port]" in str(routes.check_traefik_url("http://x", "https"))
-    assert "without a path" in str(routes.check_traefik_url("http://x/traefik", "http"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,11 @@ def world() -> Iterator[tuple[FakeDokploy, DokployClient, str]]:
 
 
 def writes(srv: FakeDokploy) -> list[str]:
+    """The writes so far (the stand-in records a call just after answering it: wait until the record is complete)."""
+    last = -1
+    while last != len(srv.calls):
+        last = len(srv.calls)
+        time.sleep(0.05)
     return [p for m, p, _ in srv.calls if m == "POST"]
 
 
