@@ -14,7 +14,7 @@ from components.compose_project_inputs import diff_inputs
 from dokploy_api import DokployClient
 from probes.routes import RouteCheckFailed
 from testkit.dokploy import FakeDokploy
-from tests.components.conftest import compose_yaml, composes, configured, procs
+from tests.components.conftest import compose_yaml, composes, configured, procs, settle
 from tests.probes.test_routes import HostRouter
 
 API = {"host": "api.example.test", "path": "/", "port": 8001, "https": False, "certificate": "none", "cert_resolver": "",
@@ -64,6 +64,7 @@ def test_a_route_change_alone_updates_its_domain_in_place_and_redeploys_once(
     [before] = domains(srv)
     new = {**routed, "routes": {"web": {**API, "host": "gateway.example.test"}}}
     assert diff_inputs(old, new) == ([], ["routes"])
+    settle(srv)
     srv.reset_calls()
     provider.update(old["compose_id"], old, new)
     [after] = domains(srv)
@@ -81,6 +82,7 @@ def test_routes_removed_delete_their_domains_and_a_compose_that_never_had_routes
     plain = provider.create({**props, "compose_name": "frontend", "compose_file": compose_yaml()}).outs or {}
     with client(srv, api_key) as c:  # a domain clicked into Dokploy's UI for a stack that declares no routes
         c.domain.create({"host": "by-hand.example.test", "composeId": plain["compose_id"], "serviceName": "web", "domainType": "compose"})
+    settle(srv)  # (the stand-in records a call just after answering it)
     srv.reset_calls()
     changed = {**props, "compose_name": "frontend", "compose_file": compose_yaml(), "env": props["env"] + "X=1\n"}
     provider.update(plain["compose_id"], plain, changed)
@@ -117,6 +119,7 @@ def test_read_reports_domains_edited_removed_or_added_in_dokploy_and_update_repa
     assert "(not declared) extra.example.test" in read.inputs["routes"]
     _, changed = diff_inputs(outs, two)
     assert "routes" in changed and "deployment" in changed
+    settle(srv)
     srv.reset_calls()
     provider.update(old["compose_id"], outs, two)
     assert sorted((d["host"], d["port"]) for d in domains(srv)) == [("api.example.test", 8001), ("worker.example.test", 9000)]
@@ -131,6 +134,7 @@ def test_compose_delete_takes_its_domains_and_a_replacement_gets_them_back_befor
     old = provider.create(routed).outs or {}
     provider.delete(old["compose_id"], old)
     assert domains(srv) == [] and composes(srv) == []
+    settle(srv)
     srv.reset_calls()
     moved = provider.create({**routed, "compose_type": "stack"}).outs or {}  # a mode move: deleted, then created again
     [row] = domains(srv)

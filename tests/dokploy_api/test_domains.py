@@ -41,6 +41,7 @@ def test_the_compose_ends_with_exactly_the_routes_and_a_second_run_writes_nothin
     srv, client, compose_id = world
     client.domain.create({"host": "old.example.com", "composeId": compose_id, "serviceName": "brain-api"})
     client.domain.create({"host": "web.example.com", "composeId": compose_id, "serviceName": "web"})
+    writes(srv)  # settled
     srv.reset_calls()
     routes: dict[str, Any] = {"brain-api": API, "bizoholic-frontend": {**API, "host": "web.example.com", "port": 3000}}
     plan = reconcile_domains(client, compose_id, routes)
@@ -48,6 +49,7 @@ def test_the_compose_ends_with_exactly_the_routes_and_a_second_run_writes_nothin
     assert sorted((d["host"], d["serviceName"], d["port"]) for d in client.domain.by_compose_id(compose_id)) == [
         ("api.example.com", "brain-api", 8001), ("web.example.com", "bizoholic-frontend", 3000)]
     assert len(plan.update) == 2
+    writes(srv)  # settled
     srv.reset_calls()
     assert not reconcile_domains(client, compose_id, routes)
     assert writes(srv) == []  # one domain.byComposeId, nothing written
