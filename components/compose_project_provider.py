@@ -5,7 +5,8 @@ Guarantees:
 * check: every input is validated; a failure names the property and never echoes a secret.
 * diff: compares the stored outputs with the new inputs, then, when nothing differs there and the API key is
   at hand, reads Dokploy's view (one ``compose.one``): a compose file, env or type that is not what this update
-  declares, or a last deployment that failed or was cancelled (a failed update with ``rollback_on_failure``
+  declares, a domain of a declared route edited, removed or added in Dokploy's UI (a change of ``routes``),
+  or a last deployment that failed or was cancelled (a failed update with ``rollback_on_failure``
   off leaves Dokploy on the new file while the state keeps the old one), is a change that the update repairs,
   and a compose deleted in Dokploy is created again; so a plain ``pulumi up`` needs no ``--refresh``. Without
   a key (a pull request's preview) the stored outputs decide alone. The environment, compose name,
@@ -262,7 +263,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             if live is None:
                 replaces = ["compose_name"]  # deleted in Dokploy: created again (the delete of the old id finds nothing)
             elif live and live_differs(live, new):
-                changed = ["compose_file"]
+                changed = ["routes"] if domains_differ(live, new) else ["compose_file"]
         return DiffResult(changes=bool(replaces or changed), replaces=replaces, stables=[], delete_before_replace=bool(replaces))
 
     def _peek(self, compose_id: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -523,10 +524,17 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
 
 
 def live_differs(live: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether Dokploy's compose is not what ``new`` declares: file, env, type, or a last deployment that did not end done."""
+    """Whether Dokploy's compose is not what ``new`` declares: file, env, type, a last deployment that did not end done, or
+    (a compose with routes) its domains."""
     if live.get("composeFile") != (new.get("compose_file") or "") or (live.get("env") or "") != (new.get("env") or ""):
         return True
-    return bool(live_drift(live, str(new.get("compose_type") or "docker-compose"))[0])
+    return bool(live_drift(live, str(new.get("compose_type") or "docker-compose"))[0]) or domains_differ(live, new)
+
+
+def domains_differ(live: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether the domains ``compose.one`` lists are not the declared routes (never for a compose without routes)."""
+    declared = domains.declared(_mapping(new.get("routes")))
+    return bool(declared) and bool(domains.drift(declared, [r for r in live.get("domains") or [] if isinstance(r, dict)]))
 
 
 def _where(server_id: Any, name: Any) -> str:

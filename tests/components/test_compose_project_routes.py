@@ -177,3 +177,22 @@ def test_check_names_a_bad_route(provider: ComposeProjectProvider, routed: dict[
     assert [(f.property, f.reason) for f in failures] == [("routes", reason)]
     bad = provider.check({}, {**routed, "traefik": {"web": "https://x"}}).failures
     assert [f.property for f in bad] == ["traefik"]
+
+
+def test_a_plain_up_sees_a_domain_edited_in_dokploy_without_a_refresh_and_repairs_it(
+    provider: ComposeProjectProvider, routed: dict[str, Any], srv: FakeDokploy, api_key: str
+) -> None:
+    configured(provider, api_key)
+    old = provider.create(routed).outs or {}
+    assert not provider.diff(old["compose_id"], old, routed).changes  # as declared: no change (one compose.one)
+    with client(srv, api_key) as c:
+        [row] = c.domain.by_compose_id(old["compose_id"])
+        c.domain.update({"domainId": row["domainId"], "host": "api.example.test", "https": True, "certificateType": "letsencrypt"})
+    result = provider.diff(old["compose_id"], old, routed)
+    assert result.changes and result.replaces == []
+    settle(srv)
+    srv.reset_calls()
+    provider.update(old["compose_id"], old, routed)
+    [repaired] = domains(srv)
+    assert (repaired["https"], repaired["certificateType"]) == (False, "none")
+    assert [p for p in procs(srv, "POST") if p.startswith(("domain.", "compose."))] == ["domain.update", "compose.redeploy"]
