@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,11 @@ class Copy:
                               check=False)
 
     def ok(self, line: str) -> str:
+        started = time.monotonic()
         done = self.sh(line)
         output = done.stdout + done.stderr
         assert done.returncode == 0, f"{line} failed ({done.returncode}):\n{output[-4000:]}"
-        print(f"\n$ {line}\n{output[-2500:]}")
+        print(f"\n$ {line}   [{time.monotonic() - started:.1f}s]\n{output[-2500:]}")
         return output
 
     def containers(self) -> list[str]:
