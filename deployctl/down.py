@@ -12,7 +12,7 @@ What `make demo` leaves, and how each goes:
   on the Docker Engine;
 * the stand-in started here (``.state/dokploy/standin.pid``: never another checkout's) is stopped and its state
   (``.state/dokploy``) removed, so the next `make demo` starts from scratch;
-* the demo Traefik, when ``scripts/start-traefik.sh`` exists (``stop``).
+* the demo Traefik (``scripts/stop-traefik.sh``: only the container the demo started, by its name and label).
 
 The images stay (`make demo` rebuilds them from cache), and so do the registry's manifests (the pushes keep them
 remotely) and the Swarm setup.sh made.
@@ -30,7 +30,7 @@ from deployctl import demo, engine, local_stack, operations, target
 from dokploy_api import DokployClient, DokployError
 from testkit.dokploy import launch
 
-TRAEFIK = engine.PROJECT_DIR / "scripts" / "start-traefik.sh"
+TRAEFIK = engine.PROJECT_DIR / "scripts" / "stop-traefik.sh"
 COMPOSE_TYPE = "pulumi-python:dynamic/dokploy:ComposeProject"
 
 
@@ -160,10 +160,12 @@ def run() -> int:
         removed.append(f"removed the stand-in's state ({_rel(demo.STANDIN_DIR)})")
     for line in removed:
         say(line)
-    if TRAEFIK.is_file():  # the demo Traefik: the script stops it if the demo started it, and says so
-        out = subprocess.run(["bash", str(TRAEFIK), "stop"], cwd=engine.PROJECT_DIR, capture_output=True, text=True, check=False)
-        removed += [line for line in out.stdout.splitlines() if line.strip()]
-        print(out.stdout, end="", flush=True)
+    if TRAEFIK.is_file():  # the demo Traefik: "traefik: removed <name>", or "... is not running" (nothing removed)
+        out = subprocess.run(["bash", str(TRAEFIK)], cwd=engine.PROJECT_DIR, capture_output=True, text=True, check=False)
+        gone = [line for line in out.stdout.splitlines() if line.startswith("traefik: removed ")]
+        for line in gone:
+            say(f"removed the demo Traefik ({line.removeprefix('traefik: removed ')})")
+        removed += gone
     if not removed:
         say("nothing to remove: no local stack, no Dokploy stand-in started here, nothing of the demo left")
     return 0

@@ -57,7 +57,7 @@ class Copy:
                 shutil.copy2(ROOT / rel, self.dir / rel)
         (self.dir / "venv").symlink_to(ROOT / "venv")
         (self.dir / ".tools").symlink_to(ROOT / ".tools")  # the cached Pulumi engine build
-        port, *published = free_ports(1 + len(ENABLED))
+        port, *published, self.traefik_web, websecure, api = free_ports(4 + len(ENABLED))
         self.url = f"http://127.0.0.1:{port}"
         self.project = f"bizosaas-{self.suffix}"
         self.registry = f"127.0.0.1:5000/daytwo-{self.run}"
@@ -74,6 +74,9 @@ class Copy:
         keep = ("PULUMI_", "BIZOSAAS_", "DOKPLOY_", "AWS_")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(keep)}
         self.env["PATH"] = "/usr/local/bin:/usr/bin:/bin"  # a new user's shell: make and deployctl find the rest themselves
+        # the demo Traefik of this copy (scripts/start-traefik.sh's settings): never the machine's bizosaas-traefik
+        self.env.update({"BIZOSAAS_TRAEFIK_NAME": f"bizosaas-traefik-daytwo-{self.run}", "BIZOSAAS_TRAEFIK_WEB_PORT": str(self.traefik_web),
+                         "BIZOSAAS_TRAEFIK_WEBSECURE_PORT": str(websecure), "BIZOSAAS_TRAEFIK_API_PORT": str(api)})
 
     def sh(self, line: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["bash", "-c", line], cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=timeout,
@@ -140,17 +143,18 @@ def test_the_readme_day_two_lines_run_verbatim(copy: Copy) -> None:
         [row] = [line for line in out.splitlines() if line.startswith(f"{name} ")]
         cells = row.split()
         assert cells[1] in ("backend", "frontend") and cells[3] == release.group(1) and cells[4] == "healthy" and cells[-1] == "yes", row
-    assert re.search(r"compose projects: backend \(compose-[\w-]+, compose mode\), frontend \(compose-[\w-]+, compose mode\)", out)
+    assert re.search(r"compose projects: backend \([\w-]+, compose mode\), frontend \([\w-]+, compose mode\)", out)
 
     out = copy.ok(logs)  # brain-api's log through Dokploy's API: Docker's timestamps, what the service printed
     assert re.search(r"^\d{4}-\d\d-\d\dT[\d:.]+Z listening on port 8001$", out, re.MULTILINE), out
 
     out = copy.ok(down)
-    destroyed = (r"^down: destroyed stack local: \d+ resources \(compose project backend \(compose-[\w-]+\), compose project "
-                 rf"frontend \(compose-[\w-]+\), Dokploy project {copy.project}\); removed the stack and Pulumi.local.yaml$")
+    destroyed = (r"^down: destroyed stack local: \d+ resources \(compose project backend \([\w-]+\), compose project "
+                 rf"frontend \([\w-]+\), Dokploy project {copy.project}\); removed the stack and Pulumi.local.yaml$")
     assert re.search(destroyed, out, re.MULTILINE), out
     assert re.search(rf"^down: stopped the Dokploy stand-in on {re.escape(copy.url)} \(pid \d+\)$", out, re.MULTILINE), out
     assert "down: removed the stand-in's state (.state/dokploy)" in out
+    assert f"down: removed the demo Traefik (bizosaas-traefik-daytwo-{copy.run})" in out, out
     assert copy.containers() == [] and not launch.answers(copy.url) and not (copy.dir / "Pulumi.local.yaml").exists()
     stacks = copy.dir / ".state" / "backend" / ".pulumi" / "stacks" / "bizosaas-deploy"
     assert not (stacks / "local.json").exists() and not (stacks / "local.json.gz").exists()  # the stack is gone from the backend
