@@ -1,5 +1,5 @@
 # The two commands of README.md: `make demo` (the main job end to end, locally) and `make test`.
-.PHONY: setup demo test lint preview rollback releases
+.PHONY: setup demo down test lint preview rollback releases
 
 STACK ?= local
 PY := venv/bin/python
@@ -14,6 +14,11 @@ setup:
 demo: setup
 	bash scripts/start-traefik.sh
 	$(PY) -m deployctl demo --stack $(STACK)
+
+# tear the demo down: every local stack (destroyed, removed), the stand-in (stopped, its state removed), what they left;
+# says what it removed, and that there is nothing to remove the second time
+down:
+	@if [ -x $(PY) ]; then $(PY) -m deployctl down; else echo "down: nothing to remove (no venv here: make demo never ran)"; fi
 
 # the tests also need the local S3 server (state-backend tests); make demo does not
 test:

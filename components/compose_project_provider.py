@@ -75,6 +75,7 @@ from components.provider_support import (
     engine_warning,
     guard,
     now,
+    prefix_error,
     props_of,
     read_result,
     same,
@@ -142,6 +143,8 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     """Extra verify_runtime keyword arguments (tests: interval, log_lines)."""
     delete_settle: float = DELETE_SETTLE
     """Seconds a delete waits for the project's services and containers to be gone."""
+    stack: str = ""
+    """The stack that declared the resource, for the command a failure suggests ("" in states pickled before it)."""
 
     route_options: dict[str, Any] = field(default_factory=dict)
     """Extra verify_routes keyword arguments (tests: interval)."""
@@ -181,7 +184,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         """What runs is the release, healthy and stable (through Dokploy), then the health URLs answer; the per-service record."""
         app_name = live.get("appName") or client.compose.one(compose_id).get("appName")
         compose_type = str(props.get("compose_type") or "docker-compose")
-        runtime = runtime_for(client, compose_type, compose_id, str(app_name), live.get("serverId"))
+        runtime = runtime_for(client, compose_type, compose_id, str(app_name), live.get("serverId"), str(props.get("compose_name") or ""))
         try:
             expected = expected_services(str(props.get("compose_file") or ""))
         except ValueError as exc:
@@ -205,6 +208,22 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 **self.health_options,
             )
         return self._check_routes(props, verified.record, timings)
+
+    def _explained(self, exc: BaseException, props: Mapping[str, Any], app_name: Any) -> BaseException:
+        """The failure, naming the compose project by its catalog name (Dokploy's app name after it), and the command
+        that helps next: the log of the one service that failed, else the stack's status."""
+        name = f"compose project {props.get('compose_name')}" + (f" ({app_name})" if app_name else "")
+        if name not in str(exc):
+            exc = prefix_error(exc, f"{name}: ")
+        if not isinstance(exc, DeploymentFailed | HealthCheckFailed | VerificationFailed | RouteCheckFailed):
+            return exc  # Dokploy refused or did not answer: its message says what to do
+        services = exc.services if isinstance(exc, VerificationFailed) else [exc.service] if isinstance(exc, HealthCheckFailed) else []
+        stack = self.stack or "<stack>"
+        if len(services) == 1:
+            hint = f"python -m deployctl logs --stack {stack} {services[0]} --tail 50"
+        else:
+            hint = f"python -m deployctl status --stack {stack}"
+        return append_to_error(exc, f"\nnext: {hint}")
 
     def _deploy(self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str) -> dict[str, Any]:
         return deploy_and_wait(
@@ -330,7 +349,8 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                     deployment = self._deploy(client, compose_id, p, redeploy=existing is not None, why="create")
                 verification = self._verify(client, compose_id, row, p, timings)
             except Exception as exc:
-                raise append_to_error(exc, f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)") from None
+                kept = f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)"
+                raise self._explained(append_to_error(exc, kept), p, app_name) from None
         outs = self._outputs(
             p,
             compose_id=compose_id,
@@ -383,10 +403,11 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                         deployment = self._deploy(client, _id, new, redeploy=True, why="update")
                 verification = self._verify(client, _id, live, new, timings)
             except (DeploymentFailed, HealthCheckFailed, VerificationFailed, RouteCheckFailed) as exc:
+                failure: BaseException = exc
                 if new.get("rollback_on_failure") and must_deploy:
                     changed = (compose_changed, env_changed, routes_changed)
-                    raise append_to_error(exc, self._rollback(client, _id, live, old, new, *changed)) from None
-                raise
+                    failure = append_to_error(exc, self._rollback(client, _id, live, old, new, *changed))
+                raise self._explained(failure, new, live.get("appName") or old.get("app_name")) from None
         computed = {
             **keep,
             "drift": [],
