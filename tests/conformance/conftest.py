@@ -12,20 +12,19 @@ suite's own (testkit/traefik.py), configured as Dokploy's.
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from dokploy_api import DokployClient
 from testkit import images
+from testkit import traefik as traefik_kit
 from testkit.dokploy import FakeDokploy
 
 REGISTRY = "127.0.0.1:5000"
@@ -91,10 +90,6 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             traefik.stop()
 
 
-def _traefik() -> Any:
-    """A Traefik of the suite's own for the stand-in's routes (None, said by the route test, when it cannot run here)."""
-    try:
-        traefik = importlib.import_module("testkit.traefik")
-    except ImportError:
-        return None
-    return traefik.start() if traefik.installed() else None
+def _traefik() -> traefik_kit.Traefik | None:
+    """A Traefik of the suite's own for the stand-in's routes (None, said by the route test, when it is not installed here)."""
+    return traefik_kit.start() if traefik_kit.installed() else None

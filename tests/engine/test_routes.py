@@ -6,13 +6,11 @@ does), publishes no host port, and is verified through Dokploy's API and through
 Dokploy's (testkit/traefik.py: a container on dokploy-network, the Docker provider) then sends each stack's host names
 to that stack's own containers. Only the identity of the stacks is this run's (names, container suffixes, projects,
 domains, images, the Traefik's ports): every Traefik on this engine sees every labelled container. Two services per
-stack (brain-api in backend, bizoholic-frontend in frontend), one world for the module, tests in order.
+stack (brain-api in backend, thrillring-gaming in frontend), one world for the module, tests in order.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -28,34 +26,20 @@ from deployctl.operations import up
 from dokploy_api import DokployClient
 from testkit import images
 from testkit.dokploy import FakeDokploy
+from testkit.traefik import Traefik
 from tests.engine_helpers import REGISTRY, ROOT, remove_stack, sh
 
 pytestmark = pytest.mark.engine
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
-KEEP = ("brain-api", "bizoholic-frontend")
+KEEP = ("brain-api", "thrillring-gaming")  # thrillring-gaming calls brain-api only
 NS = "bizosaas-deploy"
 
 
-def start_traefik() -> Any:
-    """A Traefik of this module's own (random loopback ports), or a skip saying why there is none (a failure under CI)."""
-    try:
-        traefik = importlib.import_module("testkit.traefik")
-    except ImportError:
-        reason = "testkit/traefik.py is not in this checkout (the `traefik` branch brings it)"
-    else:
-        if traefik.installed():
-            return traefik.start()
-        reason = traefik.not_installed_reason()
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 class World:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, traefik: Traefik) -> None:
         self.run = secrets.token_hex(3)
         self.key = secrets.token_hex(16)
-        self.traefik = start_traefik()
+        self.traefik = traefik  # this module's own (tests/conftest.py: random loopback ports)
         self.srv = FakeDokploy(api_keys={self.key}, docker=True, work_dir=tmp / "dokploy", latency=0)
         self.srv.start()
         self.local, self.prod = f"routes-{self.run}", f"routes-{self.run}-prod"
@@ -86,19 +70,18 @@ class World:
         for stack in reversed(self.stacks):
             remove_stack(stack)
         self.srv.stop()
-        self.traefik.stop()
         images.remove_containers(self.run)
         pushed = sh("docker", "images", "-q", "--filter", f"reference={REGISTRY}/routes-{self.run}/*").split()
         subprocess.run(["docker", "rmi", "-f", *self.images.values(), *sorted(set(pushed))], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, traefik: Traefik) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("routes")
     (tmp / "backend").mkdir()
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PULUMI_BACKEND_URL", (tmp / "backend").as_uri())
-        w = World(tmp)
+        w = World(tmp, traefik)
         try:
             yield w
         finally:
@@ -114,13 +97,13 @@ def test_local_is_verified_through_its_routes_and_publishes_no_host_port(world: 
     assert out["verification"]["brain-api"]["route"] == {
         "url": f"http://{api}/health", "through": world.traefik.web_url, "status": 200,
         "seconds": out["verification"]["brain-api"]["route"]["seconds"]}
-    assert out["verification"]["bizoholic-frontend"]["route"]["url"] == f"http://{world.run}.local.bizoholic.test/api/health"
+    assert out["verification"]["thrillring-gaming"]["route"]["url"] == f"http://thrillring.{world.run}.local.bizoholic.test/api/health"
     for name in KEEP:
         assert sh("docker", "port", world.container(name, world.local)) == ""  # no host port: reached through Traefik
     with DokployClient(world.srv.base_url, world.key, allow_insecure_http=True) as client:
         rows = client.overview.domains()
     assert sorted((r["host"], r["projectName"]) for r in rows) == sorted(
-        [(api, f"bizosaas-{world.local}"), (f"{world.run}.local.bizoholic.test", f"bizosaas-{world.local}")])
+        [(api, f"bizosaas-{world.local}"), (f"thrillring.{world.run}.local.bizoholic.test", f"bizosaas-{world.local}")])
 
 
 def test_local_prod_runs_beside_it_and_each_stacks_hosts_answer_from_its_own_containers(world: World) -> None:
@@ -130,7 +113,7 @@ def test_local_prod_runs_beside_it_and_each_stacks_hosts_answer_from_its_own_con
     assert result.outputs["verified"].value is True
     answered = {}
     for stack, domain in ((world.local, f"{world.run}.local.bizoholic.test"), (world.prod, f"{world.run}.bizoholic.test")):
-        for name, host in (("brain-api", f"api.{domain}"), ("bizoholic-frontend", domain)):
+        for name, host in (("brain-api", f"api.{domain}"), ("thrillring-gaming", f"thrillring.{domain}")):
             resp = world.traefik.wait_route(host, "/cgi-bin/whoami")
             answered[(stack, name)] = resp.text.strip()
             assert answered[(stack, name)] == world.hostname(world.container(name, stack)), (stack, name, host)
