@@ -61,8 +61,9 @@ class Suite:
         self.route_check: dict[str, Any] | None = None
         """What the backend's route answered through Traefik at the up that made it."""
         self.stack = engine.stack(f"conformance-{target.run}", program=self.program, work_dir=work)
-        # refresh and destroy only see the state, which never holds the key: they read it from the stack config
-        self.stack.set_config("bizosaas-conformance:dokployApiKey", auto.ConfigValue(target.key, secret=True))
+        # refresh and destroy only see the state, which never holds the key: they read it from the stack config, by its full
+        # key in the program's namespace (components/provider_support.py: API_KEY_CONFIG_KEYS), whatever this project is named
+        self.stack.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(target.key, secret=True))
 
     def program(self) -> None:
         t = self.target
