@@ -1,9 +1,9 @@
 """Before anything is pushed or deployed: the host ports and routes a stack asks for, checked against every other
 project on its Dokploy (``core.clashes``), read through Dokploy's API.
 
-One ``project.all`` (every compose, with its project and environment), one ``compose.one`` per compose of another
-project or environment (its compose file and server: what it publishes), read by a few clients at once, and one
-``overview.domains`` (every domain of every application and compose, with its owner). The stack's own project and
+One ``project.all`` (every compose, with its project and environment), one ``overview.domains`` (every domain of every
+application and compose, with its owner) and one ``server.all`` (names for messages), at once; then one ``compose.one``
+per compose of another project or environment (its compose file and server: what it publishes), a few at once. The stack's own project and
 environment are its own, whatever they hold. The reading starts in the background as soon as the catalog is known
 (``start``) and is judged once the servers are resolved (``problems``). A preview without an API key (a pull
 request's) cannot read: it says so; ``up`` always has the key.
@@ -102,15 +102,21 @@ def problems(
 
 
 def _reader(deploy: DeploySettings, key: str) -> Lister:
-    def read() -> Listing:
+    def call(read: Callable[[DokployClient], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         with DokployClient(deploy.dokploy_url, key, allow_insecure_http=deploy.allow_insecure_http) as client:
-            others = [c for c in _composes(client.project.all()) if not _ours(c, deploy)]
-            domains = [d for d in client.overview.domains() if not _own_domain(d, deploy)]
-            servers = {str(s.get("serverId")): str(s.get("name")) for s in client.server.all()} if others else {}
-        chunks = [others[i::READERS] for i in range(READERS) if others[i::READERS]]
-        with ThreadPoolExecutor(max_workers=max(1, len(chunks)), thread_name_prefix="clash-read") as pool:
+            return read(client)
+
+    def read() -> Listing:
+        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="clash-read") as pool:  # the three lists at once
+            projects = pool.submit(call, lambda c: c.project.all())
+            overview = pool.submit(call, lambda c: c.overview.domains())
+            server_rows = pool.submit(call, lambda c: c.server.all())
+            others = [c for c in _composes(projects.result()) if not _ours(c, deploy)]
+            chunks = [others[i::READERS] for i in range(READERS) if others[i::READERS]]
             read_chunks = pool.map(lambda chunk: _read_composes(deploy, key, chunk), chunks)
             composes = [other for chunk in read_chunks for other in chunk]
+            domains = [d for d in overview.result() if not _own_domain(d, deploy)]
+            servers = {str(s.get("serverId")): str(s.get("name")) for s in server_rows.result()}
         return Listing(composes, domains, servers)
 
     return read

@@ -114,7 +114,7 @@ def answer(url: str, traefik: dict[str, str]) -> str:
         status, body = Through(traefik)(url, 3.0)
     except OSError as exc:
         return f"down ({type(exc).__name__})"
-    return f"{status} {body.strip()[:40]}" if 200 <= status < 300 else f"HTTP {status}"
+    return f"{status} {body.strip()[:32]}" if 200 <= status < 300 else f"HTTP {status}"
 
 
 def print_table(stack: str, outputs: dict[str, Any], elapsed: float) -> None:
@@ -127,7 +127,7 @@ def print_table(stack: str, outputs: dict[str, Any], elapsed: float) -> None:
     traefik = traefik_addresses(str(config.get(f"{PROJECT}:dokployUrl") or ""), str(config.get(f"{PROJECT}:traefikUrl") or ""),
                                 str(config.get(f"{PROJECT}:traefikHttpsUrl") or ""))
     records = outputs.get("verification") or {}
-    print(f"\n{'service':28} {'image digest':22} {'project':9} {'verified (Dokploy)':22} {'route':38} answer (through {traefik['web']})")
+    print(f"\n{'service':28} {'image digest':22} {'project':9} {'verified (Dokploy)':22} {'route':43} answer (through {traefik['web']})")
     for name, svc in catalog.services.items():
         digest = outputs["image_digests"].get(name, "")
         rec = records.get(name) or {}
@@ -136,6 +136,6 @@ def print_table(stack: str, outputs: dict[str, Any], elapsed: float) -> None:
             route, now = svc.route.url, answer(route_url(inputs(svc)), traefik)
         else:
             route, now = "-", health(health_url(template, svc)) if template else "(no route: dokploy-network only)"
-        print(f"{name:28} {digest[:19]:22} {svc.group:9} {seen:22} {route:38} {now}")
+        print(f"{name:28} {digest[:19]:22} {svc.group:9} {seen:22} {route:43} {now}")
     print(f"\nrelease {outputs['release_id']}  verified={outputs['verified']}  pulumi up took {elapsed:.1f}s\n")
     sys.stdout.flush()
