@@ -78,7 +78,7 @@ def placeholders(template: str) -> list[str]:
 
 
 class StackRoutes:
-    """The route settings of one stack: its ``routes`` object and ``domain``, checked once, applied per service."""
+    """The route settings of one stack (its ``routes`` object and ``domain``), applied to each service's catalog route."""
 
     def __init__(self, stack: str, namespace: str, domain: str, routes: Any, defaults: Any, say: Say) -> None:
         self.stack, self.ns, self.say = stack, namespace, say
@@ -87,11 +87,6 @@ class StackRoutes:
         self.layer = valid(routes, STACK_KEYS)
         self.enabled = self.layer.get("enabled", True)
         self.without_domain: list[str] = []
-
-    @property
-    def verify(self) -> bool:
-        """Whether a deploy checks every route through Traefik (``routes.verify``, default on)."""
-        return bool(self.layer.get("verify", True))
 
     def route(self, name: str, spec: Mapping[str, Any], over: Mapping[str, Any]) -> Route | None:
         """The route of one service in this stack (None: it has none), from its catalog entry and the stack's override."""
