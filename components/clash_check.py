@@ -1,9 +1,9 @@
 """Before anything is pushed or deployed: the host ports and routes a stack asks for, checked against every other
 project on its Dokploy (``core.clashes``), read through Dokploy's API.
 
-One ``project.all`` (every compose, with its project and environment), one ``overview.domains`` (every domain of every
-application and compose, with its owner) and one ``server.all`` (names for messages), at once; then one ``compose.one``
-per compose of another project or environment (its compose file and server: what it publishes), a few at once. The stack's own project and
+One ``project.all`` (every compose, with its project and environment) and one ``overview.domains`` (every domain of every
+application and compose, with its owner), at once; then one ``compose.one`` per compose of another project or
+environment (its compose file and server: what it publishes), a few at once. The stack's own project and
 environment are its own, whatever they hold. The reading starts in the background as soon as the catalog is known
 (``start``) and is judged once the servers are resolved (``problems``). A preview without an API key (a pull
 request's) cannot read: it says so; ``up`` always has the key.
@@ -35,8 +35,6 @@ class Listing:
     composes: list[clashes.Other] = field(default_factory=list)
     domains: list[dict[str, Any]] = field(default_factory=list)
     """``overview.domains`` rows of the other projects."""
-    servers: dict[str, str] = field(default_factory=dict)
-    """serverId -> name, for messages."""
 
 
 Lister = Callable[[], Listing]
@@ -96,7 +94,7 @@ def problems(
         if svc.route:
             claims.append(clashes.Claim(svc.route.host, svc.route.path, name, f"services/{name}/route"))
     return [
-        *clashes.port_problems(stack, want, listing.composes, listing.servers),
+        *clashes.port_problems(stack, want, listing.composes, {i: n for n, i in server_ids.items()}),
         *clashes.route_problems(stack, claims, listing.domains),
     ]
 
@@ -107,17 +105,15 @@ def _reader(deploy: DeploySettings, key: str) -> Lister:
             return read(client)
 
     def read() -> Listing:
-        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="clash-read") as pool:  # the three lists at once
+        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="clash-read") as pool:  # both lists at once
             projects = pool.submit(call, lambda c: c.project.all())
             overview = pool.submit(call, lambda c: c.overview.domains())
-            server_rows = pool.submit(call, lambda c: c.server.all())
             others = [c for c in _composes(projects.result()) if not _ours(c, deploy)]
             chunks = [others[i::READERS] for i in range(READERS) if others[i::READERS]]
             read_chunks = pool.map(lambda chunk: _read_composes(deploy, key, chunk), chunks)
             composes = [other for chunk in read_chunks for other in chunk]
             domains = [d for d in overview.result() if not _own_domain(d, deploy)]
-            servers = {str(s.get("serverId")): str(s.get("name")) for s in server_rows.result()}
-        return Listing(composes, domains, servers)
+        return Listing(composes, domains)
 
     return read
 

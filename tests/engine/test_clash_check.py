@@ -20,6 +20,7 @@ import yaml
 
 from deployctl.operations import EngineFailed, preview, up
 from dokploy_api import DokployClient
+from dokploy_api.deploy import deploy_and_wait
 from testkit import images
 from testkit.dokploy import FakeDokploy
 from tests.engine_helpers import REGISTRY, ROOT, StackFiles, free_ports, remove_stack, sh
@@ -54,8 +55,7 @@ class World(StackFiles):
             project = client.project.create(f"legacy-{self.run}")
             compose = client.compose.create("web", project["environment"]["environmentId"], source_type="raw", compose_file=text)
             client.domain.create({"host": f"api.{self.domain}", "composeId": compose["composeId"], "serviceName": "web", "port": 8001})
-            client.compose.deploy(compose["composeId"])
-        assert self.srv.wait_idle(60)
+            deploy_and_wait(client, compose["composeId"], timeout=120, poll_interval=0.5)  # DeploymentFailed with its log otherwise
         return f"legacy-{self.run}"
 
     def close(self) -> None:
