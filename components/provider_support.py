@@ -22,12 +22,19 @@ from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
 from core.redact import redact
 from core.wire import UNKNOWN, unwrap_secrets
-from dokploy_api import DokployClient, DokployConfigError, DokployError, DokployNotFound
+from dokploy_api import DokployClient, DokployConfigError, DokployError, DokployNotFound, DokployUnreachable
 
 PROVIDER_KEY = "__provider"
 API_KEY_CONFIG = "dokployApiKey"
 """The stack config key (any namespace) refresh and destroy read the API key from."""
 API_KEY_ENV = "DOKPLOY_API_KEY"
+UNREACHABLE_CONFIG = "dokployUnreachableTimeout"
+"""The stack config key: seconds a provider waits for a Dokploy that does not answer (restarting, down, its database down)."""
+DEFAULT_UNREACHABLE = 180.0
+LOG_SILENCE_CONFIG = "deployLogSilence"
+"""The stack config key: seconds a running deployment's log may stay unchanged where Dokploy's queue cannot be read."""
+DEFAULT_LOG_SILENCE = 600.0
+NEXT_UP = "run `pulumi up` again once Dokploy answers"
 
 
 def props_of(raw: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -119,6 +126,8 @@ def guard(secrets_of: Callable[[Mapping[str, Any]], Iterable[str]]) -> Callable[
             try:
                 return fn(self, *args)
             except Exception as exc:
+                if isinstance(exc, DokployUnreachable) and NEXT_UP not in str(exc):
+                    append_to_error(exc, f"; {NEXT_UP}")
                 secrets: list[str] = []
                 for arg in args:
                     if isinstance(arg, Mapping):
@@ -146,6 +155,10 @@ class DokployProviderBase:
     client_options: dict[str, Any] = field(default_factory=dict)
     """Extra DokployClient keyword arguments (tests: timeout, backoff); plain, picklable values only."""
     _configured_key: str | None = field(default=None, repr=False)
+    _unreachable: float | None = field(default=None, repr=False)
+    """dokployUnreachableTimeout from the stack config (None: DEFAULT_UNREACHABLE)."""
+    _log_silence: float | None = field(default=None, repr=False)
+    """deployLogSilence from the stack config (None: DEFAULT_LOG_SILENCE)."""
 
     serialize_as_secret_always = True
 
@@ -154,13 +167,21 @@ class DokployProviderBase:
         return []
 
     def _client(self, props: Mapping[str, Any], what: str) -> DokployClient:
+        options = {
+            "unreachable_timeout": DEFAULT_UNREACHABLE if self._unreachable is None else self._unreachable,
+            "unreachable_setting": UNREACHABLE_CONFIG,
+            **self.client_options,
+        }
         return DokployClient(
             str(props.get("dokploy_url") or ""),
             self._api_key(props, what),
             allow_insecure_http=bool(props.get("allow_insecure_http")),
             redact=self._redactions(props),
-            **self.client_options,
+            **options,
         )
+
+    def log_silence(self) -> float:
+        return DEFAULT_LOG_SILENCE if self._log_silence is None else self._log_silence
 
     def _live(self, props: Mapping[str, Any], fetch: Callable[[DokployClient], dict[str, Any]]) -> dict[str, Any] | None:
         """What Dokploy has for this resource (``fetch`` with a client), or None when Dokploy no longer has it."""
@@ -177,6 +198,8 @@ class DokployProviderBase:
 
     def configure(self, req: ConfigureRequest) -> None:
         """Remember ``<namespace>:dokployApiKey`` from the stack config (read and delete only get outputs)."""
+        self._unreachable = _seconds(req.config.get(UNREACHABLE_CONFIG))
+        self._log_silence = _seconds(req.config.get(LOG_SILENCE_CONFIG))
         try:
             raw = dict(getattr(req.config, "_props", {}) or {})
         except Exception:  # a malformed config must not break the provider
@@ -200,6 +223,15 @@ class DokployProviderBase:
             f"{what}: the Dokploy API key is never kept in the state; provide it as stack config "
             f"(`pulumi config set --secret {API_KEY_CONFIG} ...`) or the {self.api_key_env} environment variable"
         )
+
+
+def _seconds(raw: Any) -> float | None:
+    """A number of seconds from the stack config (the program has checked it), None when unset or unreadable."""
+    try:
+        value = float(unwrap_secrets(raw)) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+    return value if value is not None and value >= 0 else None
 
 
 def _jsonish(value: Any) -> Any:

@@ -73,6 +73,16 @@ KEYS: dict[str, Key] = {
         "seconds every new container must then stay up, healthy and unrestarted (default 30 when promoteFrom is set, else 10)",
     ),
     "deployTimeout": Key("number", "seconds a Dokploy deployment may take"),
+    "dokployUnreachableTimeout": Key(
+        "number",
+        "seconds an `up` waits for a Dokploy that does not answer (restarting, down, or its database down: 401 to every key) "
+        "before it fails naming the URL and what it was doing (default 180)",
+    ),
+    "deployLogSilence": Key(
+        "number",
+        "seconds a running deployment's log may stay unchanged before it is taken as lost in a Dokploy restart; used only "
+        "where Dokploy's deployment queue cannot be read (an older Dokploy, a key without the permission; default 600, 0: never)",
+    ),
     "pollInterval": Key("number", "seconds between deployment polls"),
     "rollbackOnFailure": Key("bool", "restore the previous compose file and env when a deploy or verification fails"),
     "env": Key("object", "stack values the catalog's {stack: KEY} env vars read"),
@@ -96,6 +106,8 @@ KEYS: dict[str, Key] = {
 }
 REQUIRED = ("registry", "dokployUrl")
 POSITIVE = ("testTimeout",)
+RANGES: dict[str, tuple[float, float]] = {"dokployUnreachableTimeout": (1, 3600), "deployLogSilence": (0, 86400)}
+"""Keys whose number of seconds must lie in a range (both ends included)."""
 
 
 def set_command(name: str) -> str:
@@ -186,6 +198,8 @@ def _check_value(name: str, raw: Any, is_secret: bool, say: Callable[[str, str],
         say(key, f"should be a number of seconds, not {raw!r}")
     elif name in POSITIVE and value <= 0:
         say(key, f"should be a positive number of seconds, not {raw!r}")
+    elif name in RANGES and not RANGES[name][0] <= value <= RANGES[name][1]:
+        say(key, f"should be between {RANGES[name][0]:g} and {RANGES[name][1]:g} seconds, not {raw!r}")
     elif spec.kind == "bool" and not isinstance(value, bool):
         say(key, f"should be true or false, not {raw!r}")
     elif spec.kind in ("object", "secrets") and not isinstance(value, dict):
