@@ -39,6 +39,8 @@ from dokploy_api.errors import (
 from dokploy_api.outage import DATABASE, UNREACHABLE
 
 FINAL_DEPLOY_STATUSES = frozenset({"done", "error", "cancelled"})
+QUEUE_EVIDENCE = "the job is gone from Dokploy's deployment queue, which is kept in memory"
+DATABASE_EVIDENCE = "its job left Dokploy's deployment queue without recording an outcome"
 QUEUE_CHECK = 10.0
 """Seconds between two looks at Dokploy's deployment queue while waiting (and at once after Dokploy came back)."""
 
@@ -174,7 +176,7 @@ def _check_lost(client: DokployClient, wait: _Wait, lines: int, first: int, log_
     row = _poll(client, wait)  # read after the queue: a job that finished before that read has its outcome written
     if wait.last_poll_error is not None or (row is not None and row.get("status") in FINAL_DEPLOY_STATUSES):
         return None
-    return _lost(client, wait, row, lines, first, "the job is gone from Dokploy's deployment queue, which is kept in memory")
+    return _lost(client, wait, row, lines, first, QUEUE_EVIDENCE)
 
 
 def _silent(client: DokployClient, wait: _Wait, lines: int, first: int, log_silence: float) -> DeploymentLost | None:
@@ -200,6 +202,8 @@ def _lost(
     kinds = client.transport.outages.kinds_since(first)
     cause = "database" if DATABASE in kinds and UNREACHABLE not in kinds else "restart"
     what = "Dokploy's database went away" if cause == "database" else "Dokploy restarted"
+    if cause == "database" and evidence == QUEUE_EVIDENCE:
+        evidence = DATABASE_EVIDENCE
     if row is None:
         head = f"{what} during the deploy of {wait.label}; the deployment it had queued was lost and will not run ({evidence})"
         return DeploymentLost(client.redact(head), procedure=wait.procedure, deployment_id=None, deployment_status="lost",

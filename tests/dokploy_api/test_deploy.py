@@ -286,7 +286,8 @@ def test_deploy_and_wait_names_the_database_when_dokploy_refused_the_key_while_i
     with pytest.raises(DeploymentLost) as info:
         deploy_and_wait(client, "c1", timeout=600, poll_interval=1)
     assert str(info.value).startswith(
-        "Dokploy's database went away during the deploy of compose c1; its deployment d1 will not finish (the job is gone"
+        "Dokploy's database went away during the deploy of compose c1; its deployment d1 will not finish "
+        "(its job left Dokploy's deployment queue without recording an outcome)"
     )
     assert info.value.cause == "database" and fake_time.now < 1015
     assert [(o.kind, o.detail) for o in client.transport.outages.seen] == [
