@@ -62,6 +62,9 @@ class ComposeProjectArgs:
     rollback_on_failure: bool = False
     allow_insecure_http: bool = False
     delete_volumes: bool = False
+    app_name: str = ""
+    """The appName asked for when the compose is created (Dokploy appends ``-`` and 6 random characters; core.names);
+    "" lets Dokploy generate one. Never compared: a compose keeps the appName it was created with."""
 
 
 class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
@@ -119,6 +122,8 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
             "rollback_on_failure": bool(args.rollback_on_failure),
             "delete_volumes": bool(args.delete_volumes),
         }
+        if args.app_name:
+            props["app_name_base"] = args.app_name
         props.update(dict.fromkeys(COMPOSE_COMPUTED))
         opts = ResourceOptions.merge(ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS)), opts)
         super().__init__(ComposeProjectProvider(), name, props, opts)

@@ -3,7 +3,12 @@
 Guarantees:
 
 * check: every input is validated; a failure names the property and never echoes a secret.
-* diff: works on the stored outputs only and makes no API call. The environment, compose name,
+* diff: compares the stored outputs with the new inputs, then, when nothing differs there and the API key is
+  at hand, reads Dokploy's view (one ``compose.one``): a compose file, env or type that is not what this update
+  declares, or a last deployment that failed or was cancelled (a failed update with ``rollback_on_failure``
+  off leaves Dokploy on the new file while the state keeps the old one), is a change that the update repairs,
+  and a compose deleted in Dokploy is created again; so a plain ``pulumi up`` needs no ``--refresh``. Without
+  a key (a pull request's preview) the stored outputs decide alone. The environment, compose name,
   compose type (compose mode or stack mode), the server (its name, or its id when both are known)
   and the Dokploy URL force a replacement (deleted before the new one is created, since both would be
   the same Dokploy compose, and Dokploy cannot move a compose to another server); compose file, env
@@ -49,6 +54,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -251,9 +257,28 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         return CheckResult(news, [CheckFailure(prop, reason) for prop, reason in check_inputs(props_of(news))])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Compare the stored outputs with the new inputs; no API call."""
-        replaces, changed = diff_inputs(props_of(olds), props_of(news))
+        """Compare the stored outputs with the new inputs; when they agree, Dokploy's view too (see the module docstring)."""
+        old, new = props_of(olds), props_of(news)
+        replaces, changed = diff_inputs(old, new)
+        if not replaces and not changed and _id:
+            live = self._peek(_id, new)
+            if live is None:
+                replaces = ["compose_name"]  # deleted in Dokploy: created again (the delete of the old id finds nothing)
+            elif live and live_differs(live, new):
+                changed = ["compose_file"]
         return DiffResult(changes=bool(replaces or changed), replaces=replaces, stables=[], delete_before_replace=bool(replaces))
+
+    def _peek(self, compose_id: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``compose.one`` when an API key is at hand: the row, None when Dokploy no longer has it, {} when unknown."""
+        if not (props.get("api_key") or self._configured_key or os.environ.get(self.api_key_env)):
+            return {}
+        try:
+            with self._client(props, "diff") as client:
+                return client.compose.one(compose_id)
+        except DokployNotFound:
+            return None
+        except DokployError:
+            return {}  # unreachable now: the stored outputs decide, and an update would say what is wrong
 
     @staticmethod
     def _server_id(p: Mapping[str, Any]) -> str | None:
@@ -293,6 +318,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                     compose_type=p.get("compose_type") or "docker-compose",
                     source_type="raw",
                     description="managed by pulumi (bizosaas-deploy)",
+                    app_name=str(p.get("app_name_base") or "") or None,
                     server_id=server_id,
                 )
                 compose_id = row["composeId"]
@@ -331,6 +357,9 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             or not same(old.get("health_urls"), new.get("health_urls"))
         )
         keep = {k: old[k] for k in COMPOSE_COMPUTED if k in old and k not in ("compose_sha256", "env_sha256", "drift")}
+        if not must_deploy and not must_verify:
+            with self._client(new, "update") as client:  # the diff may have seen Dokploy run something else
+                must_deploy = must_verify = live_differs(client.compose.one(_id), new)
         if not must_deploy and not must_verify:
             return UpdateResult(self._outputs(new, **{**keep, "drift": []}))
         timings = Timings()
@@ -519,6 +548,13 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 f"{'services and tasks' if stack else 'containers'} are still there: {', '.join(sorted(left))[:300]}"
             )
         return removed
+
+
+def live_differs(live: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether Dokploy's compose is not what ``new`` declares: file, env, type, or a last deployment that did not end done."""
+    if live.get("composeFile") != (new.get("compose_file") or "") or (live.get("env") or "") != (new.get("env") or ""):
+        return True
+    return bool(live_drift(live, str(new.get("compose_type") or "docker-compose"))[0])
 
 
 def _where(server_id: Any, name: Any) -> str:

@@ -9,7 +9,9 @@ Provider guarantees (``DokployProjectProvider``):
 * create: adopts the project (and environment) of that name when exactly one exists, else creates
   it; two projects of the same name are an error that names both ids. ``created_project`` and
   ``created_environment`` say what this stack created.
-* diff: no API call; a new Dokploy URL, project or environment name is a replacement.
+* diff: no API call; a new Dokploy URL, project or environment name is a replacement; an environment a
+  refresh found gone (its id emptied) is an update.
+* update: finds or creates that environment again (an environment removed by hand is recreated).
 * read: a project deleted in Dokploy is gone; a renamed one is reported as drift.
 * delete: removes the project only when this stack created it and it is empty (an environment this
   stack created in an adopted project: the same); otherwise it leaves it and says so in the engine's
@@ -87,6 +89,8 @@ class DokployProjectProvider(DokployProviderBase, ResourceProvider):
         changed = [k for k in REPLACE_KEYS if is_unknown(new.get(k))]
         if bool(old.get("allow_insecure_http")) != bool(new.get("allow_insecure_http")):
             changed.append("allow_insecure_http")
+        if "environment_id" in old and not old.get("environment_id") and not replaces:
+            changed.append("environment_id")  # removed in Dokploy (read emptied it): update recreates it
         return DiffResult(changes=bool(replaces or changed), replaces=replaces, stables=[], delete_before_replace=False)
 
     @guard(_secrets)
@@ -98,9 +102,14 @@ class DokployProjectProvider(DokployProviderBase, ResourceProvider):
         outs = self._outputs(p, project["projectId"], environment["environmentId"], created_project, created_environment)
         return CreateResult(project["projectId"], outs)
 
+    @guard(_secrets)
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         old, new = props_of(olds), props_of(news)
         keep = (old.get("environment_id"), bool(old.get("created_project")), bool(old.get("created_environment")))
+        if "environment_id" in old and not old.get("environment_id"):  # gone: find or create it again
+            with self._client(new, "update") as client:
+                environment, created = find_or_create_environment(client, client.project.one(_id), new["environment_name"])
+            keep = (environment["environmentId"], keep[1], keep[2] or created)
         return UpdateResult(self._outputs(new, _id, *keep))
 
     @guard(_secrets)

@@ -37,7 +37,7 @@ from components.dokploy_project import DokployProject, DokployProjectArgs
 from components.placement import ServerLister
 from components.release_record import ReleaseRecord, ReleaseRecordArgs, deployer, source_commit
 from components.stack_config import DeploySettings, read_deploy, read_settings
-from core import ledger, release, verification
+from core import dotenv, ledger, names, release, verification
 from core.catalog import Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
 from core.dotenv import render_env_names
@@ -87,8 +87,10 @@ def build(
     report = check_local_images(stack, list(catalog.services.values()), inspect) if catalog and pushes else None
     problems += report.errors if report and not pinned else []
     server_ids = placement.server_ids(stack, catalog, deploy, problems, list_servers) if catalog else {}
-    if problems or catalog is None:
-        raise CatalogError(problems)
+    problems += env_problems(stack, catalog, stack_config.optional_object(cfg, "secrets") or {}) if catalog else []
+    problems += names.problems(stack, catalog) if catalog else []
+    if problems or catalog is None:  # the config check and the catalog both validate the catalog-shaping keys: once each
+        raise CatalogError(list(dict.fromkeys(problems)))
     for warning in [*(report.warnings if report and not pinned else []), *placement.stack_mode_warnings(stack, catalog, deploy)]:
         pulumi.log.warn(warning)
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
@@ -170,6 +172,33 @@ def _catalog(stack: str, cfg: pulumi.Config, problems: list[str]) -> Catalog | N
         return None
 
 
+def env_problems(stack: str, catalog: Catalog, secrets: Mapping[str, Any]) -> list[str]:
+    """Secret values that would not reach their containers exactly as set through Dokploy's env handling (core.dotenv:
+    its dotenv parser, its ``${{...}}`` substitution, stack mode's shell quoting), one line each naming the stack, the
+    key and the services; never the value."""
+    out: list[str] = []
+    for group in catalog.group_names:
+        services = catalog.group(group)
+        mode = "stack" if catalog.placement(group).stack else "compose"
+        good: dict[str, str] = {}
+        for name in sorted(set().union(*(s.secret_names() for s in services))):
+            value = secrets.get(name)
+            if not isinstance(value, str):
+                continue  # missing or not text: the catalog's checks say so
+            users = ", ".join(s.name for s in services if name in s.secret_names())
+            why = dotenv.problem(value, stack_mode=mode == "stack")
+            if why:
+                key = f"{stack_config.PROJECT}:secrets/{name}"
+                out.append(f"stack {stack}: {key}: {why} (services {users}; compose project {group}, {mode} mode)")
+            else:
+                good[name] = value
+        try:
+            dotenv.encode(good)
+        except dotenv.DotenvError as exc:
+            out.append(f"stack {stack}: {stack_config.PROJECT}:secrets: {exc} (compose project {group})")
+    return out
+
+
 def _merged(records: list[Any]) -> dict[str, Any]:
     """service -> its verification record, over every compose project (service names are unique in the catalog)."""
     return {name: rec for project in records if isinstance(project, Mapping) for name, rec in project.items()}
@@ -244,7 +273,8 @@ def _compose_project(
 ) -> ComposeProject:
     place = catalog.placement(group)
     env_keys = list(parts["env_keys"])
-    env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env_names(group, env_keys, dict(s or {})))
+    stack_mode = str(parts.get("compose_type") or place.compose_type) == "stack"
+    env_text = pulumi.Output.secret(secrets).apply(lambda s: render_env_names(group, env_keys, dict(s or {}), stack_mode))
     return ComposeProject(
         group,
         ComposeProjectArgs(
@@ -267,6 +297,7 @@ def _compose_project(
             stability_window=deploy.stability_window,
             rollback_on_failure=deploy.rollback_on_failure,
             allow_insecure_http=deploy.allow_insecure_http,
+            app_name=names.app_name_base(catalog.stack, group),
         ),
         opts=pulumi.ResourceOptions(depends_on=depends_on, protect=deploy.protect),
     )

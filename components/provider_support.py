@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 import pulumi
 from pulumi.dynamic import ConfigureRequest, ReadResult
-from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
 from core.redact import redact
 from core.wire import UNKNOWN, unwrap_secrets
@@ -26,12 +22,14 @@ from dokploy_api import DokployClient, DokployConfigError, DokployError, Dokploy
 
 PROVIDER_KEY = "__provider"
 API_KEY_CONFIG = "dokployApiKey"
-"""The stack config key (any namespace) refresh and destroy read the API key from."""
+API_KEY_CONFIG_KEYS = (f"bizosaas-deploy:{API_KEY_CONFIG}", f"bizosaas:{API_KEY_CONFIG}")
+"""The stack config keys refresh and destroy read the API key from: the project's namespace, then the one stacks written
+before it used (full keys: the dynamic-provider host does not know the project, so a bare key would get another namespace)."""
 API_KEY_ENV = "DOKPLOY_API_KEY"
-UNREACHABLE_CONFIG = "dokployUnreachableTimeout"
+UNREACHABLE_CONFIG = "bizosaas-deploy:dokployUnreachableTimeout"
 """The stack config key: seconds a provider waits for a Dokploy that does not answer (restarting, down, its database down)."""
 DEFAULT_UNREACHABLE = 180.0
-LOG_SILENCE_CONFIG = "deployLogSilence"
+LOG_SILENCE_CONFIG = "bizosaas-deploy:deployLogSilence"
 """The stack config key: seconds a running deployment's log may stay unchanged where Dokploy's queue cannot be read."""
 DEFAULT_LOG_SILENCE = 600.0
 NEXT_UP = "run `pulumi up` again once Dokploy answers"
@@ -44,7 +42,7 @@ def props_of(raw: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def is_unknown(value: Any) -> bool:
     """Whether a preview value (or anything inside it) is not known yet."""
-    if isinstance(value, pulumi.output.Unknown) or value == UNKNOWN:
+    if isinstance(value, type(pulumi.UNKNOWN)) or value == UNKNOWN:
         return True
     if isinstance(value, Mapping):
         return any(is_unknown(v) for v in value.values())
@@ -81,30 +79,16 @@ def append_to_error(exc: BaseException, text: str) -> BaseException:
 
 
 def engine_warning(message: str) -> None:
-    """Show ``message`` as a warning in the engine's diagnostics, from inside a provider operation.
+    """Show ``message`` as a warning from inside a provider operation, through the SDK's public ``pulumi.log``.
 
-    The dynamic-provider host is started with the engine's address as its argument; a provider
-    that runs anywhere else (a test calling it directly) writes the warning to stderr.
+    Checked against the pulumi SDK 3.272 and engine 3.274: the dynamic-provider host (``python -m pulumi.dynamic``)
+    does not connect ``pulumi.log`` to the engine, so it writes ``warning: <message>`` to the host's stderr, and the
+    engine shows every line a dynamic provider writes there in the update's output (a diagnostic of the run). The
+    host is started with the engine's address as its argument, but the SDK has no public way to use it, and we do
+    not use it privately (tests/engine/test_smoke.py shows the warning of a delete in `pulumi destroy`'s output).
     """
-    if not message:
-        return
-    address = _engine_address()
-    if address:
-        try:
-            with grpc.insecure_channel(address) as channel:
-                request = engine_pb2.LogRequest(severity=engine_pb2.WARNING, message=message)
-                engine_pb2_grpc.EngineStub(channel).Log(request, timeout=10)
-            return
-        except grpc.RpcError:
-            pass
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def _engine_address() -> str:
-    main = sys.modules.get("__main__")
-    in_host = getattr(getattr(main, "__spec__", None), "name", "") == "pulumi.dynamic.__main__"
-    arg = sys.argv[1] if len(sys.argv) > 1 else ""
-    return arg if in_host and re.fullmatch(r"[\w.\[\]:-]+:\d+", arg) else ""
+    if message:
+        pulumi.log.warn(message)
 
 
 def connection_props(dokploy_url: str, allow_insecure_http: bool) -> dict[str, Any]:
@@ -169,7 +153,7 @@ class DokployProviderBase:
     def _client(self, props: Mapping[str, Any], what: str) -> DokployClient:
         options = {
             "unreachable_timeout": DEFAULT_UNREACHABLE if self._unreachable is None else self._unreachable,
-            "unreachable_setting": UNREACHABLE_CONFIG,
+            "unreachable_setting": UNREACHABLE_CONFIG.partition(":")[2],
             **self.client_options,
         }
         return DokployClient(
@@ -197,16 +181,13 @@ class DokployProviderBase:
             remove(client)
 
     def configure(self, req: ConfigureRequest) -> None:
-        """Remember ``<namespace>:dokployApiKey`` from the stack config (read and delete only get outputs)."""
+        """Remember the stack's ``dokployApiKey`` from its config (read and delete only get outputs), by its full key, and the
+        outage settings (``dokployUnreachableTimeout``, ``deployLogSilence``)."""
         self._unreachable = _seconds(req.config.get(UNREACHABLE_CONFIG))
         self._log_silence = _seconds(req.config.get(LOG_SILENCE_CONFIG))
-        try:
-            raw = dict(getattr(req.config, "_props", {}) or {})
-        except Exception:  # a malformed config must not break the provider
-            raw = {}
-        for key in sorted(raw):
-            value = unwrap_secrets(raw[key])
-            if key.rsplit(":", 1)[-1] == API_KEY_CONFIG and isinstance(value, str) and value:
+        for key in API_KEY_CONFIG_KEYS:
+            value = unwrap_secrets(req.config.get(key))
+            if isinstance(value, str) and value:
                 self._configured_key = value
                 return
 

@@ -7,6 +7,12 @@ logs in on every machine that pulls: Dokploy's host when a compose project runs 
 and each remote server one runs on (``servers``, name -> id): the first in ``registry.create``, each
 other with one ``registry.update``. A machine added later gets its own ``registry.update``; new
 credentials are sent to every machine.
+
+Ownership (as DokployProject): an entry of the same name that exists already (another stack's ``ghcr``,
+or one made by hand) is adopted for its logins but never deleted: ``created`` says whether this stack
+made it, and only then does ``pulumi destroy`` remove it (``registry.remove`` also runs ``docker logout``
+on Dokploy's host, which would break the other stack's pulls). A state written before ``created``
+existed cannot tell, and deletes it as it always did.
 """
 
 from __future__ import annotations
@@ -20,7 +26,17 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from components.compose_project_inputs import sha256_text
-from components.provider_support import DokployProviderBase, connection_props, guard, is_unknown, norm_url, props_of, read_result, same
+from components.provider_support import (
+    DokployProviderBase,
+    connection_props,
+    engine_warning,
+    guard,
+    is_unknown,
+    norm_url,
+    props_of,
+    read_result,
+    same,
+)
 from dokploy_api import DokployConfigError, check_base_url
 from dokploy_api.lookup import at_most_one
 
@@ -60,9 +76,10 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
         return [v for v in (props.get("password"),) if isinstance(v, str)]
 
     @staticmethod
-    def _outputs(p: Mapping[str, Any], registry_id: str) -> dict[str, Any]:
+    def _outputs(p: Mapping[str, Any], registry_id: str, created: bool | None = None) -> dict[str, Any]:
         return {
             "registry_id": registry_id,
+            "created": created,
             "dokploy_url": p.get("dokploy_url"),
             "registry_name": p.get("registry_name"),
             "registry_url": p.get("registry_url"),
@@ -160,6 +177,7 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
             found = at_most_one(
                 same_name, "registryId", "registry.all", f"registries are named {p['registry_name']!r}", "; remove all but one"
             )
+            created = found is None
             if found is not None:
                 registry_id = found["registryId"]
                 rest = targets
@@ -175,7 +193,7 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
                 )["registryId"]
                 rest = targets[1:]
             self._login(client, registry_id, p, rest)
-        return CreateResult(registry_id, self._outputs(p, registry_id))
+        return CreateResult(registry_id, self._outputs(p, registry_id, created))
 
     def _login(self, client: Any, registry_id: str, p: Mapping[str, Any], targets: list[str | None]) -> None:
         """One ``registry.update`` per machine: Dokploy runs ``docker login`` there (None: its own host)."""
@@ -186,7 +204,7 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
     @guard(_secrets)
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         old, new = props_of(olds), props_of(news)
-        outs = self._outputs(new, _id)
+        outs = self._outputs(new, _id, old.get("created"))
         credentials_same = all(same(old.get(k), outs[k]) for k in ("registry_name", "registry_url", "username", "password_sha256"))
         had = ({""} if _on_host(old) else set()) | {n for n, i in _servers(old).items() if _servers(new).get(n) == i}
         wanted = ({""} if _on_host(new) else set()) | set(_servers(new))
@@ -214,7 +232,11 @@ class RegistryProvider(DokployProviderBase, ResourceProvider):
 
     @guard(_secrets)
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        self._delete(props_of(props), lambda client: client.registry.remove(id_))
+        p = props_of(props)
+        if p.get("created") is False:
+            engine_warning(f"Dokploy registry entry {p.get('registry_name')!r} ({id_}) was kept: another stack or a person made it")
+            return
+        self._delete(p, lambda client: client.registry.remove(id_))
 
 
 def _servers(p: Mapping[str, Any]) -> dict[str, str]:
@@ -234,6 +256,8 @@ class DokployRegistry(Resource, module="dokploy", name="Registry"):
     """Dokploy registry id (also the resource id)."""
     password_sha256: Output[str]
     """Secret hash of the password, to notice a rotation."""
+    created: Output[bool]
+    """Whether this stack created the entry (only then does destroy remove it)."""
 
     def __init__(self, name: str, args: RegistryArgs, opts: ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
@@ -246,6 +270,7 @@ class DokployRegistry(Resource, module="dokploy", name="Registry"):
             "on_host": bool(args.on_host),
             "registry_id": None,
             "password_sha256": None,
+            "created": None,
         }
         opts = ResourceOptions.merge(ResourceOptions(additional_secret_outputs=list(REGISTRY_SECRET_OUTPUTS)), opts)
         super().__init__(RegistryProvider(), name, props, opts)

@@ -69,7 +69,7 @@ class ReleaseRecordProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         return ReadResult(id_, props_of(props))
 
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+    def delete(self, _id: str, _outputs: dict[str, Any]) -> None:
         return None
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime.config import CONFIG, is_config_secret
 
+from core import schema
 from core.model import StackSettings
 
 PROJECT = "bizosaas-deploy"
@@ -32,7 +31,6 @@ LEGACY_NAMESPACE = "bizosaas"
 ENGINE_NAMESPACES = ("pulumi",)
 """Namespaces the engine itself reads (``pulumi:disable-default-providers`` ...)."""
 API_KEY_ENV = "DOKPLOY_API_KEY"
-RELEASE_ID = re.compile(r"^r-[0-9a-f]{12}$")
 MIGRATE = "sed -i 's/^  bizosaas:/  bizosaas-deploy:/' Pulumi.{stack}.yaml"
 
 
@@ -104,10 +102,8 @@ KEYS: dict[str, Key] = {
     "testGate": Key("bool", "test each image before it is tagged and pushed (default true; stacks that push nothing run no test)"),
     "testTimeout": Key("number", "seconds the pre-push test waits for an image's health path to say 2xx (and its own test; default 120)"),
 }
-REQUIRED = ("registry", "dokployUrl")
-POSITIVE = ("testTimeout",)
-RANGES: dict[str, tuple[float, float]] = {"dokployUnreachableTimeout": (1, 3600), "deployLogSilence": (0, 86400)}
-"""Keys whose number of seconds must lie in a range (both ends included)."""
+"""Every key, its kind and help text; schemas/stack.schema.json has each (``bizosaas-deploy:<name>``) with this help as
+its description, its type, range and nested keys (tests/components/test_schema_agreement.py keeps the two equal)."""
 
 
 def set_command(name: str) -> str:
@@ -139,10 +135,12 @@ def check(
     def say(key: str, msg: str) -> None:
         problems.append(f"stack {stack}: {key}: {msg}")
 
+    ours: dict[str, Any] = {}
     for full, raw in sorted(values.items()):
         namespace, _, name = full.partition(":")
         if namespace == PROJECT:
-            _check_value(name, raw, full in secret_keys, say)
+            if _check_key(name, full in secret_keys, say):
+                ours[full] = _value(full, raw)
         elif namespace == LEGACY_NAMESPACE:
             say(
                 full,
@@ -152,12 +150,15 @@ def check(
         elif namespace not in ENGINE_NAMESPACES:
             say(full, f"nothing reads the {namespace}: namespace; this program reads {PROJECT}: keys (`{set_command(name)}`)")
     present = {full.partition(":")[2] for full in values if full.startswith(f"{PROJECT}:")}
-    for name in REQUIRED:
-        if name not in present:
-            say(f"{PROJECT}:{name}", f"is required, the {KEYS[name].help}: `{set_command(name)}`")
+    for problem in schema.stack_problems(ours):  # the shape: types, ranges, nested keys, required keys
+        key = "/".join(str(part) for part in problem.path)
+        name = key.partition(":")[2]
+        if problem.keyword == "required" and name in KEYS:
+            say(key, f"is required, the {KEYS[name].help}: `{set_command(name)}`")
+        else:
+            say(key, problem.message)
     if "dokployApiKey" not in present and not environ.get(API_KEY_ENV) and not dry_run:
         say(f"{PROJECT}:dokployApiKey", f"is required: `{set_command('dokployApiKey')}`, or set {API_KEY_ENV}")
-    problems += _release_keys(stack, values, present)
     pushes = not ({"promoteFrom", "pinnedRelease"} & present)
     for user, token in (("registryUser", "registryToken"), ("registryPullUser", "registryPullToken")):
         if user in present and token not in present and (pushes or user == "registryPullUser"):
@@ -167,45 +168,27 @@ def check(
     return problems
 
 
-def _release_keys(stack: str, values: Mapping[str, Any], present: set[str]) -> list[str]:
-    """pinnedRelease and expectRelease name a release id (a pin written by an older deployctl, an object of
-    service -> repository@sha256, is still read); expectRelease only means something with promoteFrom."""
-    problems = []
-    for name in ("pinnedRelease", "expectRelease"):
-        raw = values.get(f"{PROJECT}:{name}")
-        if name not in present or not isinstance(raw, str) or RELEASE_ID.match(raw):
-            continue
-        if name == "pinnedRelease" and isinstance(_parsed(raw), dict):
-            continue
-        problems.append(f"stack {stack}: {PROJECT}:{name}: should be a release id like r-0123456789ab")
-    if "expectRelease" in present and "promoteFrom" not in present:
-        problems.append(f"stack {stack}: {PROJECT}:expectRelease: only a promoting stack (promoteFrom) can expect a release")
-    return problems
-
-
-def _check_value(name: str, raw: Any, is_secret: bool, say: Callable[[str, str], None]) -> None:
+def _check_key(name: str, is_secret: bool, say: Callable[[str, str], None]) -> bool:
+    """A key of the project's namespace: known (else the nearest name), and secret if it must be; whether to validate it."""
     key = f"{PROJECT}:{name}"
     spec = KEYS.get(name)
     if spec is None:
         close = difflib.get_close_matches(name, KEYS, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         say(key, f"unknown key; {hint}known keys: {', '.join(sorted(KEYS))}")
-        return
+        return False
     if spec.kind in ("secret", "secrets") and not is_secret:
         say(key, f"is a secret but set as plain text: `pulumi config rm {name}`, then `{set_command(name)}`")
+    return True
+
+
+def _value(full: str, raw: Any) -> Any:
+    """A value as the engine passes it (text), as the schema reads it: JSON for numbers, booleans and objects; a key that
+    takes text keeps its text ('123' stays '123', an object's JSON is an object)."""
     value = _parsed(raw)
-    if spec.kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
-        say(key, f"should be a number of seconds, not {raw!r}")
-    elif name in POSITIVE and value <= 0:
-        say(key, f"should be a positive number of seconds, not {raw!r}")
-    elif name in RANGES and not RANGES[name][0] <= value <= RANGES[name][1]:
-        say(key, f"should be between {RANGES[name][0]:g} and {RANGES[name][1]:g} seconds, not {raw!r}")
-    elif spec.kind == "bool" and not isinstance(value, bool):
-        say(key, f"should be true or false, not {raw!r}")
-    elif spec.kind in ("object", "secrets") and not isinstance(value, dict):
-        say(key, f"should be an object (`{set_command(name)}`)")
-    elif spec.kind in ("text", "secret") and (not isinstance(raw, str) or not raw.strip()):
-        say(key, "should be non-empty text")
+    if isinstance(raw, str) and not isinstance(value, dict | list) and schema.takes_text(full):
+        return raw
+    return value
 
 
 def _parsed(raw: Any) -> Any:
@@ -233,14 +216,30 @@ def _plain_secrets(stack: str, stack_file: Mapping[str, Any] | None) -> list[str
 
 def api_key() -> str:
     """The Dokploy API key of the running stack (``dokployApiKey``, else DOKPLOY_API_KEY), "" when there is none (a preview)."""
-    value = dict(CONFIG.get()).get(f"{PROJECT}:dokployApiKey")
+    value = pulumi.runtime.get_config(f"{PROJECT}:dokployApiKey")
     return value if isinstance(value, str) and value else os.environ.get(API_KEY_ENV, "")
+
+
+def all_config() -> dict[str, Any]:
+    """Every config value the engine gave the program (full key -> raw value), the keys nothing reads included.
+
+    The SDK has no public way to list the config (``pulumi.Config`` and ``pulumi.runtime.get_config`` answer one key
+    asked by name); an unknown key can only be found in the whole map, which pulumi SDK 3.272 keeps in
+    ``pulumi.runtime.config.CONFIG`` (not in ``pulumi.runtime.__all__``). Checked against 3.272;
+    tests/components/test_public_sdk.py fails loudly when the name or its meaning changes.
+    """
+    whole = getattr(pulumi.runtime.config, "CONFIG", None)
+    if whole is None:
+        raise RuntimeError(
+            "this pulumi SDK no longer has pulumi.runtime.config.CONFIG (checked with 3.272): stack config checks cannot list the keys"
+        )
+    return dict(whole.get())
 
 
 def check_running_stack(stack: str) -> list[str]:
     """``check`` for the stack the program runs as: the engine's config, its secret keys, the stack file beside Pulumi.yaml."""
-    values = dict(CONFIG.get())
-    secret_keys = {k for k in values if is_config_secret(k)}
+    values = all_config()
+    secret_keys = {k for k in values if pulumi.runtime.is_config_secret(k)}
     path = Path.cwd() / f"Pulumi.{stack}.yaml"
     stack_file = yaml.safe_load(path.read_text()) if path.is_file() else None
     return check(stack, values, secret_keys, stack_file if isinstance(stack_file, Mapping) else None, dry_run=pulumi.runtime.is_dry_run())
@@ -328,9 +327,9 @@ def read_deploy(cfg: pulumi.Config, stack: str) -> DeploySettings:
         project_name=cfg.get("dokployProject") or f"bizosaas-{stack}",
         environment_name=cfg.get("dokployEnvironment") or "production",
         health_url=cfg.get("healthUrl") or "",
-        deploy_timeout=float(cfg.get_float("deployTimeout") or 600),
-        poll_interval=float(cfg.get_float("pollInterval") or 2),
-        health_timeout=float(cfg.get_float("healthTimeout") or 120),
+        deploy_timeout=_seconds(cfg, "deployTimeout", 600),
+        poll_interval=_seconds(cfg, "pollInterval", 2),
+        health_timeout=_seconds(cfg, "healthTimeout", 120),
         stability_window=_stability_window(cfg),
         rollback_on_failure=bool(cfg.get_bool("rollbackOnFailure")),
         allow_insecure_http=bool(cfg.get_bool("dokployAllowHttp")),
@@ -352,17 +351,17 @@ DEFAULT_TEST_TIMEOUT = 120.0
 
 def read_gate(cfg: pulumi.Config) -> GateSettings:
     """testGate (on unless set to false) and testTimeout; only read where images are pushed."""
-    timeout = cfg.get_float("testTimeout")
-    return GateSettings(
-        enabled=cfg.get_bool("testGate") is not False, timeout=float(timeout) if timeout and timeout > 0 else DEFAULT_TEST_TIMEOUT
-    )
+    return GateSettings(enabled=cfg.get_bool("testGate") is not False, timeout=_seconds(cfg, "testTimeout", DEFAULT_TEST_TIMEOUT))
+
+
+def _seconds(cfg: pulumi.Config, key: str, default: float) -> float:
+    """A number of seconds as set (its range is the schema's, checked before anything runs), the default only when unset."""
+    value = cfg.get_float(key)
+    return default if value is None else float(value)
 
 
 def _stability_window(cfg: pulumi.Config) -> float:
-    value = cfg.get_float("stabilityWindow")
-    if value is None:
-        return 30.0 if cfg.get("promoteFrom") else 10.0
-    return max(0.0, float(value))
+    return _seconds(cfg, "stabilityWindow", 30.0 if cfg.get("promoteFrom") else 10.0)
 
 
 def _protect(cfg: pulumi.Config) -> bool:

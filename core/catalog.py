@@ -2,47 +2,43 @@
 
 Pure: no pulumi, no network, no Docker. Every problem is reported with the stack, the service and
 the key path (``stack staging: services/brain-api/published: ...``), all problems at once, before
-anything is pushed or deployed.
+anything is pushed or deployed. The shape (types, ranges, patterns, required and unknown keys at every
+depth) is schemas/catalog.schema.json's and, for the stack's part, schemas/stack.schema.json's
+(``core.schema``); this module checks what a schema cannot say: a service's group among the catalog's
+groups, the stack's overrides against the catalog's services and env vars, references between services,
+host port and container name clashes, secrets given as plain config, required stack values.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from core import placements, swarm
+from core import placements, schema, swarm
 from core.model import SECRET_REF, Catalog, EnvVar, Service, StackSettings
+
+PROJECT = "bizosaas-deploy"
+"""The stack schema's namespace (messages use StackSettings.namespace)."""
 
 __all__ = ["Catalog", "CatalogError", "Service", "StackSettings", "load_catalog_file", "resolve", "secret_names"]
 
 Say = Callable[[str, str], None]
 
+# What the code reads, per level: schemas/catalog.schema.json and stack.schema.json list exactly these keys
+# (tests/components/test_schema_agreement.py); a key added to one is added to the other.
 TOP_KEYS = {"defaults", "groups", "services"}
 DEFAULT_KEYS = {"restart", "network", "healthcheck", "deploy"}
 HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period", "start_interval"}
 """Timing only: the probe itself is always each service's port and health path."""
-DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
-"""A compose healthcheck duration (Go's time.ParseDuration with a unit on every number): 10s, 1m30s, 500ms."""
 SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy"}
-OPTIONAL_KEYS = {"env", "test", "test_env", "deploy"}
 OVERRIDE_KEYS = {"enabled", "published", "env", "local_image", "deploy"}
-ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-# Docker reference grammar (distribution/reference), restricted to what we push to.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-REGISTRY_REPO = re.compile(rf"^{_HOST}(?:/{_COMPONENT})+$")
-LOCAL_IMAGE = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
-TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/%-]*(?:\?[A-Za-z0-9._~%=&-]*)?$")
-"""A URL path (and query) of unreserved characters: it goes into a healthcheck command, nothing may be interpreted."""
+STACK_KEYS = ("registry", "tag", "containerSuffix", "publishAddress", "env", "services", "composeProjects")
+"""The stack config keys that shape the catalog (StackSettings): their shape is checked here, with the catalog."""
 
 
 class CatalogError(ValueError):
@@ -81,46 +77,32 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
         problems.append(f"stack {settings.stack}: {path}: {msg}")
 
     ns = settings.namespace
-
-    if not REGISTRY_REPO.match(settings.registry or ""):
-        say(f"{ns}:registry", f"{settings.registry!r} is not a valid image repository (host[:port]/path, lower case)")
-    if not TAG.match(settings.tag or ""):
-        say(f"{ns}:tag", f"{settings.tag!r} is not a valid image tag ([A-Za-z0-9_.-], at most 128)")
-    _check_shape(raw, say)
-    try:
-        ipaddress.ip_address(settings.publish_address)
-    except ValueError:
-        say(f"{ns}:publishAddress", f"{settings.publish_address!r} should be an IP address (127.0.0.1, 0.0.0.0, ...)")
+    for problem in schema.catalog_problems(raw):
+        say(_catalog_path(problem.path), problem.message)
+    for problem in schema.stack_problems(_stack_part(settings)):
+        if problem.keyword != "required" or len(problem.path) > 1:  # the keys the config check requires are its own
+            say("/".join(str(part) for part in problem.path).replace(f"{PROJECT}:", f"{ns}:", 1), problem.message)
 
     given_services = raw.get("services")
     raw_services: Mapping[str, Any] = given_services if isinstance(given_services, Mapping) else {}
     overrides = settings.services or {}
     for name in overrides:
         if name not in raw_services:
-            say(f"{ns}:services/{name}", f"unknown service (known: {', '.join(raw_services)})")
-        elif not isinstance(overrides[name], Mapping):
-            say(f"{ns}:services/{name}", "should be a mapping")
-        else:
-            for key in sorted(set(overrides[name]) - OVERRIDE_KEYS):
-                say(f"{ns}:services/{name}/{key}", f"unknown key (allowed: {', '.join(sorted(OVERRIDE_KEYS))})")
+            say(f"{ns}:services/{name}", f"unknown service{_did_you_mean(name, raw_services)} (known: {', '.join(raw_services)})")
 
     given_defaults = raw.get("defaults")
-    default_deploy = given_defaults.get("deploy") if isinstance(given_defaults, Mapping) else None
-    base_deploy = swarm.check_deploy(default_deploy, "catalog.yaml/defaults/deploy", say)
+    base_deploy = swarm.valid(given_defaults.get("deploy") if isinstance(given_defaults, Mapping) else None)
     services: dict[str, Service] = {}
     layers: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for name, spec in raw_services.items():
         given = overrides.get(name)
         over: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
-        enabled = over.get("enabled", True)
-        if not isinstance(enabled, bool):
-            say(f"{ns}:services/{name}/enabled", f"should be true or false, not {enabled!r}")
-        if enabled is False:
+        if over.get("enabled", True) is False:
             continue
         svc = _service(name, spec, over, settings, say, _group_names(raw))
         if svc:
-            own = swarm.check_deploy(spec.get("deploy"), f"services/{name}/deploy", say)
-            theirs = swarm.check_deploy(over.get("deploy"), f"{ns}:services/{name}/deploy", say) if "deploy" in over else {}
+            own = swarm.valid(spec.get("deploy"))
+            theirs = swarm.valid(over.get("deploy")) if "deploy" in over else {}
             layers[name] = (own, theirs)
             services[name] = replace(svc, deploy=swarm.merge(base_deploy, own, theirs))
 
@@ -148,39 +130,48 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     )
 
 
+def _catalog_path(path: tuple[Any, ...]) -> str:
+    """``services/<name>/...`` (the service is named), else ``catalog.yaml/...``."""
+    text = "/".join(str(part) for part in path)
+    return text if path[:1] == ("services",) and len(path) > 1 else f"catalog.yaml/{text}".rstrip("/")
+
+
+def _stack_part(settings: StackSettings) -> dict[str, Any]:
+    """The catalog-shaping stack keys as the stack schema reads them (what StackSettings holds of them)."""
+    given = {
+        "registry": settings.registry,
+        "tag": settings.tag,
+        "containerSuffix": settings.container_suffix,
+        "publishAddress": settings.publish_address,
+        "env": dict(settings.env or {}),
+        "services": dict(settings.services or {}),
+        "composeProjects": dict(settings.projects or {}),
+    }
+    return {f"{PROJECT}:{k}": v for k, v in given.items() if k in STACK_KEYS and (v or k in ("registry", "tag"))}
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSettings, say: Say, groups: list[str]) -> Service | None:
-    ns = settings.namespace
-    path = f"services/{name}"
-    if not SERVICE_NAME.match(name):
-        say(path, "service names are lower-case words joined by '-'")
+    """One service, its stack overrides applied; only what the schemas cannot say is checked here (its group is one of
+    the catalog's, its env overrides are env vars of the service)."""
     if not isinstance(spec, Mapping):
-        say(path, "should be a mapping")
         return None
-    for key in sorted(set(spec) - SERVICE_KEYS):
-        say(f"{path}/{key}", f"unknown key (allowed: {', '.join(sorted(SERVICE_KEYS))})")
-    for key in sorted(SERVICE_KEYS - set(spec) - OPTIONAL_KEYS):
-        say(f"{path}/{key}", "is required")
-    if spec.get("group") not in groups:
+    path = f"services/{name}"
+    if isinstance(spec.get("group"), str) and spec.get("group") not in groups:
         say(f"{path}/group", f"should be one of the catalog's groups ({', '.join(groups)}), not {spec.get('group')!r}")
     local_image = over.get("local_image", spec.get("local_image", ""))
-    if not isinstance(local_image, str) or not LOCAL_IMAGE.match(local_image):
-        say(f"{path}/local_image", f"{local_image!r} is not a valid image reference")
-    port = _port(spec.get("port"), f"{path}/port", say)
-    published_path = f"{ns}:services/{name}/published" if "published" in over else f"{path}/published"
+    port = _port(spec.get("port"))
     if over.get("published") is False:  # reached only over the network (e.g. several replicas behind a proxy)
         published = 0
     else:
-        published = _port(over.get("published", spec.get("published")), published_path, say)
-    health = spec.get("health", "")
-    if not isinstance(health, str) or not HEALTH_PATH.match(health):
-        say(f"{path}/health", f"{health!r} should be a path starting with '/' of letters, digits and ._~%/- (and a ?query)")
+        published = _port(over.get("published", spec.get("published")))
     base = spec.get("container_name", "")
     container = f"{base}-{settings.container_suffix}" if settings.container_suffix else str(base)
-    if not CONTAINER_NAME.match(container):
-        say(f"{path}/container_name", f"{container!r} is not a valid container name")
-    env = _env(name, spec.get("env") or {}, over.get("env") or {}, settings, say)
-    test = _test(spec.get("test"), f"{path}/test", say)
-    test_env = _test_env(spec.get("test_env"), f"{path}/test_env", say)
+    env = _env(name, _mapping(spec.get("env")), _mapping(over.get("env")), settings, say)
     return Service(
         name=name,
         group=str(spec.get("group")),
@@ -189,18 +180,20 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         container_name=container,
         port=port,
         published=published,
-        health_path=str(health),
+        health_path=str(spec.get("health", "")),
         env=env,
-        test=test,
-        test_env=test_env,
+        test=_test(spec.get("test")),
+        test_env=_test_env(spec.get("test_env")),
     )
 
 
-def _port(value: Any, path: str, say: Say) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        say(path, f"{value!r} should be a port number in 1-65535")
-        return 0
-    return int(value)
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _port(value: Any) -> int:
+    """A port as the schema allows it (1-65535), 0 otherwise (the schema's problem is reported)."""
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535 else 0
 
 
 def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: StackSettings, say: Say) -> tuple[EnvVar, ...]:
@@ -208,11 +201,8 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
     out: list[EnvVar] = []
     for var in over:
         if var not in spec:
-            say(f"{ns}:services/{name}/env/{var}", "is not an env var of this service in catalog.yaml")
+            say(f"{ns}:services/{name}/env/{var}", f"is not an env var of this service in catalog.yaml{_did_you_mean(var, spec)}")
     for var, value in spec.items():
-        path = f"services/{name}/env/{var}"
-        if not ENV_NAME.match(str(var)):
-            say(path, "env var names are upper case letters, digits and '_'")
         if isinstance(value, Mapping) and value.get("secret") is True:
             if var in over or var in settings.env:
                 where = f"{ns}:services/{name}/env/{var}" if var in over else f"{ns}:env/{var}"
@@ -223,97 +213,28 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
         elif isinstance(value, Mapping) and "stack" in value:
             key = str(value["stack"])
             if var in over:
-                out.append(EnvVar(var, "literal", _scalar(over[var], f"{ns}:services/{name}/env/{var}", say)))
+                out.append(EnvVar(var, "literal", str(over[var])))
             elif key in settings.env:
                 out.append(EnvVar(var, "literal", str(settings.env[key])))
             else:
                 say(f"{ns}:env/{key}", f"is required by service {name} (env {var})")
-        elif isinstance(value, str | int | float) and not isinstance(value, bool):
-            if var in over:
-                out.append(EnvVar(var, "literal", _scalar(over[var], f"{ns}:services/{name}/env/{var}", say)))
-            else:
-                out.append(EnvVar(var, "plain", str(value)))
+        elif var in over:
+            out.append(EnvVar(var, "literal", str(over[var])))
         else:
-            say(path, "should be text, {secret: true}, {service_url: <service>} or {stack: <key>}")
+            out.append(EnvVar(var, "plain", str(value)))
     return tuple(out)
 
 
-def _test(value: Any, path: str, say: Say) -> tuple[str, ...]:
+def _test(value: Any) -> tuple[str, ...]:
     """The service's own pre-push test, run inside its image: text (``/bin/sh -c`` it) or an argv list (run as is)."""
-    if value is None:
-        return ()
-    if isinstance(value, str) and value.strip() and "\0" not in value:
+    if isinstance(value, str):
         return ("/bin/sh", "-c", value)
-    if isinstance(value, list) and value and all(isinstance(v, str) and v and "\0" not in v for v in value):
-        return tuple(value)
-    say(path, "should be a command (text, run with /bin/sh -c inside the image) or a non-empty list of arguments (run as is)")
-    return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
-def _test_env(value: Any, path: str, say: Say) -> tuple[tuple[str, str], ...]:
+def _test_env(value: Any) -> tuple[tuple[str, str], ...]:
     """Placeholders the pre-push test container gets (it never gets a secret): NAME: one line of text or a number."""
-    if value is None:
-        return ()
-    if not isinstance(value, Mapping):
-        say(path, "should be a mapping of NAME: placeholder value")
-        return ()
-    out: list[tuple[str, str]] = []
-    for var, placeholder in value.items():
-        where = f"{path}/{var}"
-        if not isinstance(var, str) or not ENV_NAME.match(var):
-            say(where, "env var names are upper case letters, digits and '_'")
-        elif isinstance(placeholder, bool) or not isinstance(placeholder, str | int | float):
-            say(where, "should be text or a number: a non-secret placeholder for the test container")
-        elif any(c in str(placeholder) for c in "\n\r\0"):
-            say(where, "should be one line (the test container's env file takes one line per variable)")
-        elif SECRET_REF.search(str(placeholder)):
-            say(where, f"{placeholder!r}: the test container gets no secrets and nothing is interpolated; write a fake value")
-        else:
-            out.append((var, str(placeholder)))
-    return tuple(out)
-
-
-def _scalar(value: Any, path: str, say: Say) -> str:
-    """A stack-given env value: text or a number, never a mapping or list (they would become Python's repr)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        say(path, f"should be text or a number, not {type(value).__name__}")
-        return ""
-    return str(value)
-
-
-def _check_shape(raw: Mapping[str, Any], say: Say) -> None:
-    """The catalog's own structure: known top-level keys, at least one service, timing-only healthcheck defaults."""
-    for key in sorted(set(raw) - TOP_KEYS):
-        say(f"catalog.yaml/{key}", f"unknown top-level key (allowed: {', '.join(sorted(TOP_KEYS))})")
-    services = raw.get("services")
-    if not isinstance(services, Mapping) or not services:
-        say(
-            "catalog.yaml/services",
-            "is required: a mapping of at least one service (nothing would be deployed, and prod's compose projects deleted)",
-        )
-    defaults = raw.get("defaults") or {}
-    if not isinstance(defaults, Mapping):
-        say("catalog.yaml/defaults", "should be a mapping")
-        defaults = {}
-    for key in sorted(set(defaults) - DEFAULT_KEYS):
-        say(f"catalog.yaml/defaults/{key}", f"unknown key (allowed: {', '.join(sorted(DEFAULT_KEYS))})")
-    health = defaults.get("healthcheck") or {}
-    for key in sorted(set(health) - HEALTHCHECK_KEYS if isinstance(health, Mapping) else {"(not a mapping)"}):
-        say(
-            f"catalog.yaml/defaults/healthcheck/{key}",
-            f"only the timing may be set ({', '.join(sorted(HEALTHCHECK_KEYS))}); the probe is each service's port and health path",
-        )
-    for key, value in sorted(health.items()) if isinstance(health, Mapping) else ():
-        if key == "retries" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            say("catalog.yaml/defaults/healthcheck/retries", f"should be a whole number of at least 1, not {value!r}")
-        elif key in HEALTHCHECK_KEYS - {"retries"} and not (isinstance(value, str) and DURATION.match(value)):
-            say(f"catalog.yaml/defaults/healthcheck/{key}", f"should be a duration with its unit (10s, 1m30s, 500ms), not {value!r}")
-    groups = raw.get("groups")
-    if not isinstance(groups, Mapping) or not groups:
-        say("catalog.yaml/groups", "is required: a mapping of the compose projects (name: {description: ...})")
-    for key in _group_names(raw):
-        if not SERVICE_NAME.match(key):
-            say(f"catalog.yaml/groups/{key}", "group names are lower-case words joined by '-' (each is a Dokploy compose name)")
+    return tuple((str(var), str(placeholder)) for var, placeholder in value.items()) if isinstance(value, Mapping) else ()
 
 
 def _group_names(raw: Mapping[str, Any]) -> list[str]:

@@ -10,7 +10,10 @@ with the stack outputs). The program exports its release in the ``release`` outp
 * a failed update holds the release it attempted in the ``ReleaseRecord`` state (its outputs are
   the previous update's): a record that did not change in a failed update means the failure came
   before the release was recorded (a push that failed: what runs did not change);
-* a damaged entry (truncated, not JSON, encrypted) is skipped with a warning, never fatal.
+* a damaged entry (truncated, not JSON, encrypted) is skipped with a warning, never fatal;
+* an entry that could not be read at all (the backend still failing after its retries) is not known to be
+  damaged: it is listed as ``unreadable``, and ``previous`` and ``find`` refuse to pick a release older than
+  it, naming the update (it may be the release that runs now, or a newer deployment of the one asked for).
 
 ``deployments`` turns the entries into ``Deployment`` rows (oldest first); ``releases`` groups
 them per release id (newest first); ``previous`` and ``find`` pick what a rollback deploys.
@@ -42,6 +45,10 @@ class ReleaseNotFound(LookupError):
     """No deployment answers the release asked for (unknown, never verified, or no previous one)."""
 
 
+class HistoryUnreadable(ReleaseNotFound):
+    """A history entry newer than the release that would be picked could not be read: nothing is picked."""
+
+
 @dataclass(frozen=True)
 class Entry:
     """One history entry as read from the backend: its key, the update info and the checkpoint (either may be None when damaged)."""
@@ -51,6 +58,8 @@ class Entry:
     """1 for the stack's oldest history entry, counting every kind (update, refresh, destroy)."""
     history: Mapping[str, Any] | None
     checkpoint: Mapping[str, Any] | None
+    unreadable: str = ""
+    """Why the entry could not be read (the backend's error after its retries); "" when it was read."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class Deployment:
     release: Mapping[str, Any] | None
     """The release record (the ``release`` output, or the ReleaseRecord state of a failed update); None: none recorded."""
     verified: bool = False
+    unreadable: str = ""
+    """Why this history entry could not be read ("" when it was): its kind, result and release are unknown."""
 
     @property
     def release_id(self) -> str:
@@ -75,7 +86,9 @@ class Deployment:
 
     @property
     def status(self) -> str:
-        """verified | unverified (deployed, nothing proved it healthy) | failed."""
+        """verified | unverified (deployed, nothing proved it healthy) | failed | unreadable (not known)."""
+        if self.unreadable:
+            return "unreadable"
         if self.result != "succeeded":
             return "failed"
         return "verified" if self.verified else "unverified"
@@ -136,6 +149,11 @@ def deployments(entries: Iterable[Entry], warn: Warn) -> list[Deployment]:
     last_state: Mapping[str, Any] | None = None
     for entry in sorted(entries, key=lambda e: e.number):
         number, info = entry.number, entry.history
+        if entry.unreadable:
+            warn(f"update {number} ({entry.key}) could not be read: {entry.unreadable}")
+            out.append(Deployment(number, "unknown", "unknown", 0, 0, {}, None, unreadable=entry.unreadable))
+            last_state = {"unreadable": number}  # the next failed update cannot be compared with it: taken as a new record
+            continue
         if not isinstance(info, Mapping) or not isinstance(info.get("kind"), str):
             warn(f"skipped update {number} ({entry.key}): its history record is damaged (not the JSON the engine writes)")
             continue
@@ -188,14 +206,31 @@ def current(rows: Sequence[Deployment]) -> Deployment | None:
 
 
 def previous(stack: str, rows: Sequence[Deployment]) -> Deployment:
-    """The newest verified release deployed before the one that runs now (a failed deploy counts as running)."""
+    """The newest verified release deployed before the one that runs now (a failed deploy counts as running).
+
+    Refused (HistoryUnreadable) when an update newer than that release could not be read: it may be what runs now.
+    """
     now = current(rows)
     if now is None:
+        _refuse_if_unreadable(stack, rows, 0, "the previous release")
         raise ReleaseNotFound(f"stack {stack}: no release has been recorded (has `pulumi up` run with this program?)")
     for row in reversed([r for r in rows if r.update < now.update]):
         if row.verified and row.release_id != now.release_id and row.has_compose:
+            _refuse_if_unreadable(stack, rows, row.update, "the previous release")
             return row
+    _refuse_if_unreadable(stack, rows, 0, "the previous release")
     raise ReleaseNotFound(f"stack {stack}: no verified release before the current one ({now.release_id}, {now.status})")
+
+
+def _refuse_if_unreadable(stack: str, rows: Sequence[Deployment], after: int, what: str) -> None:
+    """Raise HistoryUnreadable when an update newer than update ``after`` could not be read (then nothing is picked)."""
+    unread = [r for r in rows if r.unreadable and r.update > after]
+    if unread:
+        which = "; ".join(f"update {r.update}: {r.unreadable}" for r in unread)
+        raise HistoryUnreadable(
+            f"stack {stack}: refusing to pick {what}: the history could not be read ({which}); that update may be the release "
+            "that runs now or a newer deployment, so nothing older is deployed in its place. Run it again when the backend answers"
+        )
 
 
 def find(stack: str, rows: Sequence[Deployment], release_id: str) -> Deployment:
@@ -205,7 +240,9 @@ def find(stack: str, rows: Sequence[Deployment], release_id: str) -> Deployment:
     mine = [r for r in rows if r.release_id == release_id]
     usable = [r for r in mine if r.verified and r.has_compose]
     if usable:
+        _refuse_if_unreadable(stack, rows, usable[-1].update, f"release {release_id}")
         return usable[-1]
+    _refuse_if_unreadable(stack, rows, 0, f"release {release_id}")
     if mine:
         statuses = ", ".join(f"update {r.update} {r.status}" for r in mine)
         raise ReleaseNotFound(f"stack {stack}: release {release_id} was never verified ({statuses}); refusing to deploy it again")

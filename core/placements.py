@@ -6,6 +6,7 @@ Pure: no pulumi, no network, no Docker. Part of ``core.catalog.resolve``: proble
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -15,7 +16,7 @@ from core.model import ENDPOINT_MODES, MODES, PORT_MODES, Placement, Service, St
 
 Say = Callable[[str, str], None]
 PROJECT_KEYS = {"mode", "server", "ports", "endpointMode"}
-"""composeProjects.<group>: where and how a compose project runs."""
+"""composeProjects.<group>: where and how a compose project runs (schemas/stack.schema.json says their values)."""
 STACK_ONLY_PROJECT_KEYS = ("ports", "endpointMode")
 WILDCARDS = ("0.0.0.0", "::")
 
@@ -28,23 +29,15 @@ def project_placements(settings: StackSettings, say: Say, groups: list[str]) -> 
     for group, spec in given.items():
         path = f"{ns}:composeProjects/{group}"
         if group not in groups:
-            say(path, f"unknown compose project (the catalog's compose projects are {', '.join(groups)})")
+            close = difflib.get_close_matches(str(group), groups, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            say(path, f"unknown compose project{hint} (the catalog's compose projects are {', '.join(groups)})")
             continue
         if not isinstance(spec, Mapping):
-            say(path, "should be a mapping of mode (compose | stack), server, and in stack mode ports and endpointMode")
-            continue
-        for key in sorted(set(spec) - PROJECT_KEYS):
-            say(f"{path}/{key}", f"unknown key (allowed: {', '.join(sorted(PROJECT_KEYS))})")
+            continue  # the stack schema says what it should be
         mode = spec.get("mode", "compose")
-        if mode not in MODES:
-            say(f"{path}/mode", f"{mode!r} should be compose (docker compose) or stack (docker stack deploy on Dokploy's Swarm)")
-            mode = "compose"
-        server = spec.get("server", "")
-        if server is None:
-            server = ""
-        if not isinstance(server, str) or (server and (not server.strip() or server != server.strip())):
-            say(f"{path}/server", f"{server!r} should be the name of a Dokploy server (its Servers page), or empty for Dokploy's host")
-            server = ""
+        mode = mode if mode in MODES else "compose"
+        server = str(spec.get("server") or "")
         ports, endpoint = spec.get("ports", "ingress"), spec.get("endpointMode", "vip")
         if mode != "stack":
             for key in STACK_ONLY_PROJECT_KEYS:
@@ -54,12 +47,8 @@ def project_placements(settings: StackSettings, say: Say, groups: list[str]) -> 
                         f"is a Swarm setting (stack mode only) and compose project {group} runs in compose mode: "
                         f"remove it, or set `pulumi config set --path composeProjects.{group}.mode stack`",
                     )
-        if ports not in PORT_MODES:
-            say(f"{path}/ports", f"{ports!r} should be ingress (the routing mesh, Swarm's default) or host (on the task's node)")
-            ports = "ingress"
-        if endpoint not in ENDPOINT_MODES:
-            say(f"{path}/endpointMode", f"{endpoint!r} should be vip (Swarm's default) or dnsrr (the name resolves to every task)")
-            endpoint = "vip"
+        ports = ports if ports in PORT_MODES else "ingress"
+        endpoint = endpoint if endpoint in ENDPOINT_MODES else "vip"
         out[group] = Placement(mode=str(mode), server=server, ports=str(ports), endpoint_mode=str(endpoint))
     return out
 

@@ -2,8 +2,9 @@
 
 A service's settings come in three layers, merged key by key (a mapping is merged, anything else
 replaced): the catalog's ``defaults.deploy``, the service's own ``deploy:`` in the catalog, the
-stack's ``services.<name>.deploy``. Each layer is validated on its own, so a problem names the
-file and key it is in (``services/brain-api/deploy/update_config/order: ...``).
+stack's ``services.<name>.deploy``. Each layer is validated on its own by the schemas (``$defs/deploy`` of
+schemas/catalog.schema.json), so a problem names the file and key it is in
+(``services/brain-api/deploy/update_config/order: ...``).
 
 What the port model allows is decided here too: a task publishing a host-mode port holds that port
 on its node, so a second task of the service cannot start on the same node. ``start-first``
@@ -15,127 +16,33 @@ default applies to services published through ingress or not published at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from core import schema
 from core.model import Placement, Service
 
-Say = Callable[[str, str], None]
-Check = Callable[[Any], str | None]
-"""A leaf check: None when the value is fine, else what it should be."""
-
-DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
-MEMORY = re.compile(r"^\d+(?:\.\d+)?[bkmgBKMG]?$")
-CONSTRAINT = re.compile(r"^[A-Za-z0-9_.-]+\s*(?:==|!=)\s*\S.*$")
+DURATION_UNITS = r"(?:ns|us|µs|ms|s|m|h)"
 START_FIRST, STOP_FIRST = "start-first", "stop-first"
 SERVICE_LABEL = "com.bizosaas.service"
 STACK_LABEL = "com.bizosaas.stack"
-
-
-def _int(minimum: int) -> Check:
-    def check(value: Any) -> str | None:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-        return None if ok else f"should be a whole number >= {minimum}"
-
-    return check
-
-
-def _one_of(*allowed: str) -> Check:
-    def check(value: Any) -> str | None:
-        return None if value in allowed else f"should be one of {', '.join(allowed)}"
-
-    return check
-
-
-def _duration(value: Any) -> str | None:
-    return None if isinstance(value, str) and DURATION.match(value) else "should be a duration such as 10s, 1m30s or 500ms"
-
-
-def _ratio(value: Any) -> str | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
-    return None if ok else "should be a number from 0 to 1"
-
-
-def _cpus(value: Any) -> str | None:
-    try:
-        ok = not isinstance(value, bool) and isinstance(value, int | float | str) and float(value) > 0
-    except ValueError:
-        ok = False
-    return None if ok else "should be a positive number of CPUs such as 0.5 or '2'"
-
-
-def _memory(value: Any) -> str | None:
-    return None if isinstance(value, str) and MEMORY.match(value) else "should be a size such as 512M or 1G"
-
-
-def _constraints(value: Any) -> str | None:
-    if isinstance(value, list) and all(isinstance(c, str) and CONSTRAINT.match(c) for c in value):
-        return None
-    return "should be a list of constraints such as 'node.role == manager' or 'node.labels.tier != edge'"
-
-
-def _preferences(value: Any) -> str | None:
-    if isinstance(value, list) and all(isinstance(p, Mapping) and set(p) == {"spread"} and isinstance(p["spread"], str) for p in value):
-        return None
-    return "should be a list of {spread: <node attribute>}"
-
-
-def _update_schema(*failure_actions: str) -> dict[str, Any]:
-    return {
-        "parallelism": _int(0),
-        "delay": _duration,
-        "order": _one_of(START_FIRST, STOP_FIRST),
-        "failure_action": _one_of(*failure_actions),
-        "monitor": _duration,
-        "max_failure_ratio": _ratio,
-    }
-
-
-SCHEMA: dict[str, Any] = {
-    "replicas": _int(1),
-    "update_config": _update_schema("rollback", "pause", "continue"),
-    "rollback_config": _update_schema("pause", "continue"),
-    "restart_policy": {
-        "condition": _one_of("none", "on-failure", "any"),
-        "delay": _duration,
-        "max_attempts": _int(0),
-        "window": _duration,
-    },
-    "resources": {
-        "limits": {"cpus": _cpus, "memory": _memory, "pids": _int(1)},
-        "reservations": {"cpus": _cpus, "memory": _memory},
-    },
-    "placement": {"constraints": _constraints, "preferences": _preferences, "max_replicas_per_node": _int(1)},
+DEPLOY_POINTER = "catalog.schema.json#/$defs/deploy"
+"""The deploy keys a catalog or stack may set, their types and ranges (what compose's deploy: says and Swarm takes)."""
+_UPDATE = {"parallelism": None, "delay": None, "order": None, "failure_action": None, "monitor": None, "max_failure_ratio": None}
+DEPLOY_KEYS: dict[str, Any] = {
+    "replicas": None,
+    "update_config": _UPDATE,
+    "rollback_config": _UPDATE,
+    "restart_policy": {"condition": None, "delay": None, "max_attempts": None, "window": None},
+    "resources": {"limits": {"cpus": None, "memory": None, "pids": None}, "reservations": {"cpus": None, "memory": None}},
+    "placement": {"constraints": None, "preferences": None, "max_replicas_per_node": None},
 }
-"""The deploy keys a stack may set: what the issue asks for and nothing Swarm would do differently than compose can say."""
+"""What the rendering passes to Swarm, key by key: schemas/catalog.schema.json's deploy lists exactly these (agreement test)."""
 
 
-def check_deploy(value: Any, path: str, say: Say) -> dict[str, Any]:
-    """One layer of deploy settings, validated: every problem said with its key path, the valid part returned."""
-    return _checked(value, SCHEMA, path, say)
-
-
-def _checked(value: Any, schema: Mapping[str, Any], path: str, say: Say) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        say(path, f"should be a mapping of {', '.join(schema)}")
-        return {}
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        where = f"{path}/{key}"
-        spec = schema.get(str(key))
-        if spec is None:
-            say(where, f"unknown key (allowed: {', '.join(schema)})")
-        elif isinstance(spec, Mapping):
-            inner = _checked(item, spec, where, say)
-            if inner:
-                out[str(key)] = inner
-        elif (why := spec(item)) is not None:
-            say(where, f"{item!r} {why}")
-        else:
-            out[str(key)] = item
-    return out
+def valid(value: Any) -> dict[str, Any]:
+    """One layer of deploy settings when the schema takes it, else nothing (its problems are reported with the document's)."""
+    return dict(value) if isinstance(value, Mapping) and schema.fits(DEPLOY_POINTER, value) else {}
 
 
 def merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,6 +100,6 @@ def monitor_seconds(service: Service) -> float:
     text = str((service.deploy.get("update_config") or {}).get("monitor") or "5s")
     total = 0.0
     scale = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text):
+    for number, unit in re.findall(rf"(\d+(?:\.\d+)?)({DURATION_UNITS})", text):
         total += float(number) * scale[unit]
     return total

@@ -4,7 +4,8 @@ Nothing here writes. `pulumi up` records every release itself (the program's ``r
 ReleaseRecord, in the checkpoint the backend keeps per update; see core/ledger.py), so the ledger
 is the same whichever way the stack was deployed. The backend is the one the engine uses
 (``PULUMI_BACKEND_URL``, which deployctl's engine environment sets, or `pulumi login`).
-A damaged history entry is skipped with a warning on stderr.
+A damaged history entry is skipped with a warning on stderr; one that could not be read (the backend still
+failing after its retries) is listed as unreadable, and a rollback refuses to pick a release older than it.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def _release_line(rel: ledger.Release) -> str:
 
 
 def _bare_line(row: ledger.Deployment) -> str:
+    if row.unreadable:
+        return f"{'?':<14}  {row.status:<10}  {'?':<20}  update {row.update}  (could not be read: {row.unreadable})"
     when_ = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.started))
     who = f"by {row.by or '-'}  commit {row.commit or '-'}"
     return f"{'-':<14}  {row.status:<10}  {when_}  {who}  update {row.update}  (failed before a release was recorded)"

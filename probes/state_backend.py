@@ -6,44 +6,47 @@ The diy backends keep, per update, ``.pulumi/history/<project>/<stack>/<stack>-<
 reads those objects, the way the engine's own blob driver does, and hands them to
 ``core.ledger`` (pure). Read-only: it never writes to the backend.
 
-S3 (and S3-compatible servers): the URL the team logs in with, ``s3://bucket[/prefix]?region=...``
-plus ``endpoint=...&use_path_style=true`` (or the v1 names ``s3ForcePathStyle``, ``disableSSL``)
-for a server other than AWS. Credentials as the engine reads them from the environment:
-``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``, else a static profile of
-the shared credentials file (``profile=`` in the URL, ``AWS_PROFILE``, ``default``). Requests are
-SigV4-signed with the standard library; no AWS SDK is needed.
+S3 (and S3-compatible servers) through botocore, the AWS SDK's core (an optional dependency:
+``requirements-s3.txt``, the ``s3`` extra): the URL the team logs in with, ``s3://bucket[/prefix]?region=...``
+plus ``endpoint=...&use_path_style=true`` (or the v1 names ``s3ForcePathStyle``, ``disableSSL``) for a
+server other than AWS, ``profile=``, ``dualstack=``, ``fips=``, ``accelerate=``, ``anonymous=``, as the
+engine's driver (gocloud.dev s3blob) reads them. Credentials come from the whole AWS chain, as the engine
+finds them: the environment, web identity (CI's OIDC), SSO, ``credential_process``, the shared files,
+container and instance roles. Bucket names with dots work (path-style addressing where a certificate
+could not match). Transient errors (5xx, throttling, timeouts, connection resets) are retried, bounded
+(``AWS_MAX_ATTEMPTS``, default 5); an object that still cannot be read is an error, never a skipped record.
 """
 
 from __future__ import annotations
 
-import configparser
+import contextlib
+import functools
 import gzip
-import hashlib
-import hmac
 import json
 import os
 import shutil
 import subprocess
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, quote, urlsplit
-
-import requests
+from urllib.parse import parse_qs, urlsplit
 
 from core import ledger
 
 BOOKKEEPING = ".pulumi"
-_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _TRUE = ("1", "true", "yes")
+MAX_ATTEMPTS = 5
+"""Attempts per S3 request (botocore's standard retry mode) unless AWS_MAX_ATTEMPTS or the profile says otherwise."""
+BODY_ATTEMPTS = 3
+"""Attempts to read an object whose body broke off mid-transfer (botocore retries the request, not the stream)."""
+INSTALL = "venv/bin/pip install -r requirements-s3.txt"
+UNSUPPORTED = {"role": "assume the role in a profile instead (role_arn and source_profile in ~/.aws/config, then profile=NAME)"}
 
 
 class BackendError(RuntimeError):
-    """The backend cannot be read (unsupported URL, no credentials, an HTTP error)."""
+    """The backend cannot be read (unsupported URL, no credentials, an object that cannot be read after retries)."""
 
 
 class Backend(Protocol):
@@ -74,153 +77,151 @@ class FileBackend:
         return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.endswith(".attrs"))
 
     def read(self, key: str) -> bytes:
-        return (self.root / key).read_bytes()
+        try:
+            return (self.root / key).read_bytes()
+        except OSError as exc:
+            raise BackendError(f"{key}: {exc.strerror or exc}") from None
 
 
 @dataclass(frozen=True)
 class S3Backend:
-    """``s3://bucket[/prefix]?...``: ListObjectsV2 and GetObject, SigV4-signed."""
+    """``s3://bucket[/prefix]?...``: ListObjectsV2 and GetObject with a botocore client (retries, the credential chain)."""
 
     url: str
     bucket: str
     prefix: str
-    endpoint: str
-    """scheme://host[:port] of the service."""
-    path_style: bool
-    region: str
-    access_key: str
-    secret_key: str = field(repr=False)
-    session_token: str = field(default="", repr=False)
-    timeout: float = 30.0
+    client: Any = field(repr=False, compare=False)
+    """A botocore S3 client (thread-safe: the history is read in parallel)."""
 
     def keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
-        query = {"list-type": "2", "prefix": self.prefix + prefix}
-        while True:
-            root = ET.fromstring(self._request("GET", "", query).content)
-            keys += [(el.text or "")[len(self.prefix) :] for el in root.iter(f"{_NS}Key")]
-            token = root.findtext(f"{_NS}NextContinuationToken")
-            if root.findtext(f"{_NS}IsTruncated") != "true" or not token:
-                return sorted(keys)
-            query["continuation-token"] = token
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+        with self._errors(f"list {self.prefix + prefix}"):
+            for page in pages:
+                keys += [str(o["Key"])[len(self.prefix) :] for o in page.get("Contents") or []]
+        return sorted(keys)
 
     def read(self, key: str) -> bytes:
-        return self._request("GET", self.prefix + key).content
+        from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
 
-    def _request(self, method: str, key: str, query: Mapping[str, str] | None = None) -> requests.Response:
-        scheme, _, host = self.endpoint.partition("://")
-        path = f"/{self.bucket}/{key}" if self.path_style else f"/{key}"
-        if self.path_style and not key:
-            path = f"/{self.bucket}"
-        if not self.path_style:
-            host = f"{self.bucket}.{host}"
-        headers = sign(method, host, path, dict(query or {}), self.region, self.access_key, self.secret_key, self.session_token)
-        canonical_query = _canonical_query(dict(query or {}))
-        url = f"{scheme}://{host}{quote(path, safe='/-_.~')}" + (f"?{canonical_query}" if canonical_query else "")
-        try:
-            resp = requests.request(method, url, headers=headers, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise BackendError(f"{_redacted(self.url)}: {method} {path}: {exc}") from None
-        if resp.status_code >= 400:
-            code = ET.fromstring(resp.content).findtext("Code") if resp.content.startswith(b"<") else ""
-            raise BackendError(f"{_redacted(self.url)}: {method} {path} answered HTTP {resp.status_code} {code or ''}".rstrip())
-        return resp
+        for attempt in range(1, BODY_ATTEMPTS + 1):
+            with self._errors(f"get {self.prefix + key}"):
+                body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
+                try:
+                    return bytes(body.read())
+                except (IncompleteReadError, ReadTimeoutError, ResponseStreamingError):
+                    if attempt == BODY_ATTEMPTS:
+                        raise
+                finally:
+                    body.close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return _s3_errors(self.url, what)
 
 
-def sign(
-    method: str,
-    host: str,
-    path: str,
-    query: Mapping[str, str],
-    region: str,
-    access_key: str,
-    secret_key: str,
-    session_token: str = "",
-    now: datetime | None = None,
-) -> dict[str, str]:
-    """The headers of an AWS Signature Version 4 request without a body (service s3)."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    scope = f"{stamp[:8]}/{region}/s3/aws4_request"
-    payload = hashlib.sha256(b"").hexdigest()
-    headers = {"host": host, "x-amz-content-sha256": payload, "x-amz-date": stamp}
-    if session_token:
-        headers["x-amz-security-token"] = session_token
-    signed = ";".join(sorted(headers))
-    canonical = "\n".join(
-        [method, quote(path, safe="/-_.~"), _canonical_query(query), *(f"{k}:{headers[k]}" for k in sorted(headers)), "", signed, payload]
-    )
-    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    key = f"AWS4{secret_key}".encode()
-    for part in scope.split("/"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["authorization"] = f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
-    return headers
+@contextlib.contextmanager
+def _s3_errors(url: str, what: str) -> Iterator[None]:
+    """botocore's errors as one BackendError naming the backend (without its query), the operation and the S3 error code."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    where = f"{_redacted(url)}: {what}"
+    try:
+        yield
+    except NoCredentialsError:
+        raise BackendError(f"{where}: {NO_CREDENTIALS}") from None
+    except ClientError as exc:
+        error = exc.response.get("Error") or {}
+        status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        raise BackendError(f"{where} answered HTTP {status} {error.get('Code') or ''}".rstrip() + _retried(exc)) from None
+    except BotoCoreError as exc:
+        raise BackendError(f"{where}: {exc}") from None
 
 
-def _canonical_query(query: Mapping[str, str]) -> str:
-    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(query.items()))
+NO_CREDENTIALS = (
+    "no AWS credentials were found for reading the release history (the same chain the engine uses: AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or profile= in the URL (SSO, credential_process, role_arn), web identity "
+    "(AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN), a container or instance role)"
+)
+
+
+def _retried(exc: BaseException) -> str:
+    attempts = ((getattr(exc, "response", None) or {}).get("ResponseMetadata") or {}).get("RetryAttempts")
+    return f" (after {attempts + 1} attempts)" if isinstance(attempts, int) and attempts else ""
 
 
 def _redacted(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def open_backend(url: str, environ: Mapping[str, str] | None = None) -> Backend:
+def open_backend(url: str) -> Backend:
     """The backend a ``pulumi login`` URL names (file:// or s3://)."""
-    environ = os.environ if environ is None else environ
     parts = urlsplit(url)
     if parts.scheme == "file":
         raw = url[len("file://") :].split("?", 1)[0]
         path = Path(os.path.expanduser(raw)) if raw.startswith("~") else Path(raw)
         return FileBackend(url, path.resolve())
     if parts.scheme == "s3":
-        return _s3(url, environ)
+        return _s3(url)
     raise BackendError(
         f"the release history is read from a self-managed backend (file:// or s3://), not {_redacted(url)!r}; "
         "on Pulumi Cloud the same records are the stack's update history (`pulumi stack history`, `pulumi stack export --version N`)"
     )
 
 
-def _s3(url: str, environ: Mapping[str, str]) -> S3Backend:
+@functools.cache
+def _loader() -> Any:
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
+
+
+def _s3(url: str) -> S3Backend:
+    try:
+        import botocore.session
+        from botocore import UNSIGNED
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        raise BackendError(
+            f"reading the release history from an s3:// state backend ({_redacted(url)}) needs botocore, the AWS SDK's core, "
+            f"which is not installed: {INSTALL} (or pip install 'bizosaas-deploy[s3]')"
+        ) from None
     parts = urlsplit(url)
     q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    region = q.get("region") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    for name, instead in UNSUPPORTED.items():
+        if name in q:
+            raise BackendError(f"{_redacted(url)}: the URL parameter {name}= is not read by the release history reader: {instead}")
+    flag = {k: q.get(k, "").lower() in _TRUE for k in ("dualstack", "fips", "accelerate", "anonymous")}
     insecure = (q.get("disableSSL") or q.get("disable_https") or "").lower() in _TRUE
     endpoint = q.get("endpoint") or ""
     if endpoint and "://" not in endpoint:
         endpoint = f"{'http' if insecure else 'https'}://{endpoint}"
-    path_style = (q.get("use_path_style") or q.get("s3ForcePathStyle") or "").lower() in _TRUE
-    key, secret, token = _credentials(q.get("profile") or environ.get("AWS_PROFILE") or "default", environ)
+    path_style = (q.get("use_path_style") or q.get("s3ForcePathStyle") or q.get("hostname_immutable") or "").lower() in _TRUE
+    try:
+        session = botocore.session.Session(profile=q.get("profile") or None)
+        session.register_component("data_loader", _loader())  # the S3 model is parsed once per process, not per client
+        region = q.get("region") or os.environ.get("AWS_REGION") or session.get_config_variable("region") or "us-east-1"
+        config = Config(
+            region_name=region,
+            retries={
+                "mode": session.get_config_variable("retry_mode") or "standard",
+                "total_max_attempts": int(session.get_config_variable("max_attempts") or MAX_ATTEMPTS),
+            },
+            s3={"addressing_style": "path" if path_style else "auto", "use_accelerate_endpoint": flag["accelerate"]},
+            use_dualstack_endpoint=flag["dualstack"] or None,
+            use_fips_endpoint=flag["fips"] or None,
+            signature_version=UNSIGNED if flag["anonymous"] else None,
+            connect_timeout=10,
+            read_timeout=30,
+            max_pool_connections=16,
+            user_agent_extra="bizosaas-deploy",
+        )
+        client = session.create_client("s3", endpoint_url=endpoint or None, config=config)
+    except BotoCoreError as exc:  # an unknown profile, a broken config file
+        raise BackendError(f"{_redacted(url)}: {exc}") from None
     prefix = parts.path.strip("/")
-    return S3Backend(
-        url=url,
-        bucket=parts.netloc,
-        prefix=f"{prefix}/" if prefix else "",
-        endpoint=(endpoint or f"https://s3.{region}.amazonaws.com").rstrip("/"),
-        path_style=path_style,
-        region=region,
-        access_key=key,
-        secret_key=secret,
-        session_token=token,
-    )
-
-
-def _credentials(profile: str, environ: Mapping[str, str]) -> tuple[str, str, str]:
-    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
-        return environ["AWS_ACCESS_KEY_ID"], environ["AWS_SECRET_ACCESS_KEY"], environ.get("AWS_SESSION_TOKEN", "")
-    path = Path(environ.get("AWS_SHARED_CREDENTIALS_FILE") or Path(environ.get("HOME", "~")).expanduser() / ".aws" / "credentials")
-    shared = configparser.ConfigParser()
-    if path.is_file():
-        shared.read(path)
-    if shared.has_option(profile, "aws_access_key_id") and shared.has_option(profile, "aws_secret_access_key"):
-        section = shared[profile]
-        return section["aws_access_key_id"], section["aws_secret_access_key"], section.get("aws_session_token", "")
-    raise BackendError(
-        "reading the release history from S3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for a role), "
-        f"or a static profile {profile!r} in {path}; with SSO or an instance role: "
-        'eval "$(aws configure export-credentials --format env)"'
-    )
+    return S3Backend(url=url, bucket=parts.netloc, prefix=f"{prefix}/" if prefix else "", client=client)
 
 
 def backend_url(environ: Mapping[str, str] | None = None) -> str:
@@ -262,8 +263,12 @@ def read_entries(backend: Backend, project: str, stack: str, warn: ledger.Warn, 
     def load(numbered: tuple[int, str]) -> ledger.Entry:
         number, key = numbered
         checkpoint_key = key.replace(".history.json", ".checkpoint.json")
-        info = _json(backend, key, warn)
-        checkpoint = _json(backend, checkpoint_key, warn) if checkpoint_key in present and info and info.get("kind") == "update" else None
+        try:
+            info = _json(backend, key, warn)
+            wanted = checkpoint_key in present and info and info.get("kind") == "update"
+            checkpoint = _json(backend, checkpoint_key, warn) if wanted else None
+        except BackendError as exc:  # still failing after the retries: not damaged, unknown (ledger.find refuses around it)
+            return ledger.Entry(key, number, None, None, unreadable=str(exc))
         return ledger.Entry(key, number, info, checkpoint)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -291,6 +296,10 @@ def find_deployment(backend: Backend, project: str, stack: str, release_id: str,
         return ledger.find(stack, rows, release_id)
     try:
         found = ledger.find(stack, rows, release_id)
+    except ledger.HistoryUnreadable:
+        for note in notes:
+            warn(note)
+        raise
     except LookupError:
         return ledger.find(stack, read_deployments(backend, project, stack, warn), release_id)
     for note in notes:
@@ -299,15 +308,15 @@ def find_deployment(backend: Backend, project: str, stack: str, release_id: str,
 
 
 def _json(backend: Backend, key: str, warn: ledger.Warn) -> dict[str, Any] | None:
-    """One JSON object (gzip-compressed ones too); None, with no exception, when it cannot be read or parsed."""
+    """One JSON object (gzip-compressed ones too); None when it is damaged (not gzip, not JSON, not an object).
+
+    An object that cannot be read (the backend still failing after its retries) raises BackendError: it is not
+    known to be damaged, and what it holds may be the release a rollback must not skip.
+    """
     if key.endswith(".zst"):
         warn(f"{key}: zstd-compressed (PULUMI_DIY_BACKEND_ZSTD) records cannot be read here; use gzip or none")
         return None
-    try:
-        data = backend.read(key)
-    except (OSError, BackendError) as exc:
-        warn(f"{key}: cannot be read ({exc})")
-        return None
+    data = backend.read(key)
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)

@@ -26,9 +26,9 @@ step() {  # step "what" command...: runs it, then prints how long it took
 python_env() {
   if [[ ! -x venv/bin/python ]]; then python3 -m venv venv; fi
   local stamp=venv/.requirements.sha256 want
-  want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+  want=$(cat requirements.txt requirements-s3.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
   if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    echo "  pip install -r requirements-dev.txt (pinned; ~1 min on a fresh machine)"
+    echo "  pip install -r requirements-dev.txt (pinned, with requirements-s3.txt; ~1 min on a fresh machine)"
     venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
     echo "$want" >"$stamp"
   else

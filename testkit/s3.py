@@ -3,7 +3,8 @@
 `scripts/start-s3.sh` starts the server (built by `scripts/install-s3.sh`) on 127.0.0.1 with data
 under `.state/s3/data` and writes its endpoint and locally generated credentials to
 `.state/s3/server.env` (mode 0600, never committed). `Server` reads that file and talks S3 to it
-with plain SigV4-signed requests, so tests need no S3 client library.
+with plain SigV4-signed requests, independent of the botocore client the reader under test uses.
+`FaultProxy` sits in front of it and fails chosen requests (an S3 503 for one object).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import hashlib
 import hmac
 import os
 import subprocess
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -119,3 +122,79 @@ def start() -> Server:
         subprocess.run(["bash", str(START_SCRIPT)], check=True, capture_output=True, text=True)
         env = read_env()
     return Server(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], env.get("S3_REGION", REGION))
+
+
+class FaultProxy:
+    """A small HTTP proxy in front of the server that answers chosen requests with an error, to show how a reader
+    behaves when the store fails part-way (an S3 503 for one object, then the real answer).
+
+    ``fail(substring, times, status)``: the next ``times`` requests whose path contains ``substring`` get ``status``
+    (with S3's XML error body) instead of being forwarded; ``times=-1``: every one. Everything else is forwarded
+    unchanged (the Host header too, so SigV4 signatures stay valid). ``hits(substring)`` counts the requests seen.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.faults: dict[str, list[int]] = {}
+        self.seen: list[str] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: object) -> None:
+                return None
+
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = proxy._fault(self.path)
+                if status:
+                    code = "SlowDown" if status == 503 else "InternalError"
+                    data = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-length", "connection")}
+                resp = requests.request(self.command, proxy.upstream + self.path, headers=headers, data=body, timeout=30)
+                self.send_response(resp.status_code)
+                for key, value in resp.headers.items():
+                    if key.lower() not in ("content-length", "connection", "transfer-encoding", "content-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _any
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail(self, substring: str, times: int = 1, status: int = 503) -> None:
+        with self._lock:
+            self.faults[substring] = [times, status]
+
+    def hits(self, substring: str) -> int:
+        with self._lock:
+            return sum(substring in path for path in self.seen)
+
+    def _fault(self, path: str) -> int:
+        with self._lock:
+            self.seen.append(path)
+            for substring, left in self.faults.items():
+                if substring in path and left[0] != 0:
+                    left[0] -= 1
+                    return left[1]
+        return 0

@@ -18,6 +18,7 @@ nothing changed since the last successful deploy); a real docker run is padded u
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from testkit.dokploy.dockerops import EnvReferenceError, default_command, resolve_env, stack_env
+from testkit.dokploy.dockerops import EnvReferenceError, default_command, resolve_env, stack_deploy_command
 from testkit.dokploy.state import now_iso
 
 if TYPE_CHECKING:
@@ -248,23 +249,25 @@ class DeployQueue:
             self._end(job, generation, dep_id, "error",
                       f"The Dokploy stand-in only deploys sourceType 'raw' (this compose uses '{compose['sourceType']}').\n")
             return
+        env_lines = None
+        config = runner.config_for(compose["serverId"])  # every server is this engine, with its own /root/.docker
         try:
-            resolved = resolve_env(compose["env"], *scopes)
+            resolve_env(compose["env"], *scopes)  # an unknown ${{...}} reference fails the deploy before anything runs
+            if compose["createEnvFile"]:
+                env_lines = runner.env_file_lines(compose, scopes, config)
         except EnvReferenceError as exc:
             self._end(job, generation, dep_id, "error", f"{exc}\n")
             return
-        env_lines = None
-        config = runner.config_for(compose["serverId"])  # every server is this engine, with its own /root/.docker
-        if compose["createEnvFile"]:
-            env_lines = runner.env_file_lines(app_name, resolved, compose["env"], compose["randomize"], compose["suffix"], config)
         code_dir = runner.write_compose(app_name, compose["composeFile"], env_lines)
         args = ["docker", *default_command(compose).split()]
-        exported = stack_env(resolved) if compose["composeType"] == "stack" else None  # getExportEnvCommand
+        command = args
+        if compose["composeType"] == "stack":  # getExportEnvCommand: the values on the command line /bin/sh runs
+            passthrough = ["DOCKER_CONFIG", *(["DOCKER_HOST"] if os.environ.get("DOCKER_HOST") else [])]
+            command = ["/bin/sh", "-c", stack_deploy_command(compose, scopes, passthrough)]
         log(self._banner(compose, " ".join(args)))
         floor = self._duration(compose)
         started = time.monotonic()
-        code, _ = runner.run(args, cwd=code_dir, on_output=log, abort=abort, docker_config=config, extra_env=exported,
-                             detached=job.remote)
+        code, _ = runner.run(command, cwd=code_dir, on_output=log, abort=abort, docker_config=config, detached=job.remote)
         if abort.wait(max(0.0, floor - (time.monotonic() - started))):
             return
         if code == 0:

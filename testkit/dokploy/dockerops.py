@@ -23,51 +23,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from testkit.dokploy import envtext
+from testkit.dokploy.envtext import EnvReferenceError
+
+__all__ = ["DockerRunner", "EnvReferenceError", "default_command", "resolve_env", "stack_deploy_command", "stack_env"]
 NETWORK = "dokploy-network"
-_REFERENCE = re.compile(r"\$\{\{(project|environment)\.([\w.-]+)\}\}")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class EnvReferenceError(Exception):
-    """An env value references a project/environment variable that does not exist."""
-
-
-def parse_dotenv(text: str | None) -> list[tuple[str, str]]:
-    """Enough of `dotenv.parse` for env blocks: KEY=value lines, quotes removed, comments skipped."""
-    pairs: list[tuple[str, str]] = []
-    for raw in (text or "").splitlines():
-        m = re.match(r"^\s*(?:export\s+)?([\w.-]+)\s*=\s*(.*?)\s*$", raw)
-        if not m:
-            continue
-        key, value = m.group(1), m.group(2)
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"`":
-            quote = value[0]
-            value = value[1:-1]
-            if quote == '"':
-                value = value.replace("\\n", "\n").replace("\\r", "\r")
-        else:
-            value = re.sub(r"\s+#.*$", "", value).strip()
-        pairs.append((key, value))
-    return pairs
-
-
 def resolve_env(env: str | None, project_env: str | None, environment_env: str | None) -> list[str]:
-    """prepareEnvironmentVariables: `${{project.X}}` / `${{environment.X}}` references resolved."""
-    scopes = {"project": dict(parse_dotenv(project_env)), "environment": dict(parse_dotenv(environment_env))}
-
-    def repl(m: re.Match[str]) -> str:
-        scope, name = m.group(1), m.group(2)
-        if name not in scopes[scope]:
-            raise EnvReferenceError(f"Invalid {scope} environment variable: {scope}.{name}")
-        return scopes[scope][name]
-
-    return [f"{k}={_REFERENCE.sub(repl, v)}" for k, v in parse_dotenv(env)]
+    """prepareEnvironmentVariables: the env text as Dokploy parses it, references resolved, as ``KEY=value`` lines."""
+    return envtext.raw_lines(envtext.prepare(env, project_env, environment_env))
 
 
 def stack_env(resolved: list[str]) -> dict[str, str]:
     """getEnvironmentVariablesObject: the resolved env as variables for `docker stack deploy` (empty values dropped)."""
     pairs = (line.split("=", 1) for line in resolved)
     return {key: value for key, value in pairs if key and value}
+
+
+def stack_deploy_command(compose: dict[str, Any], scopes: tuple[str | None, str | None], passthrough: list[str]) -> str:
+    """What Dokploy's /bin/sh runs for a stack: ``env -i PATH="$PATH" ... <getExportEnvCommand> docker stack deploy ...``.
+
+    ``passthrough``: the variables of the runner's environment kept (the stand-in's DOCKER_CONFIG and DOCKER_HOST
+    instead of Dokploy's HOME, whose ``.docker`` is the stand-in's per-server config directory).
+    """
+    kept = " ".join(f'{name}="${name}"' for name in ["PATH", *passthrough])
+    exported = envtext.exports(envtext.prepare(compose["env"], *scopes))
+    return " ".join(part for part in ("env -i", kept, exported, "docker", default_command(compose)) if part)
 
 
 def sanitize_command(command: str) -> list[str]:
@@ -222,14 +205,20 @@ class DockerRunner:
                 fh.write("\n".join(env_lines))
         return code
 
-    def env_file_lines(self, app_name: str, resolved: list[str], env_text: str | None, randomize: bool, suffix: str,
-                       docker_config: Path | None = None) -> list[str]:
-        lines = [f"APP_NAME={app_name}", f"COMPOSE_PROJECT_NAME={app_name}", *resolved]
-        if "DOCKER_CONFIG" not in (env_text or ""):
-            lines.append(f"DOCKER_CONFIG={docker_config or self.docker_config}")
-        if randomize:
-            lines.append(f"COMPOSE_PREFIX={suffix}")
-        return lines
+    def env_file_lines(
+        self, compose: dict[str, Any], scopes: tuple[str | None, str | None], docker_config: Path | None = None
+    ) -> list[str]:
+        """getCreateEnvFileCommand: APP_NAME, COMPOSE_PROJECT_NAME, the env, DOCKER_CONFIG (unless the text names it),
+        COMPOSE_PREFIX (randomize), parsed and resolved as one text, then written as compose mode's ``KEY="..."``
+        lines, or raw ``KEY=value`` lines for a stack (which docker stack deploy does not read)."""
+        app_name = compose["appName"]
+        content = f"APP_NAME={app_name}\nCOMPOSE_PROJECT_NAME={app_name}\n" + (compose["env"] or "")
+        if "DOCKER_CONFIG" not in content:
+            content += f"\nDOCKER_CONFIG={docker_config or self.docker_config}"
+        if compose["randomize"]:
+            content += f"\nCOMPOSE_PREFIX={compose['suffix']}"
+        pairs = envtext.prepare(content, *scopes)
+        return envtext.raw_lines(pairs) if compose["composeType"] == "stack" else envtext.for_file(pairs)
 
     def compose_down(self, app_name: str, volumes: bool) -> tuple[int, str]:
         args = ["docker", "compose", "-p", app_name, "down"] + (["--volumes"] if volumes else [])

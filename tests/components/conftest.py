@@ -213,3 +213,15 @@ def registry_props(srv: FakeDokploy, api_key: str) -> dict[str, Any]:
         "password": "ghp_" + secrets.token_hex(16),
         "allow_insecure_http": False,
     }
+
+
+@pytest.fixture
+def warnings_shown(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Any:
+    """What providers warned (``engine_warning`` -> ``pulumi.log.warn``): on stderr in the dynamic-provider host, through
+    Python logging when an earlier test of the process left pulumi's mocks set; the text of both, read once."""
+    caplog.set_level("WARNING")
+
+    def read() -> str:
+        return capsys.readouterr().err + caplog.text
+
+    return read

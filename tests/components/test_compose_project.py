@@ -141,7 +141,48 @@ def test_noop_diff_makes_zero_api_calls_when_nothing_changed(
     update = provider.update(outs["compose_id"], olds, news).outs or {}
     assert {k: update[k] for k in COMPOSE_INPUTS if k in update} == {k: outs[k] for k in COMPOSE_INPUTS if k in outs}
     assert update["deployment_id"] == outs["deployment_id"] and update["timings"] == outs["timings"]  # the last deploy's
-    assert settle(srv) == [] and srv.write_calls == 0
+    settle(srv)
+    assert procs(srv, "GET") == ["compose.one", "compose.one"] and srv.write_calls == 0  # Dokploy's view, read only
+
+
+def test_a_failed_update_left_running_is_repaired_by_the_next_plain_diff_and_update(
+    provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy
+) -> None:
+    """Issue 22: rollbackOnFailure off, the update to B failed after Dokploy took B; the state keeps A and the config is
+    reverted to A. The stored outputs agree with the inputs, so only Dokploy's view shows that B is what it runs."""
+    outs = provider.create(props).outs or {}
+    compose_b = props["compose_file"] + "  # B\n"
+    with provider._client(props, "test") as client:  # what the failed update left: Dokploy holds B and deployed it
+        client.compose.update(outs["compose_id"], composeFile=compose_b)
+    settle(srv)
+    diff = provider.diff(outs["compose_id"], outs, props)
+    assert (diff.changes, diff.replaces) == (True, [])
+    provider.update(outs["compose_id"], outs, props)
+    with provider._client(props, "test") as client:
+        assert client.compose.one(outs["compose_id"])["composeFile"] == props["compose_file"]
+    assert provider.diff(outs["compose_id"], outs, props).changes is False
+
+
+def test_a_compose_deleted_in_dokploy_is_created_again_by_a_plain_up(
+    provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy
+) -> None:
+    outs = provider.create(props).outs or {}
+    with provider._client(props, "test") as client:
+        client.compose.delete(outs["compose_id"])
+    diff = provider.diff(outs["compose_id"], outs, props)
+    assert (diff.changes, diff.replaces, diff.delete_before_replace) == (True, ["compose_name"], True)
+
+
+def test_without_an_api_key_the_diff_decides_from_the_state_alone(
+    provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outs = provider.create(props).outs or {}
+    keyless = ComposeProjectProvider(client_options=provider.client_options)
+    monkeypatch.delenv("DOKPLOY_API_KEY", raising=False)
+    settle(srv)
+    srv.reset_calls()
+    assert keyless.diff(outs["compose_id"], outs, {k: v for k, v in props.items() if k != "api_key"}).changes is False
+    assert settle(srv) == []
 
 
 def test_key_rotation_needs_no_update_when_only_api_key_changed(provider: ComposeProjectProvider, props: dict[str, Any]) -> None:
@@ -183,7 +224,7 @@ def test_env_change_saves_environment_only_when_compose_unchanged(
     assert composes(srv)[0]["env"] == news["env"]
 
 
-def test_settings_change_needs_no_api_call_when_only_timeouts_change(
+def test_settings_change_writes_and_deploys_nothing_when_only_timeouts_change(
     provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy
 ) -> None:
     outs = provider.create(props).outs or {}
@@ -193,7 +234,8 @@ def test_settings_change_needs_no_api_call_when_only_timeouts_change(
     assert provider.diff(outs["compose_id"], outs, news).changes is True
     new_outs = provider.update(outs["compose_id"], outs, news).outs or {}
     assert new_outs["deploy_timeout"] == 900.0 and new_outs["services"]["web"]["ports"] == []
-    assert settle(srv) == []
+    settle(srv)
+    assert procs(srv, "GET") == ["compose.one"] and srv.write_calls == 0  # it checks Dokploy runs what it declares
 
 
 @pytest.mark.parametrize("key", ["environment_id", "compose_name", "compose_type", "dokploy_url"])

@@ -106,7 +106,7 @@ def test_a_compose_of_the_same_name_on_another_server_is_never_adopted(
     assert [c["serverId"] for c in composes(srv)] == [servers["edge-2"]] and "compose.deploy" not in procs(srv)
 
 
-def test_a_stack_delete_waits_until_its_services_are_gone(srv: FakeDokploy, api_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_stack_delete_waits_until_its_services_are_gone(srv: FakeDokploy, api_key: str, warnings_shown: Any) -> None:
     now = [0.0]
 
     def sleep(s: float) -> None:
@@ -119,4 +119,4 @@ def test_a_stack_delete_waits_until_its_services_are_gone(srv: FakeDokploy, api_
         assert now[0] == 2.0 and answers == []
         client.swarm.node_apps = lambda *a: [{"Name": "app_web"}]  # type: ignore[method-assign]
         ComposeProjectProvider(delete_settle=3)._settle_removed(client, "app", "stack", None)
-    assert "compose app was deleted in Dokploy, but after 3s its services and tasks are still there: app_web" in capsys.readouterr().err
+    assert "compose app was deleted in Dokploy, but after 3s its services and tasks are still there: app_web" in warnings_shown()

@@ -81,18 +81,18 @@ def test_delete_removes_the_project_it_created_when_empty(project_props: dict[st
 
 
 def test_delete_keeps_a_project_that_still_holds_services_and_says_so(
-    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient, capsys: pytest.CaptureFixture[str]
+    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient, warnings_shown: Any
 ) -> None:
     provider = DokployProjectProvider(client_options=FAST_CLIENT)
     outs = provider.create(project_props).outs or {}
     client.compose.create("someone-elses", outs["environment_id"])
     configured(provider, api_key).delete(outs["project_id"], outs)
     assert len(projects(srv)) == 1
-    assert "Dokploy project 'bizosaas-p' was kept: it still holds 1 service(s) this stack does not manage" in capsys.readouterr().err
+    assert "Dokploy project 'bizosaas-p' was kept: it still holds 1 service(s) this stack does not manage" in warnings_shown()
 
 
 def test_delete_keeps_an_adopted_project_but_removes_the_environment_it_created(
-    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient, capsys: pytest.CaptureFixture[str]
+    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient, warnings_shown: Any
 ) -> None:
     find_or_create_project(client, "bizosaas-p")
     provider = DokployProjectProvider(client_options=FAST_CLIENT)
@@ -100,7 +100,7 @@ def test_delete_keeps_an_adopted_project_but_removes_the_environment_it_created(
     assert outs["created_project"] is False and outs["created_environment"] is True
     configured(provider, api_key).delete(outs["project_id"], outs)
     assert len(projects(srv)) == 1 and [e["name"] for e in srv.state.snapshot()["environments"]] == ["production"]
-    assert "was kept (this stack did not create it); its environment 'qa' was removed" in capsys.readouterr().err
+    assert "was kept (this stack did not create it); its environment 'qa' was removed" in warnings_shown()
 
 
 def test_delete_of_a_project_already_gone_is_fine(
@@ -136,3 +136,21 @@ def test_diff_replaces_on_a_new_name_and_makes_no_call(project_props: dict[str, 
     renamed = provider.diff(outs["project_id"], outs, {**project_props, "project_name": "other"})
     assert (renamed.changes, renamed.replaces, renamed.delete_before_replace) == (True, ["project_name"], False)
     assert procs(srv) == []
+
+
+def test_an_environment_removed_by_hand_is_recreated_by_the_next_up(
+    project_props: dict[str, Any], srv: FakeDokploy, api_key: str, client: DokployClient
+) -> None:
+    """Issue 22: refresh empties the lost environment's id; the diff must not ignore it, and update recreates it."""
+    provider = configured(DokployProjectProvider(client_options=FAST_CLIENT), api_key)
+    props = {**project_props, "environment_name": "qa"}
+    outs = provider.create(props).outs or {}
+    client.environment.remove(outs["environment_id"])
+    refreshed = provider.read(outs["project_id"], outs).outs
+    diff = provider.diff(outs["project_id"], refreshed, props)
+    assert (diff.changes, diff.replaces) == (True, [])
+    again = provider.update(outs["project_id"], refreshed, props).outs or {}
+    live = {e["name"]: e["environmentId"] for e in client.project.one(outs["project_id"])["environments"]}
+    assert again["environment_id"] == live["qa"] != outs["environment_id"]
+    assert again["created_environment"] is True
+    assert provider.diff(outs["project_id"], again, props).changes is False

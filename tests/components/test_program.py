@@ -191,12 +191,13 @@ def test_config_catalog_and_image_problems_are_reported_together_before_any_reso
     from core.catalog import CatalogError
 
     config_problem = "stack staging: bizosaas-deploy:dokployApiKey: is required: `pulumi config set --secret dokployApiKey <value>`"
+    port_problem = "stack staging: bizosaas-deploy:services/brain-api/published: 70000 should be a port number in 1-65535"
     pulumi.runtime.set_config("bizosaas-deploy:services", json.dumps({"brain-api": {"published": 70000}}))
-    with pytest.raises(CatalogError) as info:
-        build("staging", pulumi.Config("bizosaas-deploy"), inspect=lambda image: None, config_problems=[config_problem])
+    with pytest.raises(CatalogError) as info:  # the config check (schema) says the port problem too: it is listed once
+        build("staging", pulumi.Config("bizosaas-deploy"), inspect=lambda image: None, config_problems=[config_problem, port_problem])
     lines = info.value.problems
     assert lines[0] == config_problem
-    assert "stack staging: bizosaas-deploy:services/brain-api/published: 70000 should be a port number in 1-65535" in lines
+    assert lines.count(port_problem) == 1
     assert mocks.resources == []
 
 
@@ -451,3 +452,19 @@ def test_the_program_reads_the_catalog_bizosaas_catalog_names(mocks: Mocks, monk
         assert composes == ["backend", "frontend"]
 
     return pulumi.Output.all(outputs["release_manifest"], outputs["compose_project_ids"]).apply(check)
+
+
+def test_a_secret_value_that_would_not_arrive_exactly_stops_the_preview_naming_stack_key_and_services(mocks: Mocks) -> None:
+    from components.program import build
+    from core.catalog import CatalogError
+
+    bad = {**SECRET_VALUES, "JWT_SECRET": "x${{project.JWT}}y", "SECRET_KEY": "it's $x"}  # the second is fine now
+    pulumi.runtime.set_config("bizosaas-deploy:secrets", json.dumps(bad))
+    pulumi.runtime.set_config("bizosaas-deploy:composeProjects", json.dumps({"backend": {"mode": "stack"}}))
+    with pytest.raises(CatalogError) as info:
+        build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[])
+    [line] = [p for p in info.value.problems if "secrets/" in p]
+    assert line.startswith("stack staging: bizosaas-deploy:secrets/JWT_SECRET: contains ${{...}}, which Dokploy replaces")
+    assert "services " in line and "compose project backend, stack mode" in line
+    assert "project.JWT" not in "\n".join(info.value.problems)  # never the value
+    assert mocks.resources == []

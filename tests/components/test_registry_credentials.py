@@ -94,3 +94,18 @@ def test_registry_on_a_server_not_resolved_fails_before_any_call(registry_props:
     with pytest.raises(DokployConfigError, match="server 'edge-1' was not resolved to a Dokploy server id"):
         provider.create({**registry_props, "servers": {"edge-1": ""}})
     assert procs(srv) == []
+
+
+def test_registry_entry_is_deleted_only_by_the_stack_that_created_it(
+    registry_props: dict[str, Any], srv: FakeDokploy, api_key: str, warnings_shown: Any
+) -> None:
+    """Issue 22: staging and prod both name the entry ``ghcr``; whichever came second must not delete it."""
+    staging, prod = (configured(RegistryProvider(client_options=dict(FAST_CLIENT)), api_key) for _ in range(2))
+    first = staging.create(registry_props)
+    second = prod.create({**registry_props, "password": "ghp_" + secrets.token_hex(16)})
+    assert first.id == second.id and (first.outs or {})["created"] is True and (second.outs or {})["created"] is False
+    prod.delete(second.id, second.outs or {})
+    assert list(srv.state.registries) == [first.id]  # the adopter kept it
+    assert "was kept: another stack or a person made it" in warnings_shown()
+    staging.delete(first.id, first.outs or {})
+    assert srv.state.registries == {}

@@ -63,17 +63,17 @@ def test_a_complete_config_in_the_project_namespace_has_no_problem() -> None:
             {f"{NS}:dokployURL": "https://x"},
             "stack staging: bizosaas-deploy:dokployURL: unknown key; did you mean dokployUrl? known keys: ",
         ),
-        ({f"{NS}:healthTimeout": "soon"}, "stack staging: bizosaas-deploy:healthTimeout: should be a number of seconds, not 'soon'"),
-        ({f"{NS}:stabilityWindow": "long"}, "stack staging: bizosaas-deploy:stabilityWindow: should be a number of seconds, not 'long'"),
-        ({f"{NS}:rollbackOnFailure": "no"}, "stack staging: bizosaas-deploy:rollbackOnFailure: should be true or false, not 'no'"),
+        ({f"{NS}:healthTimeout": "soon"}, "stack staging: bizosaas-deploy:healthTimeout: 'soon' should be a number of seconds, more"),
+        ({f"{NS}:stabilityWindow": "long"}, "stack staging: bizosaas-deploy:stabilityWindow: 'long' should be a number of seconds"),
+        ({f"{NS}:rollbackOnFailure": "no"}, "stack staging: bizosaas-deploy:rollbackOnFailure: 'no' should be true or false"),
         (
             {f"{NS}:services": "[1]"},
             "stack staging: bizosaas-deploy:services: should be an object (`pulumi config set --path services.KEY <value>`)",
         ),
-        ({f"{NS}:dokployUrl": " "}, "stack staging: bizosaas-deploy:dokployUrl: should be non-empty text"),
-        ({f"{NS}:testGate": "off"}, "stack staging: bizosaas-deploy:testGate: should be true or false, not 'off'"),
-        ({f"{NS}:testTimeout": "0"}, "stack staging: bizosaas-deploy:testTimeout: should be a positive number of seconds, not '0'"),
-        ({f"{NS}:testTimeout": "2m"}, "stack staging: bizosaas-deploy:testTimeout: should be a number of seconds, not '2m'"),
+        ({f"{NS}:dokployUrl": " "}, "stack staging: bizosaas-deploy:dokployUrl: ' ' should be non-empty text"),
+        ({f"{NS}:testGate": "off"}, "stack staging: bizosaas-deploy:testGate: 'off' should be true or false"),
+        ({f"{NS}:testTimeout": "0"}, "stack staging: bizosaas-deploy:testTimeout: 0 should be a number of seconds, more than 0"),
+        ({f"{NS}:testTimeout": "2m"}, "stack staging: bizosaas-deploy:testTimeout: '2m' should be a number of seconds"),
         ({f"{NS}:testgate": "false"}, "stack staging: bizosaas-deploy:testgate: unknown key; did you mean testGate?"),
         (
             {f"{NS}:dokployUnreachableTimeout": "0"},
@@ -145,11 +145,11 @@ def test_pinned_and_expected_releases_are_release_ids_and_expect_needs_a_promoti
     old_pin = json.dumps({"brain-api": "ghcr.io/o/p/brain-api@sha256:" + "1" * 64})  # written by an older deployctl: still read
     assert problems({f"{NS}:pinnedRelease": old_pin}) == []
     assert problems({f"{NS}:pinnedRelease": "last-week"}) == [
-        f"stack staging: {NS}:pinnedRelease: should be a release id like r-0123456789ab"
+        f"stack staging: {NS}:pinnedRelease: 'last-week' should be a release id like r-0123456789ab"
     ]
     assert problems({f"{NS}:expectRelease": "latest"}) == [
-        f"stack staging: {NS}:expectRelease: should be a release id like r-0123456789ab",
-        f"stack staging: {NS}:expectRelease: only a promoting stack (promoteFrom) can expect a release",
+        f"stack staging: {NS}:expectRelease: 'latest' should be a release id like r-0123456789ab",
+        f"stack staging: {NS}:expectRelease: is only read together with {NS}:promoteFrom",
     ]
 @pytest.mark.parametrize(
     ("extra", "window"),
@@ -157,7 +157,7 @@ def test_pinned_and_expected_releases_are_release_ids_and_expect_needs_a_promoti
         ({}, 10.0),
         ({f"{NS}:promoteFrom": "o/p/staging"}, 30.0),  # prod watches longer
         ({f"{NS}:stabilityWindow": "3"}, 3.0),
-        ({f"{NS}:promoteFrom": "o/p/staging", f"{NS}:stabilityWindow": "0"}, 0.0),
+        ({f"{NS}:promoteFrom": "o/p/staging", f"{NS}:stabilityWindow": "0.5"}, 0.5),
     ],
 )
 def test_stability_window_is_30s_for_a_promoted_stack_and_10s_otherwise(extra: dict[str, str], window: float) -> None:
@@ -198,3 +198,61 @@ def test_compose_projects_is_an_object_read_into_the_settings() -> None:
     read = settings_from_file("staging", config, frozenset())
     assert read.projects == projects and read.publish_address == "0.0.0.0" and read.publish_address_given is True
     assert settings_from_file("staging", {f"{NS}:registry": "r"}, frozenset()).publish_address_given is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("healthTimeout", "0", "0 should be a number of seconds, more than 0 and at most 86400"),
+        ("healthTimeout", "-5", "-5 should be a number of seconds, more than 0 and at most 86400"),
+        ("deployTimeout", "0", "0 should be a number of seconds, more than 0 and at most 86400"),
+        ("deployTimeout", "100000", "100000 should be a number of seconds, more than 0 and at most 86400"),
+        ("stabilityWindow", "0", "0 should be a number of seconds, more than 0 and at most 3600"),
+        ("stabilityWindow", "-1", "-1 should be a number of seconds, more than 0 and at most 3600"),
+        ("pollInterval", "0", "0 should be a number of seconds from 0.1 to 5"),
+        ("pollInterval", "-0.5", "-0.5 should be a number of seconds from 0.1 to 5"),
+        ("pollInterval", "30", "30 should be a number of seconds from 0.1 to 5"),
+        ("testTimeout", "-1", "-1 should be a number of seconds, more than 0 and at most 3600"),
+    ],
+)
+def test_a_timeout_window_or_interval_out_of_range_is_an_error_naming_the_key_and_the_range(key: str, value: str, message: str) -> None:
+    """Issue 22.5: never replaced by a default or clamped."""
+    assert problems({f"{NS}:{key}": value}) == [f"stack staging: {NS}:{key}: {message}"]
+
+
+def test_in_range_numbers_are_read_as_given() -> None:
+    values, secret = base()
+    given = {f"{NS}:healthTimeout": "0.5", f"{NS}:stabilityWindow": "0.25", f"{NS}:deployTimeout": "86400", f"{NS}:pollInterval": "0.1"}
+    assert problems(given) == []
+    pulumi.runtime.set_all_config({**values, **given}, list(secret))
+    deploy = read_deploy(pulumi.Config(NS), "staging")
+    assert (deploy.health_timeout, deploy.stability_window, deploy.deploy_timeout, deploy.poll_interval) == (0.5, 0.25, 86400.0, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({f"{NS}:services": json.dumps({"brain-api": {"publshed": 9000}})},
+         f"{NS}:services/brain-api/publshed: unknown key; did you mean published? (allowed: deploy, enabled, env, local_image, published)"),
+        ({f"{NS}:services": json.dumps({"brain-api": {"published": False, "deploy": {"update_config": {"ordr": "stop-first"}}}})},
+         f"{NS}:services/brain-api/deploy/update_config/ordr: unknown key; did you mean order?"),
+        ({f"{NS}:composeProjects": json.dumps({"backend": {"mdoe": "stack"}})},
+         f"{NS}:composeProjects/backend/mdoe: unknown key; did you mean mode? (allowed: endpointMode, mode, ports, server)"),
+        ({f"{NS}:composeProjects": json.dumps({"backend": {"mode": "swarm"}})},
+         f"{NS}:composeProjects/backend/mode: 'swarm' should be compose (docker compose) or stack"),
+        ({f"{NS}:services": json.dumps({"brain-api": {"published": 0}})},
+         f"{NS}:services/brain-api/published: 0 should be a port number in 1-65535"),
+        ({f"{NS}:env": json.dumps({"LOG_LEVEL": {"level": "INFO"}})}, f"{NS}:env/LOG_LEVEL: should be text or a number"),
+        ({f"{NS}:secrets": json.dumps({"DATABASE_URL": {"x": 1}})}, f"{NS}:secrets: should be an object of NAME: secret"),
+    ],
+)
+def test_nested_keys_are_checked_at_every_depth_with_the_nearest_name(change: dict[str, Any], message: str) -> None:
+    """Issue 22.5: a key nothing reads, at any depth, is reported with the nearest valid name."""
+    found = problems(change)
+    assert any(p.startswith(f"stack staging: {message}") for p in found), found
+
+
+def test_text_keys_keep_their_text_and_number_keys_their_number() -> None:
+    """The engine hands every value over as text: a tag of digits is still a tag, a number of seconds a number."""
+    assert problems({f"{NS}:tag": "2024", f"{NS}:containerSuffix": "123", f"{NS}:healthTimeout": "90"}) == []
+    assert problems({f"{NS}:registryToken": "12345"}) == []  # a secret of digits is a secret

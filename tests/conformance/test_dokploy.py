@@ -4,7 +4,7 @@ One stack per target, the tests in order: first up (one project, one environment
 done, the composes created in parallel, each verified through Dokploy's API: its container seen
 running the image deployed), no-op up, a compose edited in Dokploy, a compose whose first deploy
 failed adopted by the next up, a compose whose container crash-loops after a `done` deploy failing
-verification, destroy.
+verification (and, rollback off, repaired by the next plain up once the config is reverted), destroy.
 """
 
 from __future__ import annotations
@@ -196,9 +196,15 @@ def test_a_container_that_crash_loops_after_a_done_deploy_fails_verification_nam
     assert re.search(rf"frontend: expected [^;]*(running|RestartCount)[^;]*; saw [^;]*{name}", text), text
     assert f"last log lines of {name}:" in text and "crashing" in text  # ... its own API shows the crash and the log
     del suite.commands["frontend"]
-    # the failed update kept the old state, so the inputs match it again: a refresh finds Dokploy's compose file differs
-    assert changes(suite.stack.refresh(color="never")) == {"update": 1}
-    assert changes(suite.stack.up(color="never")) == {"update": 1}  # written back, redeployed, verified
+    # the failed update kept the old state and rollback is off, so Dokploy runs the crashing file while the reverted
+    # inputs match the state: the plain `up` a user types (no --refresh) sees it through Dokploy's API and repairs it
+    with suite.target.client() as client:
+        assert "crashing" in client.compose.one(frontend["composeId"])["composeFile"]
+    result = suite.stack.up(color="never")
+    assert changes(result) == {"update": 1}, result.stdout
+    with suite.target.client() as client:
+        assert "crashing" not in client.compose.one(frontend["composeId"])["composeFile"]
+    assert result.outputs["verification_frontend"].value["frontend"]["restarts"] == 0
 
 
 def test_destroy_leaves_no_compose_no_container_and_no_project_it_created(suite: Suite) -> None:

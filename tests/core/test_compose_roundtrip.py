@@ -1,6 +1,7 @@
 """What the real `docker compose` reads from a rendered project: every value arrives exactly as given.
 
-The rendered compose file and dotenv text go through the compose v2 plugin's own parser
+The rendered compose file and dotenv text go the way Dokploy takes them (its dotenv parse and the `KEY="..."`
+lines it writes, modelled by the stand-in's testkit/dokploy/envtext.py) into the compose v2 plugin's own parser
 (`docker compose config`), the one Dokploy's deploy runs: a `$` in a stack's literal value is not
 interpolated, and a secret with quotes, `$`, backslashes, `#`, spaces, newlines or unicode
 round-trips through the `.env` file.
@@ -19,6 +20,7 @@ import pytest
 from core.catalog import resolve
 from core.compose import render_compose
 from core.dotenv import render_env
+from testkit.dokploy.envtext import for_file, prepare
 from tests.catalog_helpers import STACK_ENV, fake_digest, raw_catalog, settings
 
 ODD_SECRETS = {
@@ -46,7 +48,8 @@ def test_secrets_and_literal_dollars_reach_the_containers_unchanged(tmp_path: Pa
     env = {**STACK_ENV, "LOG_LEVEL": "pa$word ${NOT_A_SECRET} $$"}
     catalog = resolve(raw_catalog(), settings(env=env))
     digests = {n: fake_digest(n) for n in catalog.services}
-    resolved = compose_config(tmp_path, render_compose(catalog, "backend", digests), render_env(catalog, "backend", ODD_SECRETS))
+    dokploy_env = "\n".join(for_file(prepare(render_env(catalog, "backend", ODD_SECRETS), "", "")))  # what Dokploy writes
+    resolved = compose_config(tmp_path, render_compose(catalog, "backend", digests), dokploy_env)
     brain = resolved["services"]["brain-api"]["environment"]
 
     def value(v: str) -> str:  # `compose config` prints a literal $ as $$

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -156,6 +157,32 @@ def test_a_damaged_entry_is_skipped_with_a_warning_and_the_others_are_read() -> 
         f"skipped update 2 ({h.entries[1].key}): its history record is damaged (not the JSON the engine writes)",
         f"skipped update 3 ({h.entries[2].key}): its checkpoint is missing or damaged",
     ]
+
+
+def test_an_unreadable_entry_newer_than_the_pick_refuses_and_an_older_one_does_not() -> None:
+    """Issue 22.4: an entry the backend could not serve (a 503 after the retries) is not damaged: it may be what runs now."""
+    h = History()
+    for n in (1, 2, 3, 4):
+        h.up(release(n))
+    why = "s3://b: get .pulumi/x answered HTTP 503 SlowDown (after 5 attempts)"
+    fourth = h.entries[3]
+    h.entries[3] = ledger.Entry(fourth.key, 4, None, None, unreadable=why)
+    rows, warnings = h.rows()
+    assert [(r.update, r.status) for r in rows] == [(1, "verified"), (2, "verified"), (3, "verified"), (4, "unreadable")]
+    assert warnings == [f"update 4 ({h.entries[3].key}) could not be read: {why}"]
+    # without the refusal, previous would be 2 (3 looks current): two releases back from what runs
+    refusal = rf"^stack s: refusing to pick the previous release: .*\(update 4: {re.escape(why)}\)"
+    with pytest.raises(ledger.HistoryUnreadable, match=refusal):
+        ledger.find("s", rows, "previous")
+    with pytest.raises(ledger.HistoryUnreadable, match=rf"refusing to pick release {release(3)['id']}"):
+        ledger.find("s", rows, release(3)["id"])
+    h.entries[3] = fourth
+    h.entries[0] = ledger.Entry(h.entries[0].key, 1, None, None, unreadable=why)
+    h.up(release(5))
+    rows, _ = h.rows()
+    assert ledger.find("s", rows, "previous").release_id == release(4)["id"]  # update 1 is older than the pick: not in the way
+    with pytest.raises(ledger.HistoryUnreadable, match=r"update 1: "):
+        ledger.find("s", rows, release(1)["id"])  # ... unless it is the release asked for
 
 
 def test_other_kinds_are_counted_but_record_no_release() -> None:

@@ -49,6 +49,9 @@ def test_lines_are_one_per_release_and_per_failure_that_recorded_none_newest_fir
     ), lines[0]
     assert "by user2  commit 222222222222" in lines[0] and "2026-12-03T00:00:00Z" in lines[0]
     assert lines[2].endswith("update 3  (failed before a release was recorded)")
+    unread = core_ledger.Deployment(6, "unknown", "unknown", 0, 0, {}, None, unreadable="s3://b: get k answered HTTP 503 SlowDown")
+    assert ledger.lines([*rows, unread])[0].split()[:2] == ["?", "unreadable"]
+    assert ledger.lines([*rows, unread])[0].endswith("update 6  (could not be read: s3://b: get k answered HTTP 503 SlowDown)")
 
 
 def test_deployments_and_find_read_the_backend_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

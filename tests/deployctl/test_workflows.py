@@ -166,6 +166,30 @@ def test_previews_get_no_dokploy_key_read_only_state_keys_and_their_own_stack_pa
     assert "secrets." not in yaml.safe_dump(doc["jobs"]["comment"])
 
 
+def reviewed_environments() -> set[str]:
+    """The environments README says have required reviewers (a repository setting the workflows rely on)."""
+    readme = (ROOT / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if "have required reviewers" in x)
+    return set(re.findall(r"`([\w-]+)`", line.split("have required reviewers")[0]))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_no_pull_request_job_gets_a_passphrase_without_a_reviewers_approval(path: Path) -> None:
+    """Issue 22: a pull request's code decrypts a stack's secrets only after a maintainer approved that run."""
+    doc = load(path.name)
+    if not {"pull_request", "pull_request_target"} & set(triggers(doc) or {}):
+        return
+    for name, job in doc["jobs"].items():
+        if "PULUMI_CONFIG_PASSPHRASE" not in yaml.safe_dump(job):
+            continue
+        environment = job.get("environment")
+        names = environment.get("name") if isinstance(environment, dict) else environment
+        assert names, f"{path.name}: job {name} gets the passphrase outside any environment"
+        for env in re.findall(r"(?:&&|\|\|)\s*'([\w-]+)'", names) or [names]:  # the names an expression picks
+            assert env in reviewed_environments(), f"{path.name}: job {name} runs in {env}, which has no required reviewers"
+    assert {"staging-preview", "production-preview"} <= reviewed_environments()
+
+
 def test_the_image_build_runs_without_any_secret() -> None:
     """deploy-staging builds another repository's images: that step (and the job around it) sees no secret."""
     (job,) = load("deploy-staging.yml")["jobs"].values()

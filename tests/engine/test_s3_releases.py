@@ -58,7 +58,7 @@ class World:
         self.server = server
         self.run = secrets.token_hex(3)
         self.stack = f"test-{self.run}-s3"
-        self.bucket = f"releases-{self.run}"
+        self.bucket = f"bizosaas.releases-{self.run}"  # a dot, as AWS-style names have: the engine writes, botocore reads
         self.key = secrets.token_hex(16)
         self.repo_prefix = f"s3test-{self.run}"
         self.ports = {n: free_port() for n in ENABLED}

@@ -14,6 +14,7 @@ import pytest
 import requests
 from pulumi.dynamic import CreateResult, Resource, ResourceProvider
 
+from components.provider_support import engine_warning
 from deployctl import engine
 from testkit import images
 from tests.engine_helpers import REGISTRY, registry_digest, tiny_project
@@ -22,10 +23,13 @@ pytestmark = pytest.mark.engine
 
 
 class EchoProvider(ResourceProvider):
-    """A minimal dynamic provider: proves the engine starts the dynamic-provider host."""
+    """A minimal dynamic provider: proves the engine starts the dynamic-provider host (and shows what a delete warns)."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(f"echo-{props['word']}", {"word": props["word"], "length": len(props["word"])})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        engine_warning(f"echo {props['word']} was deleted; this warning reaches the user")
 
 
 class Echo(Resource, module="smoke", name="Echo"):
@@ -68,8 +72,10 @@ def test_preview_and_up_push_an_image_whose_digest_the_registry_confirms(tmp_pat
         again = st.up(color="never")
         assert set(again.summary.resource_changes or {}) == {"same"}, again.summary.resource_changes
     finally:
-        st.destroy(color="never")
+        destroyed = st.destroy(color="never")
         subprocess.run(["docker", "rmi", "-f", local, f"{repo}:smoke"], capture_output=True, check=False)
+    # a provider's warning (public pulumi.log, no private engine call) is in what `pulumi destroy` prints
+    assert "warning: echo bizosaas was deleted; this warning reaches the user" in destroyed.stdout, destroyed.stdout[-2000:]
 
 
 def test_registry_answers() -> None:

@@ -841,8 +841,9 @@ def test_docker_deploy_starts_a_real_container(docker_srv: FakeDokploy, key: str
         code = docker_srv.docker_runner.code_dir(app)
         assert (code / "docker-compose.yml").read_text() == compose_file
         env_lines = (code / ".env").read_text().splitlines()
-        assert env_lines[:3] == [f"APP_NAME={app}", f"COMPOSE_PROJECT_NAME={app}", "GREETING=hello fake"]
-        assert env_lines[3].startswith("DOCKER_CONFIG=")
+        # prepareEnvironmentVariablesForFile: parsed, then written again as KEY="..." (\\ " $ escaped)
+        assert env_lines[:3] == [f'APP_NAME="{app}"', f'COMPOSE_PROJECT_NAME="{app}"', 'GREETING="hello fake"']
+        assert env_lines[3].startswith('DOCKER_CONFIG="')
         [cont] = project_containers(app, all_states=False)
         assert "GREETING=hello fake" in sh("docker", "inspect", "-f", "{{json .Config.Env}}", cont)
         assert sh("docker", "exec", cont, "/busybox", "wget", "-qO-", "http://127.0.0.1:8080/") == "hello from the stand-in"
