@@ -484,8 +484,9 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                     removed = self._settle_removed(client, app_name, compose_type, server_id, finish=cut_short and compose_type != "stack")
                     if removed:
                         engine_warning(
-                            f"{_label(p, app_name)}: its delete in Dokploy was cut short (Dokploy restarted during its "
-                            f"`docker compose down`); removed what it left through Dokploy's API: {', '.join(sorted(removed))[:300]}"
+                            f"{_label(p, app_name)}: Dokploy's delete of it left containers behind (Dokploy restarted during its "
+                            f"`docker compose down`, or it was deleted there before); removed them through Dokploy's API: "
+                            f"{', '.join(sorted(removed))[:300]}"
                         )
 
         self._delete(p, remove)

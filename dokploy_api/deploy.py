@@ -56,6 +56,8 @@ class _Wait:
     started: float
     deadline: float
     label: str = ""
+    since: int = 0
+    """How many outages the transport had recorded when this wait began."""
     outages: int = 0
     """How many outages the transport had recorded when the queue was last looked at."""
     checked: float = 0.0
@@ -98,7 +100,7 @@ def deploy_and_wait(
     title = title or f"pulumi {uuid.uuid4().hex[:12]}"
     started = clock()
     marks = len(client.transport.outages.seen)
-    wait = _Wait(procedure, compose_id, title, before, started, started + timeout, label or f"compose {compose_id}", marks, started)
+    wait = _Wait(procedure, compose_id, title, before, started, started + timeout, label or f"compose {compose_id}", marks, marks, started)
     wait.log_changed = started
     try:
         send = client.compose.redeploy if redeploy else client.compose.deploy
@@ -108,20 +110,19 @@ def deploy_and_wait(
             raise
         wait.unsure = exc
         wait.deadline = started + min(unsure_grace, timeout)
-    first = marks
     while True:
         row = _poll(client, wait)
         if row is not None and row.get("status") == "done":
             return row
         if row is not None and row.get("status") == "cancelled":
-            raise _lost(client, wait, row, log_lines, first, "Dokploy marked it cancelled when it started again")
+            raise _lost(client, wait, row, log_lines, "Dokploy marked it cancelled when it started again")
         if row is not None and row.get("status") in FINAL_DEPLOY_STATUSES:
             raise _failed(client, wait, row, log_lines)
         if row is not None and wait.unsure is not None:  # it was queued after all: follow it with the full timeout
             wait.unsure = None
             wait.deadline = started + timeout
         if wait.unsure is None and _check_due(client, wait, queue_check):
-            lost = _check_lost(client, wait, log_lines, first, log_silence)
+            lost = _check_lost(client, wait, log_lines, log_silence)
             if lost is not None:
                 raise lost
         if clock() >= wait.deadline:
@@ -154,12 +155,12 @@ def _check_due(client: DokployClient, wait: _Wait, every: float) -> bool:
     return came_back or client.clock() - wait.checked >= every
 
 
-def _check_lost(client: DokployClient, wait: _Wait, lines: int, first: int, log_silence: float) -> DeploymentLost | None:
+def _check_lost(client: DokployClient, wait: _Wait, lines: int, log_silence: float) -> DeploymentLost | None:
     """The DeploymentLost for a job gone from Dokploy's queue while its row has no outcome, else None (see the docstring)."""
     wait.checked = client.clock()
     wait.outages = len(client.transport.outages.seen)
     if not wait.queue_readable:
-        return _silent(client, wait, lines, first, log_silence)
+        return _silent(client, wait, lines, log_silence)
     try:
         jobs = client.deployment.queue_list()
     except DokployUnreachable:
@@ -169,17 +170,17 @@ def _check_lost(client: DokployClient, wait: _Wait, lines: int, first: int, log_
     except DokployError:  # no such procedure (an older Dokploy), no permission, an unexpected shape
         wait.queue_readable = False
         wait.queued = None
-        return _silent(client, wait, lines, first, log_silence)
+        return _silent(client, wait, lines, log_silence)
     wait.queued = any(isinstance(j.get("data"), dict) and j["data"].get("composeId") == wait.compose_id for j in jobs)
     if wait.queued:
         return None
     row = _poll(client, wait)  # read after the queue: a job that finished before that read has its outcome written
     if wait.last_poll_error is not None or (row is not None and row.get("status") in FINAL_DEPLOY_STATUSES):
         return None
-    return _lost(client, wait, row, lines, first, QUEUE_EVIDENCE)
+    return _lost(client, wait, row, lines, QUEUE_EVIDENCE)
 
 
-def _silent(client: DokployClient, wait: _Wait, lines: int, first: int, log_silence: float) -> DeploymentLost | None:
+def _silent(client: DokployClient, wait: _Wait, lines: int, log_silence: float) -> DeploymentLost | None:
     """Without the queue: a running deployment whose log has not changed for ``log_silence`` seconds is lost."""
     row = wait.current
     if log_silence <= 0 or row is None or row.get("status") != "running":
@@ -192,14 +193,12 @@ def _silent(client: DokployClient, wait: _Wait, lines: int, first: int, log_sile
     if now - wait.log_changed < log_silence:
         return None
     evidence = f"its log has not changed for {now - wait.log_changed:.0f}s and Dokploy's deployment queue cannot be read"
-    return _lost(client, wait, row, lines, first, evidence)
+    return _lost(client, wait, row, lines, evidence)
 
 
-def _lost(
-    client: DokployClient, wait: _Wait, row: Mapping[str, Any] | None, lines: int, first: int, evidence: str
-) -> DeploymentLost:
+def _lost(client: DokployClient, wait: _Wait, row: Mapping[str, Any] | None, lines: int, evidence: str) -> DeploymentLost:
     """What happened, in one sentence: a restart (or the database gone), which deployment, why it will not finish."""
-    kinds = client.transport.outages.kinds_since(first)
+    kinds = client.transport.outages.kinds_since(wait.since)
     cause = "database" if DATABASE in kinds and UNREACHABLE not in kinds else "restart"
     what = "Dokploy's database went away" if cause == "database" else "Dokploy restarted"
     if cause == "database" and evidence == QUEUE_EVIDENCE:

@@ -144,4 +144,4 @@ def test_a_delete_cut_short_before_docker_compose_down_finished_removes_what_it_
     provider.delete(outs["compose_id"], outs)
     assert srv.containers.rows(outs["app_name"], "docker-compose") == []
     assert procs(srv, "POST").count("docker.removeContainer") == 2
-    assert f"compose project backend ({outs['app_name']}): its delete in Dokploy was cut short" in capsys.readouterr().err
+    assert f"compose project backend ({outs['app_name']}): Dokploy's delete of it left containers behind" in capsys.readouterr().err

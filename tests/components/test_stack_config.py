@@ -77,11 +77,11 @@ def test_a_complete_config_in_the_project_namespace_has_no_problem() -> None:
         ({f"{NS}:testgate": "false"}, "stack staging: bizosaas-deploy:testgate: unknown key; did you mean testGate?"),
         (
             {f"{NS}:dokployUnreachableTimeout": "0"},
-            "stack staging: bizosaas-deploy:dokployUnreachableTimeout: should be between 1 and 3600 seconds, not '0'",
+            "stack staging: bizosaas-deploy:dokployUnreachableTimeout: 0 should be a number of seconds from 1 to 3600",
         ),
         (
             {f"{NS}:deployLogSilence": "-5"},
-            "stack staging: bizosaas-deploy:deployLogSilence: should be between 0 and 86400 seconds, not '-5'",
+            "stack staging: bizosaas-deploy:deployLogSilence: -5 should be a number of seconds from 0 to 86400 (0: never)",
         ),
     ],
 )

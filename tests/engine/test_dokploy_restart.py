@@ -238,7 +238,7 @@ def test_a_restart_during_a_delete_is_finished_and_the_next_up_creates_it_again(
     assert left == ""  # nothing of the deleted project is left behind
     assert "extra" not in [c["name"] for c in world.srv.state.snapshot()["composes"]]
     print(f"restart (3 s down) during the delete of extra -> up done in {elapsed:.1f}s; "
-          f"{'it removed what the cut-short delete left' if 'was cut short' in result.stdout else 'nothing was left to remove'}")
+          f"{'it removed what the cut-short delete left' if 'left containers behind' in result.stdout else 'nothing was left to remove'}")
     world.write_catalog(GROUPS)
     world.set_plain(world.stack, "services", services)
     world.converges()  # the same container names again: nothing of the old project is in the way
