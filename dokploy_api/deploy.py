@@ -11,10 +11,12 @@ timeout. Dokploy v0.30.2 keeps its deployment queue in memory (``apps/dokploy/se
 before it returns. A restart empties the queue; the row of the job that was running stays ``running`` (a
 development build) or is marked ``cancelled`` once the new process has started (``initCancelDeployments``,
 production builds); a job whose database went away mid-run cannot write its outcome. So, after Dokploy went
-away and came back (``transport.outages``), and every ``queue_check`` seconds, the queue is read *before* the
-rows: no job of this compose in it while the row is still ``running`` (or not there yet) means nobody will ever
-finish it. Where the queue cannot be read (an older Dokploy, a key without the permission), a ``running`` row
-whose log has not changed for ``log_silence`` seconds (0: never) is taken as lost.
+away and came back (``transport.outages``), once the row appears, and every ``queue_check`` seconds, the queue is
+read *before* the rows: no job of this compose in it while the row is still ``running`` (or not there yet) means
+nobody will ever finish it. The queue is trusted for that once it has shown this compose's job, or after an
+outage; a queue that never shows it (Dokploy Cloud runs remote deploys outside it) is not. Where the queue cannot
+be read or trusted (an older Dokploy, a key without the permission), a ``running`` row whose log has not changed
+for ``log_silence`` seconds (0: never) is taken as lost.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class _Wait:
     queue_readable: bool = True
     queued: bool | None = None
     """Whether the queue had this compose's job at the last look (None: not looked yet, or unreadable)."""
+    shown: bool = False
+    """Whether the queue has shown this compose's job at least once (it reflects this Dokploy's deploys)."""
     log_seen: str | None = None
     log_changed: float = 0.0
     unsure: DokployError | None = None
@@ -149,10 +153,12 @@ def _poll(client: DokployClient, wait: _Wait) -> dict[str, Any] | None:
 
 
 def _check_due(client: DokployClient, wait: _Wait, every: float) -> bool:
-    """Time to look at the queue: Dokploy came back from an outage since the last look, or ``every`` seconds passed."""
+    """Time to look at the queue: Dokploy came back from an outage since the last look, the row is there and the queue
+    was not looked at yet, or ``every`` seconds passed."""
     outages = client.transport.outages
     came_back = len(outages.seen) > wait.outages and outages.current is None and wait.last_poll_error is None
-    return came_back or client.clock() - wait.checked >= every
+    first_row = wait.current is not None and wait.queued is None and wait.queue_readable
+    return came_back or first_row or client.clock() - wait.checked >= every
 
 
 def _check_lost(client: DokployClient, wait: _Wait, lines: int, log_silence: float) -> DeploymentLost | None:
@@ -172,8 +178,12 @@ def _check_lost(client: DokployClient, wait: _Wait, lines: int, log_silence: flo
         wait.queued = None
         return _silent(client, wait, lines, log_silence)
     wait.queued = any(isinstance(j.get("data"), dict) and j["data"].get("composeId") == wait.compose_id for j in jobs)
+    wait.shown = wait.shown or wait.queued
     if wait.queued:
         return None
+    if not wait.shown and len(client.transport.outages.seen) == wait.since:  # never shown it, nothing happened: no proof
+        wait.queue_readable = False
+        return _silent(client, wait, lines, log_silence)
     row = _poll(client, wait)  # read after the queue: a job that finished before that read has its outcome written
     if wait.last_poll_error is not None or (row is not None and row.get("status") in FINAL_DEPLOY_STATUSES):
         return None

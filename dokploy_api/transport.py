@@ -215,7 +215,7 @@ class Transport:
         current = self.outages.current
         if current is None or self.outages.bound <= 0 or self.outages.left() > 0:
             return None
-        seconds = current.seconds(self.outages.clock())
+        seconds = float(int(current.seconds(self.outages.clock())))  # at least that long: never more than it was
         doing = f" while {self.doing}" if self.doing else ""
         setting = f" ({self.unreachable_setting})" if self.unreachable_setting else ""
         if current.kind == outage.DATABASE:

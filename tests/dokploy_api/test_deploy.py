@@ -28,8 +28,12 @@ class DeployScript:
     """Scripted deployment history: `steps` is what allByCompose shows after the deploy call, poll by poll."""
 
     def __init__(
-        self, mocked: responses.RequestsMock, before: list[dict[str, Any]], steps: list[list[dict[str, Any]]], logs: str = ""
+        self, mocked: responses.RequestsMock, before: list[dict[str, Any]], steps: list[list[dict[str, Any]]], logs: str = "",
+        clock: Callable[[], float] | None = None, lost_at: float | None = None,
     ) -> None:
+        self.clock = clock
+        self.lost_at = lost_at
+        """When (on ``clock``) a restart Dokploy's client did not see emptied the queue."""
         self.before = before
         self.steps = steps
         self.deployed = 0
@@ -47,7 +51,8 @@ class DeployScript:
         if self.queue_missing:  # an older Dokploy, or a key without the deployment read permission
             return 404, {}, json.dumps(_err("Not found", "NOT_FOUND", 404))
         jobs = [{"id": "job-1", "name": "deployments", "data": {"composeId": "c1", "applicationType": "compose"}, "state": "active"}]
-        return 200, {}, json.dumps(jobs if self.queued else [])
+        lost = self.lost_at is not None and self.clock is not None and self.clock() >= self.lost_at
+        return 200, {}, json.dumps(jobs if self.queued and not lost else [])
 
     def all_by_compose(self, _request: Any) -> Any:
         if not self.deployed:
@@ -203,7 +208,8 @@ def test_deploy_and_wait_fails_at_once_when_dokploy_came_back_without_the_job(
     mocked.remove("GET", f"{API}/deployment.allByCompose")
 
     def restarted(request: Any) -> Any:
-        script.queued = False  # the restart emptied the in-memory queue; the row stays "running"
+        if fake_time.now >= 1003:
+            script.queued = False  # the restart emptied the in-memory queue; the row stays "running"
         return script.all_by_compose(request)
 
     mocked.add_callback("GET", f"{API}/deployment.allByCompose", callback=_down_between(fake_time, 1003, 1020, restarted))
@@ -222,37 +228,46 @@ def test_deploy_and_wait_fails_at_once_when_dokploy_came_back_without_the_job(
 def test_deploy_and_wait_sees_a_lost_deployment_at_the_next_queue_check_when_the_restart_went_unnoticed(
     client: DokployClient, fake_time: FakeTime, mocked: responses.RequestsMock
 ) -> None:
-    script = DeployScript(mocked, before=[], steps=[[_dep("d1", "running")]])
-    script.queued = False
+    script = DeployScript(mocked, before=[], steps=[[_dep("d1", "running")]], clock=fake_time.clock, lost_at=1004)
     mocked.add_callback("POST", f"{API}/compose.deploy", callback=script.deploy())
     with pytest.raises(DeploymentLost, match=r"^Dokploy restarted during the deploy of compose c1; its deployment d1 will not finish"):
         deploy_and_wait(client, "c1", timeout=600, poll_interval=1, queue_check=10)
-    assert 1010 <= fake_time.now < 1012 and script.queue_reads == 1
+    assert 1010 <= fake_time.now < 1012 and script.queue_reads == 2  # when the row appeared (the job there), then at 10 s
+
+
+def test_deploy_and_wait_does_not_trust_a_queue_that_never_shows_the_job(
+    client: DokployClient, fake_time: FakeTime, mocked: responses.RequestsMock
+) -> None:
+    script = DeployScript(mocked, before=[], steps=[[_dep("d1", "running")]] * 20 + [[_dep("d1", "done")]])
+    script.queued = False  # Dokploy Cloud runs a remote server's deploy outside the queue
+    mocked.add_callback("POST", f"{API}/compose.deploy", callback=script.deploy())
+    assert deploy_and_wait(client, "c1", timeout=600, poll_interval=1, queue_check=10)["status"] == "done"
+    assert script.queue_reads == 1
 
 
 def test_deploy_and_wait_says_a_queued_job_was_lost_when_no_row_ever_appeared(
     client: DokployClient, fake_time: FakeTime, mocked: responses.RequestsMock
 ) -> None:
-    script = DeployScript(mocked, before=[_dep("old", "done")], steps=[[]])
+    script = DeployScript(mocked, before=[_dep("old", "done")], steps=[[]], clock=fake_time.clock, lost_at=1005)
     mocked.add_callback("POST", f"{API}/compose.deploy", callback=script.deploy())
-    script.queued = False
     with pytest.raises(DeploymentLost) as info:
-        deploy_and_wait(client, "c1", timeout=600, poll_interval=2, queue_check=6)
+        deploy_and_wait(client, "c1", timeout=600, poll_interval=1, queue_check=3)
     assert str(info.value) == (
         "Dokploy restarted during the deploy of compose c1; the deployment it had queued was lost and will not run "
         "(the job is gone from Dokploy's deployment queue, which is kept in memory)"
     )
-    assert info.value.deployment_id is None and fake_time.now - 1000 < 10
+    assert info.value.deployment_id is None and 1006 <= fake_time.now < 1008
 
 
 def test_deploy_and_wait_follows_the_row_when_the_job_finished_between_the_queue_and_the_rows(
-    client: DokployClient, mocked: responses.RequestsMock
+    client: DokployClient, fake_time: FakeTime, mocked: responses.RequestsMock
 ) -> None:
-    script = DeployScript(mocked, before=[], steps=[[_dep("d1", "running")]] * 11 + [[_dep("d1", "done")]])
-    script.queued = False  # the job left the queue: its outcome is written before it does
+    # the job leaves the queue at 1010, after writing its outcome, which the rows read before show "running" still
+    script = DeployScript(mocked, before=[], steps=[[_dep("d1", "running")]] * 11 + [[_dep("d1", "done")]],
+                          clock=fake_time.clock, lost_at=1010)
     mocked.add_callback("POST", f"{API}/compose.deploy", callback=script.deploy())
     assert deploy_and_wait(client, "c1", timeout=600, poll_interval=1, queue_check=10)["status"] == "done"
-    assert script.queue_reads == 1
+    assert script.queue_reads == 2 and script.polls == 13  # the row was read again after the queue, then once more
 
 
 def test_deploy_and_wait_ignores_a_stale_running_row_of_an_earlier_lost_deployment(
@@ -273,7 +288,8 @@ def test_deploy_and_wait_names_the_database_when_dokploy_refused_the_key_while_i
     down = (1002, 1012)
 
     def lost(request: Any) -> Any:
-        script.queued = False  # the job could not write its outcome and returned: its row stays "running"
+        if fake_time.now >= down[0]:
+            script.queued = False  # the job could not write its outcome and returned: its row stays "running"
         return script.all_by_compose(request)
 
     gate = lambda: (401, {}, '{"message":"Unauthorized"}')  # noqa: E731
@@ -321,7 +337,7 @@ def test_deploy_and_wait_takes_a_silent_log_as_lost_only_when_the_queue_cannot_b
     silent = r"will not finish \(its log has not changed for 30s and Dokploy's deployment queue cannot be read\)"
     with pytest.raises(DeploymentLost, match=silent):
         deploy_and_wait(client, "c1", timeout=600, poll_interval=1, queue_check=10, log_silence=30)
-    assert 1040 <= fake_time.now < 1042 and script.queue_reads == 1
+    assert 1030 <= fake_time.now < 1032 and script.queue_reads == 1  # the queue, read once the row appeared: unreadable
 
 
 def test_deploy_and_wait_keeps_waiting_while_the_log_grows_and_says_it_cannot_tell(
