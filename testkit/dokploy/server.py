@@ -256,8 +256,10 @@ class FakeDokploy:
             self._thread = None
 
     def stop(self) -> None:
-        """Stop listening and abandon running jobs (deployed containers are left as they are)."""
+        """Stop listening, close every connection and abandon running jobs (deployed containers are left as they are)."""
         self._close_listener()
+        self.epoch += 1
+        self._cut_connections()  # like a process that ends: no kept-alive connection is served any more
         self.queue.close()
         self.state.save()
         if self._own_work_dir is not None:

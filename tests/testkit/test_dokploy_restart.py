@@ -115,6 +115,15 @@ def test_a_request_in_flight_loses_its_connection_and_one_not_started_never_runs
     assert [p["name"] for p in api.ok("GET", "project.all")] == []
 
 
+def test_a_stopped_stand_in_serves_no_kept_alive_connection(key: str) -> None:
+    srv = _server(key)
+    api = Api(srv.base_url, key)
+    assert api.get("project.all").status_code == 200  # the session keeps this connection open
+    srv.stop()
+    with pytest.raises(requests.ConnectionError):
+        api.get("project.all", timeout=2)
+
+
 def test_a_restart_kills_dokploys_own_commands_and_leaves_a_remote_servers_run(tmp_path: Path) -> None:
     runner = DockerRunner(tmp_path)
     results: dict[str, int] = {}
