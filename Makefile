@@ -1,5 +1,5 @@
 # The two commands of README.md: `make demo` (the main job end to end, locally) and `make test`.
-.PHONY: setup demo test lint preview rollback releases
+.PHONY: setup demo down test lint preview rollback releases
 
 STACK ?= local
 PY := venv/bin/python
@@ -10,8 +10,15 @@ export BIZOSAAS_STANDINS ?= 1
 setup:
 	bash scripts/setup.sh
 
+# the demo's routes answer through a long-lived Traefik configured as Dokploy's (127.0.0.1:8880, :8443)
 demo: setup
+	bash scripts/start-traefik.sh
 	$(PY) -m deployctl demo --stack $(STACK)
+
+# tear the demo down: every local stack (destroyed, removed), the stand-in (stopped, its state removed), what they left;
+# says what it removed, and that there is nothing to remove the second time
+down:
+	@if [ -x $(PY) ]; then $(PY) -m deployctl down; else echo "down: nothing to remove (no venv here: make demo never ran)"; fi
 
 # the tests also need the local S3 server (state-backend tests); make demo does not
 test:

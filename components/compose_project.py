@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pulumi
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
@@ -126,4 +127,4 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
             props["app_name_base"] = args.app_name
         props.update(dict.fromkeys(COMPOSE_COMPUTED))
         opts = ResourceOptions.merge(ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS)), opts)
-        super().__init__(ComposeProjectProvider(), name, props, opts)
+        super().__init__(ComposeProjectProvider(stack=pulumi.get_stack()), name, props, opts)

@@ -77,6 +77,7 @@ from components.provider_support import (
     engine_warning,
     guard,
     now,
+    prefix_error,
     props_of,
     read_result,
     same,
@@ -154,6 +155,8 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     """Extra verify_runtime keyword arguments (tests: interval, log_lines)."""
     delete_settle: float = DELETE_SETTLE
     """Seconds a delete waits for the project's services and containers to be gone."""
+    stack: str = ""
+    """The stack that declared the resource, for the command a failure suggests ("" in states pickled before it)."""
 
     def _redactions(self, props: Mapping[str, Any]) -> list[str]:
         return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
@@ -177,7 +180,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         self, client: DokployClient, compose_id: str, app_name: str, live: Mapping[str, Any], props: Mapping[str, Any], timings: Timings
     ) -> dict[str, Any]:
         compose_type = str(props.get("compose_type") or "docker-compose")
-        runtime = runtime_for(client, compose_type, compose_id, str(app_name), live.get("serverId"))
+        runtime = runtime_for(client, compose_type, compose_id, str(app_name), live.get("serverId"), str(props.get("compose_name") or ""))
         try:
             expected = expected_services(str(props.get("compose_file") or ""))
         except ValueError as exc:
@@ -201,6 +204,22 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 **self.health_options,
             )
         return verified.record
+
+    def _explained(self, exc: BaseException, props: Mapping[str, Any], app_name: Any) -> BaseException:
+        """The failure, naming the compose project by its catalog name (Dokploy's app name after it), and the command
+        that helps next: the log of the one service that failed, else the stack's status."""
+        name = f"compose project {props.get('compose_name')}" + (f" ({app_name})" if app_name else "")
+        if name not in str(exc):
+            exc = prefix_error(exc, f"{name}: ")
+        if not isinstance(exc, DeploymentFailed | HealthCheckFailed | VerificationFailed):
+            return exc  # Dokploy refused or did not answer: its message says what to do
+        services = exc.services if isinstance(exc, VerificationFailed) else [exc.service] if isinstance(exc, HealthCheckFailed) else []
+        stack = self.stack or "<stack>"
+        if len(services) == 1:
+            hint = f"python -m deployctl logs --stack {stack} {services[0]} --tail 50"
+        else:
+            hint = f"python -m deployctl status --stack {stack}"
+        return append_to_error(exc, f"\nnext: {hint}")
 
     def _deploy(
         self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str, app_name: Any
@@ -330,7 +349,8 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                     deployment = self._deploy(client, compose_id, p, redeploy=existing is not None, why="create", app_name=app_name)
                 verification = self._verify(client, compose_id, row, p, timings)
             except Exception as exc:
-                raise append_to_error(exc, f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)") from None
+                kept = f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)"
+                raise self._explained(append_to_error(exc, kept), p, app_name) from None
         outs = self._outputs(
             p,
             compose_id=compose_id,
@@ -377,9 +397,10 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                         deployment = self._deploy(client, _id, new, redeploy=True, why="update", app_name=live.get("appName"))
                 verification = self._verify(client, _id, live, new, timings)
             except (DeploymentFailed, HealthCheckFailed, VerificationFailed) as exc:
+                failure: BaseException = exc
                 if new.get("rollback_on_failure") and must_deploy:
-                    raise append_to_error(exc, self._rollback(client, _id, live, old, new, compose_changed, env_changed)) from None
-                raise
+                    failure = append_to_error(exc, self._rollback(client, _id, live, old, new, compose_changed, env_changed))
+                raise self._explained(failure, new, live.get("appName") or old.get("app_name")) from None
         computed = {
             **keep,
             "drift": [],

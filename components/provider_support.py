@@ -16,9 +16,12 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import ConfigureRequest, ReadResult
 
+from components import host_errors
 from core.redact import redact
 from core.wire import UNKNOWN, unwrap_secrets
 from dokploy_api import DokployClient, DokployConfigError, DokployError, DokployNotFound, DokployUnreachable
+from probes.dokploy_runtime import VerificationFailed
+from probes.health import HealthCheckFailed
 
 PROVIDER_KEY = "__provider"
 API_KEY_CONFIG = "dokployApiKey"
@@ -33,6 +36,9 @@ LOG_SILENCE_CONFIG = "bizosaas-deploy:deployLogSilence"
 """The stack config key: seconds a running deployment's log may stay unchanged where Dokploy's queue cannot be read."""
 DEFAULT_LOG_SILENCE = 600.0
 NEXT_UP = "run `pulumi up` again once Dokploy answers"
+REPORTED = (DokployError, VerificationFailed, HealthCheckFailed)
+"""Failures a provider explains in its message: the engine shows the message alone (components/host_errors.py)."""
+host_errors.install()  # in the dynamic-provider host, which imports this module when it unpickles a provider
 
 
 def props_of(raw: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -71,7 +77,15 @@ def now() -> str:
 
 def append_to_error(exc: BaseException, text: str) -> BaseException:
     """The same exception with ``text`` added to its message."""
-    msg = f"{exc}{text}"
+    return _reworded(exc, f"{exc}{text}")
+
+
+def prefix_error(exc: BaseException, text: str) -> BaseException:
+    """The same exception with ``text`` before its message."""
+    return _reworded(exc, f"{text}{exc}")
+
+
+def _reworded(exc: BaseException, msg: str) -> BaseException:
     if isinstance(exc, DokployError):
         exc.message = msg
     exc.args = (msg,)
@@ -118,7 +132,9 @@ def guard(secrets_of: Callable[[Mapping[str, Any]], Iterable[str]]) -> Callable[
                         secrets.extend(secrets_of(props_of(arg)))
                 secrets += [v for v in (getattr(self, "_configured_key", None), os.environ.get(API_KEY_ENV)) if v]
                 _scrub(exc, secrets)
-                # only this frame and the host's own are left in the traceback the engine prints
+                if isinstance(exc, REPORTED):  # the engine shows its message alone; a bug keeps its traceback
+                    host_errors.report(exc)
+                # only this frame and the host's own are left in the traceback of a bug
                 raise exc.with_traceback(None) from None
 
         wrapper.__name__ = fn.__name__

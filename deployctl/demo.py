@@ -1,7 +1,9 @@
 """The main job end to end on the local default (README command one: `make demo`).
 
-Builds the 14 local test images, starts the Dokploy-compatible stand-in (if it is not running),
-then runs `pulumi up` on the local stack through the real engine and prints what runs where.
+Builds the 14 local test images, starts the Dokploy-compatible stand-in (if it is not running) on the
+URL the stack names (``dokployUrl``: http://127.0.0.1:3999 in stacks/local.yaml), then runs `pulumi up`
+on the local stack through the real engine and prints what runs where. ``standin`` starts the stand-in
+alone (`python -m deployctl standin --stack local`); `make down` (deployctl/down.py) stops it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from components.program import catalog_file
 from components.stack_config import PROJECT, settings_from_file
 from core.catalog import load_catalog_file, resolve, secret_names
 from core.compose import health_url
-from deployctl import engine, local_stack, operations
+from deployctl import engine, local_stack, operations, target
 from testkit import images
 from testkit.dokploy import launch
 
-LOCAL_DOKPLOY = "http://127.0.0.1:3999"
+STANDIN_DIR = engine.STATE_DIR / "dokploy"
+"""The stand-in's state, compose files, deployment logs and pid file (its log is .state/dokploy.log)."""
 
 
 def say(msg: str) -> None:
@@ -46,10 +49,9 @@ def run(stack: str) -> int:
         print(f"  [{i:2}/{len(raw['services'])}] {raw['services'][name]['local_image']}", flush=True)
     say(f"images built in {time.monotonic() - t0:.1f}s")
     local_stack.init(stack)
-    if launch.ensure_running(
-        LOCAL_DOKPLOY, local_stack.local_dokploy_key(), engine.STATE_DIR / "dokploy", engine.VENV_PYTHON, engine.PROJECT_DIR
-    ):
-        say(f"Dokploy-compatible stand-in listening on {LOCAL_DOKPLOY} (log: .state/dokploy.log)")
+    where = target.read(stack)
+    if start_standin(where):
+        say(f"Dokploy-compatible stand-in listening on {where.url} (log: .state/dokploy.log)")
     say(f"pulumi up --stack {stack} (real engine, file backend under .state/backend)")
     result, elapsed = operations.up(stack)
     changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
@@ -59,6 +61,35 @@ def run(stack: str) -> int:
         say(f"changed: {changes}; release {outputs['release_id']} verified={outputs['verified']}")
     else:
         say(f"no changes: release {outputs['release_id']} was already deployed and verified; nothing pushed, nothing deployed")
+    first = next(iter(outputs["image_digests"]), "SERVICE")
+    say(f"what runs: `venv/bin/python -m deployctl status --stack {stack}`; a service's log: `venv/bin/python -m deployctl logs "
+        f"--stack {stack} {first}`; tear it down: `make down`")
+    return 0
+
+
+def start_standin(where: target.Target) -> bool:
+    """Start the Dokploy stand-in a local stack names (unless something answers there); True if it was started now."""
+    if not where.local:
+        raise target.TargetError(f"stack {where.stack}: its Dokploy ({where.url}) is not the local stand-in (stacks/, loopback)")
+    return bool(launch.ensure_running(where.url, local_stack.local_dokploy_key(), STANDIN_DIR, engine.VENV_PYTHON, engine.PROJECT_DIR))
+
+
+def stop_standin() -> tuple[int, str] | None:
+    """Stop the stand-in started from this checkout (never another's): its (pid, url), or None when none runs."""
+    stopped = launch.stop(STANDIN_DIR)
+    return (int(stopped[0]), str(stopped[1])) if stopped else None
+
+
+def standin(stack: str) -> int:
+    """`deployctl standin --stack S`: start the stand-in of a local stack (its stack file is made from stacks/S.yaml if missing)."""
+    if not (engine.PROJECT_DIR / f"Pulumi.{stack}.yaml").is_file():
+        if not (local_stack.TEMPLATES / f"{stack}.yaml").is_file():
+            raise target.TargetError(f"stack {stack}: no Pulumi.{stack}.yaml and no stacks/{stack}.yaml to make it from")
+        local_stack.init(stack)
+    where = target.read(stack)
+    started = start_standin(where)
+    print(f"Dokploy stand-in of stack {stack} {'started' if started else 'already answering'} on {where.url} (log: .state/dokploy.log; "
+          "`make down` stops it)")
     return 0
 
 

@@ -95,6 +95,10 @@ class Runtime(Protocol):
 
     def name_of(self, container_id: str) -> str: ...
 
+    def describe(self) -> str:
+        """How messages name the project: its catalog name, then Dokploy's app name in parentheses."""
+        ...
+
     def explain(self, findings: Sequence[Finding], expected: Mapping[str, Expected], lines: int, logged: set[str]) -> list[str]:
         """More than the findings say (stack mode: the Swarm tasks' errors); ``logged``: containers whose log is shown already."""
         ...
@@ -141,6 +145,8 @@ class _Reader:
     compose_id: str
     app_name: str
     server_id: str | None = None
+    label: str = ""
+    """The compose project's catalog name (``backend``), which messages show before the Dokploy app name."""
     calls: Counter[str] = field(default_factory=Counter)
     _cache: dict[str, _Seen] = field(default_factory=dict, init=False)
     _names: dict[str, str] = field(default_factory=dict, init=False)
@@ -190,6 +196,10 @@ class _Reader:
 
     def name_of(self, container_id: str) -> str:
         return self._names.get(container_id, container_id[:12])
+
+    def describe(self) -> str:
+        """``compose project backend (compose-program-neural-system-e756e3)``: the catalog name, Dokploy's app name after it."""
+        return f"{self.mode} project {self.label} ({self.app_name})" if self.label else f"{self.mode} project {self.app_name}"
 
     def explain(self, findings: Sequence[Finding], expected: Mapping[str, Expected], lines: int, logged: set[str]) -> list[str]:
         return []
@@ -295,10 +305,12 @@ def task_errors(rows: Sequence[Mapping[str, Any]], app_name: str, service: str, 
     return out
 
 
-def runtime_for(client: DokployClient, compose_type: str, compose_id: str, app_name: str, server_id: str | None = None) -> Runtime:
-    """The reader for a compose of this type (``docker-compose`` or ``stack``)."""
+def runtime_for(
+    client: DokployClient, compose_type: str, compose_id: str, app_name: str, server_id: str | None = None, label: str = ""
+) -> Runtime:
+    """The reader for a compose of this type (``docker-compose`` or ``stack``); ``label``: its catalog name, for messages."""
     cls = StackRuntime if compose_type == "stack" else ComposeRuntime
-    return cls(client, compose_id, app_name, server_id or None)
+    return cls(client, compose_id, app_name, server_id or None, label)
 
 
 @dataclass(frozen=True)
@@ -336,7 +348,7 @@ def verify_runtime(
     start = clock()
     deadline = start + max(0.0, health_timeout)
     interval = max(0.01, interval)
-    what = f"{runtime.mode} project {getattr(runtime, 'app_name', '')}".strip()
+    what = runtime.describe()
     while True:
         obs = runtime.read()
         judged = assess(expected, obs.containers, mode=runtime.mode, services=obs.services)

@@ -36,8 +36,9 @@ def dockerfile(
     """A scratch image with static busybox as /bin/sh, wget and httpd (or an nc loop answering ``health_status``)."""
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"behaviour should be one of {', '.join(BEHAVIOURS)}, not {behaviour!r}")
-    # a shell as PID 1 that exits on SIGTERM (httpd as PID 1 ignores it: every stop would take 10 s)
-    cmd = f"trap 'exit 0' TERM; /bin/busybox httpd -f -p {port} -h /www & wait"
+    # a shell as PID 1 that exits on SIGTERM (httpd as PID 1 ignores it: every stop would take 10 s); one line in its log,
+    # as a service says it started (what `deployctl logs` shows)
+    cmd = f"echo listening on port {port}; trap 'exit 0' TERM; /bin/busybox httpd -f -p {port} -h /www & wait"
     extra = ""
     if listen_port or health_status != 200:  # a broken image says what it does (the gate shows the last lines)
         listen = listen_port or port

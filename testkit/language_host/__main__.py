@@ -10,7 +10,10 @@ address>``; it prints its port and serves until killed. It says on stderr that i
 
 What it does not do: install dependencies (`pulumi install`), `pulumi about` details, policy packs,
 debugging. A program error (``pulumi.RunError``) is reported once, with ``bail`` so the engine
-does not print it again, like the real host.
+does not print it again, like the real host. The SDK's server cancels the tasks left pending when the program
+fails, and a task that failed with a RunError raises it again there, out of ``Run``: grpc would answer
+"Exception calling application: <message>" and the engine print the message a second time. The real host
+(``pulumi-language-python-exec``) cancels nothing, so this one answers that case as the real host does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from threading import Event
 from typing import Any
 
 import grpc
+from pulumi import RunError
 from pulumi.automation._server import LanguageServer
 from pulumi.runtime.proto import language_pb2, language_pb2_grpc
 
@@ -49,7 +53,10 @@ class ProgramLanguageServer(LanguageServer):
             sys.path.insert(0, str(directory))
         if not request.args:  # the SDK's server reads the engine address from args[0] (inline programs pass it there)
             request.args.append(self._engine_address)
-        result = super().Run(request, context)
+        try:
+            result = super().Run(request, context)
+        except RunError as exc:  # a pending task's RunError, raised again while the SDK's server cancels it: logged already
+            return language_pb2.RunResponse(error=str(exc), bail=True)
         if result.error and not result.error.startswith("python inline source runtime error"):
             # a pulumi.RunError: already logged once as an error diagnostic, like the real host's bail
             return language_pb2.RunResponse(error=result.error, bail=True)

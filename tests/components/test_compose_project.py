@@ -321,7 +321,8 @@ def test_deploy_is_not_resent_when_it_answered_502_and_nothing_was_queued(
     with pytest.raises(DokployServerError) as info:
         provider.create(props)
     msg = str(info.value)
-    assert msg.startswith("compose.deploy: ") and "(502); no deployment appeared within 1.5s, so nothing was deployed" in msg
+    assert msg.startswith("compose project backend (compose-") and "): compose.deploy: " in msg
+    assert "(502); no deployment appeared within 1.5s, so nothing was deployed" in msg
     assert "the deploy was not re-sent (run again)" in msg
     assert_clean(msg, api_key, env_secrets)
     assert procs(srv, "POST").count("compose.deploy") == 1 and deployments(srv) == []
@@ -361,7 +362,8 @@ def test_timeout_on_a_write_is_a_clear_error_when_every_retry_is_unsafe(
     srv.faults.delay("compose.saveEnvironment", seconds=1.0)
     with pytest.raises(DokployConnectionError) as info:
         provider.create(props)
-    assert str(info.value).startswith("compose.saveEnvironment: timed out waiting for the answer")
+    assert str(info.value).startswith("compose project backend (compose-")  # named by its catalog name, Dokploy's after it
+    assert "): compose.saveEnvironment: timed out waiting for the answer" in str(info.value)
     assert_clean(str(info.value), api_key, env_secrets)
     time.sleep(0.6)
     assert (provider.create(props).outs or {})["deployment_status"] == "done"
@@ -441,7 +443,9 @@ def test_failed_health_check_names_service_and_keeps_old_state_when_update_break
     news = {**base, "compose_file": compose_yaml(DIGEST_B), "health_timeout": 0.5}
     with pytest.raises(HealthCheckFailed) as info:
         provider.update(outs["compose_id"], outs, news)
-    assert str(info.value).startswith(f"health check failed after 0.5s: web: GET {health.url} -> HTTP 503 'upstream not ready'")
+    assert f"): health check failed after 0.5s: web: GET {health.url} -> HTTP 503 'upstream not ready'" in str(info.value)
+    assert str(info.value).startswith("compose project backend (compose-")
+    assert str(info.value).endswith("\nnext: python -m deployctl logs --stack <stack> web --tail 50")  # the one service that failed
     assert "rolled back" not in str(info.value)
     # the engine keeps the old outputs: the next up sees the change again and retries
     assert provider.diff(outs["compose_id"], outs, news).changes is True
@@ -475,7 +479,7 @@ def test_rollback_restores_previous_compose_and_env_when_deploy_fails(
     msg = str(info.value)
     assert "ended 'error'" in msg and "rolled back to the previous compose file and env: deployment" in msg
     verified_again = "the previous version verified again: web, worker as deployed, healthy, stable over 0.2s"
-    assert re.search(rf"env: deployment \S+ done; {verified_again}$", msg)
+    assert re.search(rf"env: deployment \S+ done; {verified_again}\nnext: python -m deployctl status --stack <stack>$", msg)
     assert_clean(msg, api_key, env_secrets)
     [row] = composes(srv)
     assert (row["composeFile"], row["env"]) == (base["compose_file"], base["env"])
@@ -661,9 +665,9 @@ def test_a_crash_looping_service_fails_create_naming_it_with_its_log_and_no_secr
         crashing(srv, 1).create({**props, "health_timeout": 0.5})
     msg = str(info.value)
     app = composes(srv)[0]["appName"]
-    assert msg.startswith(f"verification failed: compose project {app}: not running healthy within 0.5s: web: expected running; ")
+    assert msg.startswith(f"verification failed: compose project backend ({app}): not running healthy within 0.5s: web: expected running; ")
     assert f"saw {app}-web-1 restarting with code 1" in msg and "fatal: cannot connect to ***" in msg
-    assert msg.endswith("stays in Dokploy; the next `pulumi up` adopts it)")
+    assert msg.endswith("stays in Dokploy; the next `pulumi up` adopts it)\nnext: python -m deployctl logs --stack <stack> web --tail 50")
     assert_clean(msg, api_key, env_secrets)
 
 
@@ -677,7 +681,8 @@ def test_an_update_that_crashes_is_rolled_back_and_the_rollback_verified(props: 
     msg = str(info.value)
     assert "web: expected running; saw" in msg and "restarting with code 1" in msg
     assert re.search(r"rolled back to the previous compose file and env: deployment \S+ done; the previous version verified again: "
-                     r"web, worker as deployed, healthy, stable over 0.2s$", msg)
+                     r"web, worker as deployed, healthy, stable over 0.2s\n"
+                     r"next: python -m deployctl logs --stack <stack> web --tail 50$", msg)
     assert composes(srv)[0]["composeFile"] == base["compose_file"]
 
 

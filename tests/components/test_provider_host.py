@@ -149,9 +149,9 @@ def test_host_reports_clear_errors_without_secrets_when_faults_hit(
     host: ProviderHost, pickled: str, props: dict[str, Any], srv: FakeDokploy, api_key: str, env_secrets: dict[str, str], fault: str
 ) -> None:
     expected = {
-        "rate_limited": "DokployUnauthorized: environment.one: Unauthorized (401): the API key is missing, wrong, expired or rate-limited",
+        "rate_limited": "environment.one: Unauthorized (401): the API key is missing, wrong, expired or rate-limited",
         "deploy_error": "Error: image pull failed for 127.0.0.1:5000/bizosaas/web",
-        "stuck": "DeploymentTimeout: compose.deploy: deployment",
+        "stuck": "compose.deploy: deployment",
         "deploy_502": "no deployment appeared within 1.5s, so nothing was deployed",
     }[fault]
     if fault == "rate_limited":
@@ -171,6 +171,31 @@ def test_host_reports_clear_errors_without_secrets_when_faults_hit(
     assert expected in details
     assert_clean(details, api_key, env_secrets)
     assert procs(srv, "POST").count("compose.deploy") <= 1
+    # the message alone (components/host_errors.py): no traceback, no frame, no exception class, no grpc prefix
+    assert "Traceback" not in details and 'File "' not in details and "Exception calling application" not in details, details
+    assert not details.startswith(("Dokploy", "Deployment")), details
+    if fault != "rate_limited":  # a deploy failure names the compose project by its catalog name and says what helps next
+        app = composes(srv)[0]["appName"]
+        assert details.startswith(f"compose project backend ({app}): compose.deploy: "), details
+    if fault in ("deploy_error", "stuck"):
+        assert details.endswith("\nnext: python -m deployctl status --stack <stack>"), details
+
+
+def test_host_answers_a_reported_failure_with_its_message_and_a_bug_with_its_traceback(
+    host: ProviderHost, pickled: str, props: dict[str, Any], srv: FakeDokploy
+) -> None:
+    """What components/host_errors.py relies on (pulumi 3.272.0's host answers with traceback.format_exc()): a failure
+    the provider reports reaches the engine as its message alone; a bug (a property of the wrong type) keeps its traceback."""
+    srv.faults.rate_limited = True
+    with pytest.raises(grpc.RpcError) as reported:
+        host.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=_struct({**props, "__provider": pickled})), timeout=60)
+    assert (reported.value.details() or "").startswith("environment.one: Unauthorized (401)"), reported.value.details()
+    srv.faults.rate_limited = False
+    news = {**props, "__provider": pickled, "stability_window": "ten"}
+    with pytest.raises(grpc.RpcError) as bug:
+        host.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=_struct(news)), timeout=60)
+    details = bug.value.details() or ""
+    assert details.startswith("Traceback (most recent call last):") and "ValueError" in details, details
 
 
 def test_host_registry_lifecycle_when_driven_like_the_engine(host: ProviderHost, registry_props: dict[str, Any], srv: FakeDokploy) -> None:

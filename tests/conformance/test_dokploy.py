@@ -25,6 +25,8 @@ from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
 from core.verification import digest_of
 from deployctl import engine
+from deployctl import status as status_cmd
+from deployctl import target as deploy_target
 from tests.conformance.conftest import Target
 
 pytestmark = pytest.mark.engine
@@ -146,6 +148,28 @@ def test_first_up_creates_one_project_one_environment_and_two_composes_done(suit
         record = result.outputs[f"verification_{name}"].value
         assert record == {name: {"digest": digest_of(suite.target.image), "image": suite.target.image, "health": "none", "restarts": 0,
                                  "replicas": 1, "window_s": WINDOW, "containers": [f"conformance-{suite.target.run}-{name}"]}}
+
+
+def test_what_runs_and_its_log_are_read_through_dokploys_api(suite: Suite) -> None:
+    """What `deployctl status` and `deployctl logs` rely on: the stack's composes found by project and environment name, each one's
+    containers listed and inspected (image, running, StartedAt), and compose.readLogs giving a container's log with Docker's
+    timestamps, the last `tail` lines, `since` a duration."""
+    t = suite.target
+    where = deploy_target.Target(suite.stack.name, t.url, t.project_name, "production", allow_insecure_http=t.standin is not None)
+    with suite.target.client() as client:
+        rows = status_cmd.composes(client, where)
+        assert sorted(r["name"] for r in rows) == ["backend", "frontend"]
+        for row in rows:
+            seen = status_cmd.view(client, row, {})
+            [c] = seen.containers
+            assert (c.name, c.state, digest_of(c.image)) == (f"conformance-{suite.target.run}-{row['name']}", "running",
+                                                            digest_of(suite.target.image))
+            assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", c.started_at), c.started_at
+            stamped = r"^\d{4}-\d\d-\d\dT[\d:.]+Z "
+            last = client.compose.read_logs(row["composeId"], c.id, tail=1, since="24h").splitlines()
+            assert len(last) == 1 and re.match(stamped, last[0]), last
+            every = client.compose.read_logs(row["composeId"], c.id, tail=10000, since="all").splitlines()
+            assert every and every[-1] == last[0] and all(re.match(stamped, line) for line in every), every
 
 
 def test_a_noop_up_writes_nothing_and_deploys_nothing(suite: Suite) -> None:

@@ -65,3 +65,11 @@ def test_a_programming_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(operations, "preview", broken)
     with pytest.raises(KeyError, match="compose_project_ids"):
         cli.main(["preview", "--stack", "local"])
+
+
+def test_logs_takes_the_service_after_the_options_as_the_readme_writes_it() -> None:
+    stack = f"never-made-{secrets.token_hex(3)}"
+    out = run_cli("logs", "--stack", stack, "brain-api", "--tail", "5")
+    assert out.returncode == 1 and out.stderr.startswith(f"deployctl: stack {stack}: no Pulumi.{stack}.yaml in "), out.stderr
+    out = run_cli("logs", "--stack", stack)
+    assert out.returncode == 2 and "logs needs the service" in out.stderr

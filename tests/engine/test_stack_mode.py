@@ -261,7 +261,8 @@ def test_an_unhealthy_image_is_rolled_back_by_swarm_and_the_up_fails_naming_it(w
         world.set_plain(stack, "testGate", True)
     text = problems(err)
     print(f"\nSwarm's rollback failed the up after {time.monotonic() - started:.1f}s:\n{text}")
-    head = f"stack project {app}: not running as deployed: brain-api: expected the Swarm service on {world.registry}/brain-api@sha256:"
+    head = (f"stack project backend ({app}): not running as deployed: brain-api: "  # its catalog name, Dokploy's app name after it
+            f"expected the Swarm service on {world.registry}/brain-api@sha256:")
     assert head in text
     assert f"; saw it runs {good} again: Swarm rolled the update back" in text
     assert "last health check: exit 1: wget: server returned error: HTTP/1.0 500 Test" in text

@@ -176,7 +176,9 @@ def test_a_container_of_an_older_digest_left_in_the_project_fails_verification(w
             up(stack_a, quiet=True)
         text = problems(err)
         print(f"\nthe leftover was found {time.monotonic() - started:.1f}s after `up` started:\n{text}")
-        assert f"compose project {app}: not running as deployed: " in text
+        assert f"compose project backend ({app}): not running as deployed: " in text  # its catalog name, Dokploy's after it
+        assert f"\nnext: python -m deployctl logs --stack {stack_a} brain-api --tail 50" in text  # what helps next
+        assert "Traceback" not in text and 'File "' not in text and "Exception calling application" not in text
         assert f"brain-api: expected only {world.registry}/brain-api@sha256:" in text
         assert f" running; saw {leftover} still runs {old} (running)" in text
         assert "rolled back" not in text

@@ -75,6 +75,9 @@ class Scripted:
     def name_of(self, container_id: str) -> str:
         return "app-web-1"
 
+    def describe(self) -> str:
+        return f"{self.mode} project {self.app_name}"
+
     def explain(self, findings: Any, expected: Any, lines: int, logged: set[str]) -> list[str]:
         return []
 

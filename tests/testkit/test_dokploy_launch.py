@@ -1,0 +1,35 @@
+"""testkit/dokploy/launch.py: the stand-in started in the background is remembered, found again and stopped; never another process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+from deployctl import engine
+from testkit.dokploy import launch
+
+
+def free_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_a_standin_started_here_is_found_and_stopped_and_a_foreign_pid_is_never_touched(tmp_path: Path) -> None:
+    state = tmp_path / "dokploy"
+    url = free_url()
+    assert launch.ensure_running(url, secrets.token_hex(8), state, Path(sys.executable), engine.PROJECT_DIR) is True
+    try:
+        assert launch.ensure_running(url, "other", state, Path(sys.executable), engine.PROJECT_DIR) is False  # answers already
+        found = launch.started_here(state)
+        assert found is not None and found[1] == url
+        assert launch.stop(state) == found
+        assert not launch.answers(url) and not (state / launch.PID_FILE).exists()
+        assert launch.stop(state) is None  # nothing to stop twice
+        (state / launch.PID_FILE).write_text(f"{os.getpid()} {url}\n")  # a pid that is not a stand-in of this directory
+        assert launch.started_here(state) is None and launch.stop(state) is None
+    finally:
+        launch.stop(state)
