@@ -39,12 +39,22 @@ Guarantees:
   stopped last deployment, a domain of a declared route edited, removed or added) so that the next
   ``up`` repairs it; a compose deleted there is gone. A compose whose stack declares no route keeps
   whatever domains Dokploy has (they are not managed, and never deleted).
+* Dokploy going away (restarting, down, its database down) is waited out for ``dokployUnreachableTimeout``
+  seconds (stack config, default 180) by every call, then the operation fails naming Dokploy's URL and
+  what it was doing. A deployment Dokploy can no longer finish (it restarted, or its database went away,
+  while the job ran: ``dokploy_api.deploy``) fails at once, naming the compose project, with the usual
+  rollback; the failed update keeps the old state, so the next ``pulumi up`` deploys again. Verification
+  goes on once Dokploy answers again (a restart of Dokploy does not touch the containers it watches).
 * delete: ``compose.delete`` (volumes per ``delete_volumes``; Dokploy deletes the compose's domains with
   it); an already deleted compose is fine.
   Dokploy answers before Swarm has removed a stack's tasks (``docker stack rm`` returns at once), so
   the delete then waits, through Dokploy's API, until the project's services and containers are gone
   (at most ``DELETE_SETTLE`` seconds, then a warning): a replacement (compose mode to stack mode, one
-  server to another) starts only once the ports and names of the old one are free.
+  server to another) starts only once the ports and names of the old one are free. Dokploy deletes the row
+  first, then runs ``docker compose down`` inside the request: a restart in between leaves the project's
+  containers behind with no compose to delete them. So a delete whose answer was lost, or that finds the
+  compose gone already, asks Dokploy whether the compose is still there (sending the delete again only if so)
+  and removes, through ``docker.removeContainer``, what is left of the project's containers (compose mode).
 * The API key is neither an input nor an output, so it is never in the state: every operation
   takes it from the stack config (``dokployApiKey``) or ``DOKPLOY_API_KEY``. The key and the env
   values never appear in an error message; the env text and its hash are secret outputs.
@@ -83,7 +93,15 @@ from components.provider_support import (
 from core import domains
 from core.dotenv import env_values
 from core.verification import expected_services
-from dokploy_api import DeploymentFailed, DokployClient, DokployConflict, DokployError, DokployNotFound
+from dokploy_api import (
+    DeploymentFailed,
+    DokployClient,
+    DokployConflict,
+    DokployConnectionError,
+    DokployError,
+    DokployNotFound,
+    DokployUnreachable,
+)
 from dokploy_api.deploy import deploy_and_wait
 from dokploy_api.domains import reconcile_domains
 from dokploy_api.lookup import find_compose
@@ -129,6 +147,11 @@ def _secrets(props: Mapping[str, Any]) -> list[str]:
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _label(props: Mapping[str, Any], app_name: Any) -> str:
+    """How messages name the compose project: its catalog name, Dokploy's app name in parentheses."""
+    return f"compose project {props.get('compose_name')} ({app_name or '?'})"
 
 
 @dataclass
@@ -183,6 +206,19 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     ) -> dict[str, Any]:
         """What runs is the release, healthy and stable (through Dokploy), then the health URLs answer; the per-service record."""
         app_name = live.get("appName") or client.compose.one(compose_id).get("appName")
+        seen = len(client.transport.outages.seen)
+        with client.doing(f"verifying {_label(props, app_name)}"):
+            record = self._verify_runtime(client, compose_id, str(app_name), live, props, timings)
+        outages = client.transport.outages.seen[seen:]
+        if outages:  # Dokploy went away and came back: the containers it watches were not touched by that
+            away = sum(o.seconds(client.clock()) for o in outages)
+            engine_warning(f"{_label(props, app_name)}: Dokploy did not answer for {away:.0f}s while it was verified "
+                           f"({outages[-1].detail}); verification went on once it answered, and passed")
+        return record
+
+    def _verify_runtime(
+        self, client: DokployClient, compose_id: str, app_name: str, live: Mapping[str, Any], props: Mapping[str, Any], timings: Timings
+    ) -> dict[str, Any]:
         compose_type = str(props.get("compose_type") or "docker-compose")
         runtime = runtime_for(client, compose_type, compose_id, str(app_name), live.get("serverId"), str(props.get("compose_name") or ""))
         try:
@@ -225,17 +261,23 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             hint = f"python -m deployctl status --stack {stack}"
         return append_to_error(exc, f"\nnext: {hint}")
 
-    def _deploy(self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str) -> dict[str, Any]:
-        return deploy_and_wait(
-            client,
-            compose_id,
-            redeploy=redeploy,
-            title=f"pulumi {why} {sha256_text(props.get('compose_file'))[:12]}",
-            description=f"pulumi: {props.get('project_name')}/{props.get('environment_name')}/{props.get('compose_name')}",
-            timeout=float(props.get("deploy_timeout", 600.0)),
-            poll_interval=float(props.get("poll_interval", 2.0)),
-            **self.deploy_options,
-        )
+    def _deploy(
+        self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str, app_name: Any
+    ) -> dict[str, Any]:
+        label = _label(props, app_name)
+        with client.doing(f"waiting for the {why} deploy of {label}"):
+            return deploy_and_wait(
+                client,
+                compose_id,
+                redeploy=redeploy,
+                title=f"pulumi {why} {sha256_text(props.get('compose_file'))[:12]}",
+                description=f"pulumi: {props.get('project_name')}/{props.get('environment_name')}/{props.get('compose_name')}",
+                timeout=float(props.get("deploy_timeout", 600.0)),
+                poll_interval=float(props.get("poll_interval", 2.0)),
+                label=label,
+                log_silence=self.log_silence(),
+                **self.deploy_options,
+            )
 
     @staticmethod
     def _write(client: DokployClient, compose_id: str, props: Mapping[str, Any], live: Mapping[str, Any] | None) -> tuple[bool, bool]:
@@ -342,11 +384,12 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             app_name = row.get("appName")
             try:
                 if p.get("routes"):  # (an adopted compose of a stack without routes keeps its domains as they are)
-                    self._domains(client, compose_id, p.get("routes"), timings)
-                with timings.step("write"):
+                    with client.doing(f"writing the domains of {_label(p, app_name)}"):
+                        self._domains(client, compose_id, p.get("routes"), timings)
+                with timings.step("write"), client.doing(f"writing {_label(p, app_name)}"):
                     self._write(client, compose_id, p, live)
                 with timings.step("deploy"):
-                    deployment = self._deploy(client, compose_id, p, redeploy=existing is not None, why="create")
+                    deployment = self._deploy(client, compose_id, p, redeploy=existing is not None, why="create", app_name=app_name)
                 verification = self._verify(client, compose_id, row, p, timings)
             except Exception as exc:
                 kept = f" (compose {compose_id} stays in Dokploy; the next `pulumi up` adopts it)"
@@ -396,11 +439,12 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             try:
                 if must_deploy:
                     if new.get("routes") or old.get("routes"):  # a compose that never had routes keeps its domains as they are
-                        self._domains(client, _id, new.get("routes"), timings)
-                    with timings.step("write"):
+                        with client.doing(f"writing the domains of {_label(new, live.get('appName'))}"):
+                            self._domains(client, _id, new.get("routes"), timings)
+                    with timings.step("write"), client.doing(f"writing {_label(new, live.get('appName'))}"):
                         self._write(client, _id, new, live)
                     with timings.step("deploy"):
-                        deployment = self._deploy(client, _id, new, redeploy=True, why="update")
+                        deployment = self._deploy(client, _id, new, redeploy=True, why="update", app_name=live.get("appName"))
                 verification = self._verify(client, _id, live, new, timings)
             except (DeploymentFailed, HealthCheckFailed, VerificationFailed, RouteCheckFailed) as exc:
                 failure: BaseException = exc
@@ -435,19 +479,20 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         """Write the previous domains, compose file and env back, redeploy and verify it; return a sentence for the error message."""
         notes: list[str] = []
         try:
-            if routes_changed:
-                reconcile_domains(client, compose_id, domains.declared(_mapping(old.get("routes"))))
-            if compose_changed and isinstance(old.get("compose_file"), str):
-                compose_type = old.get("compose_type") or new.get("compose_type") or "docker-compose"
-                client.compose.update(compose_id, sourceType="raw", composeType=compose_type, composeFile=old["compose_file"])
-            elif compose_changed:
-                notes.append("the previous compose file is not in the state, so it was not restored")
-            if env_changed and isinstance(old.get("env"), str):
-                client.compose.save_environment(compose_id, old["env"], create_env_file=True)
-            elif env_changed:
-                notes.append("the previous env is not in the state, so it was not restored")
+            with client.doing(f"rolling back {_label(new, live.get('appName'))}"):
+                if routes_changed:
+                    reconcile_domains(client, compose_id, domains.declared(_mapping(old.get("routes"))))
+                if compose_changed and isinstance(old.get("compose_file"), str):
+                    compose_type = old.get("compose_type") or new.get("compose_type") or "docker-compose"
+                    client.compose.update(compose_id, sourceType="raw", composeType=compose_type, composeFile=old["compose_file"])
+                elif compose_changed:
+                    notes.append("the previous compose file is not in the state, so it was not restored")
+                if env_changed and isinstance(old.get("env"), str):
+                    client.compose.save_environment(compose_id, old["env"], create_env_file=True)
+                elif env_changed:
+                    notes.append("the previous env is not in the state, so it was not restored")
             previous = {**new, "compose_file": old.get("compose_file", new.get("compose_file")), "routes": old.get("routes") or {}}
-            row = self._deploy(client, compose_id, previous, redeploy=True, why="rollback")
+            row = self._deploy(client, compose_id, previous, redeploy=True, why="rollback", app_name=live.get("appName"))
         except Exception as exc:  # the rollback's own failure is reported with the original
             return f"\nrollback to the previous version FAILED too: {exc}"
         extra = f" ({'; '.join(notes)})" if notes else ""
@@ -512,27 +557,71 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         p = props_of(props)
 
         def remove(client: DokployClient) -> None:
-            row = client.compose.delete(id_, delete_volumes=bool(p.get("delete_volumes")))
-            live = row if isinstance(row, dict) else {}
-            app_name = str(live.get("appName") or p.get("app_name") or "")
-            compose_type = str(live.get("composeType") or p.get("compose_type") or "docker-compose")
-            if app_name:
-                self._settle_removed(client, app_name, compose_type, live.get("serverId") or p.get("server_id") or None)
+            with client.doing(f"deleting {_label(p, p.get('app_name'))}"):
+                row, cut_short = self._send_delete(client, id_, p)
+                live = row if isinstance(row, dict) else {}
+                app_name = str(live.get("appName") or p.get("app_name") or "")
+                compose_type = str(live.get("composeType") or p.get("compose_type") or "docker-compose")
+                if app_name:
+                    server_id = live.get("serverId") or p.get("server_id") or None
+                    removed = self._settle_removed(client, app_name, compose_type, server_id, finish=cut_short and compose_type != "stack")
+                    if removed:
+                        engine_warning(
+                            f"{_label(p, app_name)}: Dokploy's delete of it left containers behind (Dokploy restarted during its "
+                            f"`docker compose down`, or it was deleted there before); removed them through Dokploy's API: "
+                            f"{', '.join(sorted(removed))[:300]}"
+                        )
 
         self._delete(p, remove)
 
-    def _settle_removed(self, client: DokployClient, app_name: str, compose_type: str, server_id: str | None) -> None:
-        """Wait (bounded) until Dokploy's API shows nothing of a deleted project: no Swarm service, no container."""
+    @staticmethod
+    def _send_delete(client: DokployClient, id_: str, p: Mapping[str, Any]) -> tuple[Any, bool]:
+        """``compose.delete``; (its answer, whether a delete may have been cut short and left containers behind).
+
+        The answer lost (Dokploy restarted mid-request) or the compose gone already (an earlier delete, maybe cut
+        short the same way): Dokploy deletes the row before it runs ``docker compose down``, so a compose still there
+        was not touched, and is deleted again; a compose gone may have left its containers."""
+        volumes = bool(p.get("delete_volumes"))
+        try:
+            return client.compose.delete(id_, delete_volumes=volumes), False
+        except DokployNotFound:
+            return None, True
+        except DokployConnectionError as exc:
+            if not exc.maybe_sent or isinstance(exc, DokployUnreachable):
+                raise
+        try:
+            client.compose.one(id_)  # waits for Dokploy to answer again
+        except DokployNotFound:
+            return None, True
+        return client.compose.delete(id_, delete_volumes=volumes), False
+
+    def _settle_removed(
+        self, client: DokployClient, app_name: str, compose_type: str, server_id: str | None, finish: bool = False
+    ) -> list[str]:
+        """Wait (bounded) until Dokploy's API shows nothing of a deleted project: no Swarm service, no container.
+
+        ``finish``: the delete may have been cut short: remove the project's containers still there (``docker rm -f``);
+        returns the names of the containers removed."""
         stack = compose_type == "stack"
         deadline = client.clock() + max(0.0, self.delete_settle)
         left: list[str] = []
+        removed: list[str] = []
         while True:
             try:
                 services = [r["Name"] for r in client.swarm.node_apps(server_id) if r["Name"].startswith(f"{app_name}_")] if stack else []
                 app_type = "stack" if stack else "docker-compose"
-                containers = [r.get("name") or "?" for r in client.docker.containers_by_app_name_match(app_name, app_type, server_id)]
+                rows = client.docker.containers_by_app_name_match(app_name, app_type, server_id)
+                if finish and rows:
+                    for r in rows:
+                        client.docker.remove_container(r["containerId"], server_id)
+                    removed += [str(r.get("name") or r["containerId"]) for r in rows]
+                    finish = False
+                    continue
+                containers = [r.get("name") or "?" for r in rows]
+            except DokployUnreachable:
+                raise
             except DokployError:
-                return  # nothing more can be learnt; the delete itself succeeded
+                return removed  # nothing more can be learnt; the delete itself succeeded
             left = services + [str(c) for c in containers]
             if not left or client.clock() >= deadline:
                 break
@@ -542,6 +631,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 f"compose {app_name} was deleted in Dokploy, but after {self.delete_settle:g}s its "
                 f"{'services and tasks' if stack else 'containers'} are still there: {', '.join(sorted(left))[:300]}"
             )
+        return removed
 
 
 def live_differs(live: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -19,7 +19,7 @@ from pulumi.dynamic import ConfigureRequest, ReadResult
 from components import host_errors
 from core.redact import redact
 from core.wire import UNKNOWN, unwrap_secrets
-from dokploy_api import DokployClient, DokployConfigError, DokployError, DokployNotFound
+from dokploy_api import DokployClient, DokployConfigError, DokployError, DokployNotFound, DokployUnreachable
 from probes.dokploy_runtime import VerificationFailed
 from probes.health import HealthCheckFailed
 
@@ -29,6 +29,13 @@ API_KEY_CONFIG_KEYS = (f"bizosaas-deploy:{API_KEY_CONFIG}", f"bizosaas:{API_KEY_
 """The stack config keys refresh and destroy read the API key from: the project's namespace, then the one stacks written
 before it used (full keys: the dynamic-provider host does not know the project, so a bare key would get another namespace)."""
 API_KEY_ENV = "DOKPLOY_API_KEY"
+UNREACHABLE_CONFIG = "bizosaas-deploy:dokployUnreachableTimeout"
+"""The stack config key: seconds a provider waits for a Dokploy that does not answer (restarting, down, its database down)."""
+DEFAULT_UNREACHABLE = 180.0
+LOG_SILENCE_CONFIG = "bizosaas-deploy:deployLogSilence"
+"""The stack config key: seconds a running deployment's log may stay unchanged where Dokploy's queue cannot be read."""
+DEFAULT_LOG_SILENCE = 600.0
+NEXT_UP = "run `pulumi up` again once Dokploy answers"
 REPORTED = (DokployError, VerificationFailed, HealthCheckFailed)
 """Failures a provider explains in its message: the engine shows the message alone (components/host_errors.py)."""
 host_errors.install()  # in the dynamic-provider host, which imports this module when it unpickles a provider
@@ -117,6 +124,8 @@ def guard(secrets_of: Callable[[Mapping[str, Any]], Iterable[str]]) -> Callable[
             try:
                 return fn(self, *args)
             except Exception as exc:
+                if isinstance(exc, DokployUnreachable) and NEXT_UP not in str(exc):
+                    append_to_error(exc, f"; {NEXT_UP}")
                 secrets: list[str] = []
                 for arg in args:
                     if isinstance(arg, Mapping):
@@ -146,6 +155,10 @@ class DokployProviderBase:
     client_options: dict[str, Any] = field(default_factory=dict)
     """Extra DokployClient keyword arguments (tests: timeout, backoff); plain, picklable values only."""
     _configured_key: str | None = field(default=None, repr=False)
+    _unreachable: float | None = field(default=None, repr=False)
+    """dokployUnreachableTimeout from the stack config (None: DEFAULT_UNREACHABLE)."""
+    _log_silence: float | None = field(default=None, repr=False)
+    """deployLogSilence from the stack config (None: DEFAULT_LOG_SILENCE)."""
 
     serialize_as_secret_always = True
 
@@ -154,13 +167,21 @@ class DokployProviderBase:
         return []
 
     def _client(self, props: Mapping[str, Any], what: str) -> DokployClient:
+        options = {
+            "unreachable_timeout": DEFAULT_UNREACHABLE if self._unreachable is None else self._unreachable,
+            "unreachable_setting": UNREACHABLE_CONFIG.partition(":")[2],
+            **self.client_options,
+        }
         return DokployClient(
             str(props.get("dokploy_url") or ""),
             self._api_key(props, what),
             allow_insecure_http=bool(props.get("allow_insecure_http")),
             redact=self._redactions(props),
-            **self.client_options,
+            **options,
         )
+
+    def log_silence(self) -> float:
+        return DEFAULT_LOG_SILENCE if self._log_silence is None else self._log_silence
 
     def _live(self, props: Mapping[str, Any], fetch: Callable[[DokployClient], dict[str, Any]]) -> dict[str, Any] | None:
         """What Dokploy has for this resource (``fetch`` with a client), or None when Dokploy no longer has it."""
@@ -176,7 +197,10 @@ class DokployProviderBase:
             remove(client)
 
     def configure(self, req: ConfigureRequest) -> None:
-        """Remember the stack's ``dokployApiKey`` from its config (read and delete only get outputs), by its full key."""
+        """Remember the stack's ``dokployApiKey`` from its config (read and delete only get outputs), by its full key, and the
+        outage settings (``dokployUnreachableTimeout``, ``deployLogSilence``)."""
+        self._unreachable = _seconds(req.config.get(UNREACHABLE_CONFIG))
+        self._log_silence = _seconds(req.config.get(LOG_SILENCE_CONFIG))
         for key in API_KEY_CONFIG_KEYS:
             value = unwrap_secrets(req.config.get(key))
             if isinstance(value, str) and value:
@@ -196,6 +220,15 @@ class DokployProviderBase:
             f"{what}: the Dokploy API key is never kept in the state; provide it as stack config "
             f"(`pulumi config set --secret {API_KEY_CONFIG} ...`) or the {self.api_key_env} environment variable"
         )
+
+
+def _seconds(raw: Any) -> float | None:
+    """A number of seconds from the stack config (the program has checked it), None when unset or unreadable."""
+    try:
+        value = float(unwrap_secrets(raw)) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+    return value if value is not None and value >= 0 else None
 
 
 def _jsonish(value: Any) -> Any:

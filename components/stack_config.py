@@ -72,6 +72,16 @@ KEYS: dict[str, Key] = {
         "seconds every new container must then stay up, healthy and unrestarted (default 30 when promoteFrom is set, else 10)",
     ),
     "deployTimeout": Key("number", "seconds a Dokploy deployment may take"),
+    "dokployUnreachableTimeout": Key(
+        "number",
+        "seconds an `up` waits for a Dokploy that does not answer (restarting, down, or its database down: 401 to every key) "
+        "before it fails naming the URL and what it was doing (default 180)",
+    ),
+    "deployLogSilence": Key(
+        "number",
+        "seconds a running deployment's log may stay unchanged before it is taken as lost in a Dokploy restart; used only "
+        "where Dokploy's deployment queue cannot be read (an older Dokploy, a key without the permission; default 600, 0: never)",
+    ),
     "pollInterval": Key("number", "seconds between deployment polls"),
     "rollbackOnFailure": Key("bool", "restore the previous compose file and env when a deploy or verification fails"),
     "env": Key("object", "stack values the catalog's {stack: KEY} env vars read"),

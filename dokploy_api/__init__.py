@@ -7,6 +7,7 @@ built on it: ``lookup`` (find by name) and ``deploy`` (deploy once, wait for tha
 from dokploy_api.client import DokployClient
 from dokploy_api.errors import (
     DeploymentFailed,
+    DeploymentLost,
     DeploymentTimeout,
     DokployAmbiguous,
     DokployConfigError,
@@ -18,6 +19,7 @@ from dokploy_api.errors import (
     DokployProtocolError,
     DokployServerError,
     DokployUnauthorized,
+    DokployUnreachable,
     DokployValidationError,
 )
 from dokploy_api.transport import DEFAULT_TIMEOUT, IDEMPOTENT_POSTS, check_base_url
@@ -26,6 +28,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "IDEMPOTENT_POSTS",
     "DeploymentFailed",
+    "DeploymentLost",
     "DeploymentTimeout",
     "DokployAmbiguous",
     "DokployClient",
@@ -38,6 +41,7 @@ __all__ = [
     "DokployProtocolError",
     "DokployServerError",
     "DokployUnauthorized",
+    "DokployUnreachable",
     "DokployValidationError",
     "check_base_url",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from core.redact import Redactor
@@ -37,8 +38,9 @@ class DokployClient:
         clock: Callable[[], float] = time.monotonic,
         **transport_options: Any,
     ) -> None:
-        """``transport_options`` go to Transport: timeout, max_retries, backoff, max_backoff, allow_insecure_http, ..."""
-        self.transport = Transport(base_url, api_key, sleep=sleep, **transport_options)
+        """``transport_options`` go to Transport: timeout, max_retries, backoff, max_backoff, allow_insecure_http,
+        unreachable_timeout, ..."""
+        self.transport = Transport(base_url, api_key, sleep=sleep, clock=clock, **transport_options)
         self.sleep = sleep
         self.clock = clock
         self.project = ProjectApi(self.transport)
@@ -66,6 +68,16 @@ class DokployClient:
 
     def __getstate__(self) -> None:
         raise TypeError("DokployClient holds a session and a key: build it where it is used, do not pickle it")
+
+    @contextmanager
+    def doing(self, what: str) -> Iterator[None]:
+        """Say what the calls inside are for ("verifying compose project backend (app)"): named when Dokploy stays away."""
+        before = self.transport.doing
+        self.transport.doing = what
+        try:
+            yield
+        finally:
+            self.transport.doing = before
 
     def add_redactions(self, values: Iterable[str]) -> None:
         """Never let these strings (e.g. env values) appear in an error message."""

@@ -75,6 +75,16 @@ class DokployConnectionError(DokployError):
         self.maybe_sent = maybe_sent
 
 
+class DokployUnreachable(DokployConnectionError):
+    """Dokploy did not answer (``kind`` "unreachable") or refused every key while its database was down (``kind``
+    "database") for longer than the client's bound; ``seconds``: how long it was tried."""
+
+    def __init__(self, message: str, *, kind: str, seconds: float, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.kind = kind
+        self.seconds = seconds
+
+
 class DokployProtocolError(DokployError):
     """A 2xx answer that is not what Dokploy sends (not JSON, wrong shape) or an unexpected redirect."""
 
@@ -95,3 +105,12 @@ class DeploymentFailed(DokployError):
 
 class DeploymentTimeout(DeploymentFailed):
     """No new deployment finished within the timeout (the server may still be working on it)."""
+
+
+class DeploymentLost(DeploymentFailed):
+    """Dokploy can no longer finish the deployment: it restarted (its queue is in memory) or its database went away
+    while the job ran (``cause``: "restart" or "database"); ``deployment_id`` is None when the job was lost queued."""
+
+    def __init__(self, message: str, *, cause: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.cause = cause

@@ -13,6 +13,13 @@ Guarantees:
   (connect errors), and on 502/503/504 only for the idempotent writes (``IDEMPOTENT_POSTS``).
 * Error messages carry the procedure and Dokploy's own message, never the request body, never
   the API key (nor any value registered with ``redact``): redacted first, then cut.
+* With ``unreachable_timeout`` > 0, Dokploy going away is waited out (``dokploy_api.outage``): a request
+  that may be retried keeps trying, every ``OUTAGE_POLL`` seconds at most, while Dokploy does not answer,
+  for at most that many seconds, then fails with ``DokployUnreachable`` naming the URL, how long it waited
+  and what the client was doing (``doing``). A 401 ``{"message":"Unauthorized"}`` is Dokploy's key check,
+  which runs before any procedure: while ``settings.health`` says the database is down (or does not
+  answer), any request is retried the same way; when the database answers, the key itself is refused.
+  ``outages`` records every outage, so a caller can tell that Dokploy went away and came back.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from requests import exceptions as rexc
 
 from core.hosts import is_loopback
 from core.redact import Redactor, excerpt
-from dokploy_api import errors
+from dokploy_api import errors, outage
 
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -52,6 +59,8 @@ UNAUTHORIZED_HINT = (
     "(Dokploy answers all of these with the same 401; keys minted through the API "
     "without rateLimitEnabled=false allow only a few calls a day)"
 )
+OUTAGE_POLL = 2.0
+"""Seconds between attempts once an outage outlasted the counted retries (how soon Dokploy's return is seen)."""
 
 
 def check_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
@@ -93,7 +102,12 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
         redact: Iterable[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+        unreachable_timeout: float = 0.0,
+        unreachable_setting: str = "",
     ) -> None:
+        """``unreachable_timeout``: seconds Dokploy may stay away before a request fails (0: only ``max_retries``);
+        ``unreachable_setting``: what the caller calls that bound, named in the error."""
         self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         if not isinstance(api_key, str) or not api_key.strip():
             raise errors.DokployConfigError("api_key: is required (a Dokploy API key, sent as x-api-key)")
@@ -106,6 +120,12 @@ class Transport:
         self.sleep = sleep
         self.jitter = jitter
         self.redact = Redactor([api_key, *redact])
+        self.outages = outage.Outages(unreachable_timeout, clock)
+        self.unreachable_setting = unreachable_setting
+        self.accepted = False
+        """Whether Dokploy accepted the key once (a 2xx) on this transport."""
+        self.doing = ""
+        """What the caller is doing, for the error when Dokploy stays away ("verifying compose project backend")."""
 
     def __repr__(self) -> str:
         return f"Transport({self.base_url!r}, api_key=***)"
@@ -150,25 +170,85 @@ class Transport:
             except rexc.RequestException as exc:
                 not_sent = _surely_not_sent(exc)
                 transient = isinstance(exc, rexc.ConnectionError | rexc.Timeout | rexc.ChunkedEncodingError)
-                if (not_sent or (method == "GET" and transient)) and attempt < self.max_retries:
-                    self._backoff(attempt, None)
+                if (not_sent or (method == "GET" and transient)) and self._again(attempt, outage.UNREACHABLE, _what(exc, not_sent)):
                     attempt += 1
                     continue
-                raise self._connection_error(procedure, exc, not_sent=not_sent, attempts=attempt + 1) from None
-            if resp.status_code in RETRY_STATUSES and (method == "GET" or idempotent) and attempt < self.max_retries:
+                raise self._unreachable(procedure, not_sent) or self._connection_error(
+                    procedure, exc, not_sent=not_sent, attempts=attempt + 1
+                ) from None
+            if resp.status_code in RETRY_STATUSES and (method == "GET" or idempotent):
                 retry_after = _retry_after(resp)
-                resp.close()
-                self._backoff(attempt, retry_after)
-                attempt += 1
-                continue
+                if self._again(attempt, outage.UNREACHABLE, f"HTTP {resp.status_code}", retry_after):
+                    resp.close()
+                    attempt += 1
+                    continue
+                if (gone := self._unreachable(procedure, True)) is not None:
+                    raise gone
+            if resp.status_code == 401 and _key_check_refused(resp) and self.outages.bound > 0:
+                state, detail = outage.database_state(self.session, self.base_url, self.timeout)
+                waitable = state in (outage.DB_DOWN, outage.DB_NO_ANSWER) or (state == outage.DB_UNKNOWN and self.accepted)
+                kind = outage.DATABASE if state == outage.DB_DOWN else outage.UNREACHABLE
+                if waitable and self._again(attempt, kind, detail, counted=False):
+                    resp.close()
+                    attempt += 1
+                    continue
+                gone = self._unreachable(procedure, False) if kind == outage.DATABASE else None
+                raise gone or self._refused(procedure, resp, state, detail)
+            self.outages.answered()
+            if 200 <= resp.status_code < 300:
+                self.accepted = True
             return self._handle(procedure, resp)
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> None:
+    def _again(self, attempt: int, kind: str, detail: str, retry_after: float | None = None, *, counted: bool = True) -> bool:
+        """Sleep before another attempt and say True, or say False: retries used up and no time left in the outage."""
+        self.outages.failing(kind, detail)
+        if counted and attempt < self.max_retries:
+            self._backoff(attempt, retry_after, cap=self.outages.left() or None)
+            return True
+        left = self.outages.left()
+        if left <= 0:
+            return False
+        self.sleep(min(left, max(OUTAGE_POLL if retry_after is None else retry_after, 0.05), self.max_backoff))
+        return True
+
+    def _unreachable(self, procedure: str, maybe_sent: bool) -> errors.DokployUnreachable | None:
+        """The error for an outage that outlasted the bound (None when there is no bound or it is not used up)."""
+        current = self.outages.current
+        if current is None or self.outages.bound <= 0 or self.outages.left() > 0:
+            return None
+        seconds = float(int(current.seconds(self.outages.clock())))  # at least that long: never more than it was
+        doing = f" while {self.doing}" if self.doing else ""
+        setting = f" ({self.unreachable_setting})" if self.unreachable_setting else ""
+        if current.kind == outage.DATABASE:
+            what = (f"Dokploy at {self.base_url} refused every call for {seconds:.0f}s{doing} (401 Unauthorized: its key check "
+                    f"needs its database, and {current.detail}): its database is down")
+        else:
+            what = f"Dokploy at {self.base_url} did not answer for {seconds:.0f}s{doing} ({current.detail}): it is down or restarting"
+        msg = self.redact(f"{procedure}: {what}; gave up after {self.outages.bound:g}s{setting}")
+        return errors.DokployUnreachable(msg, procedure=procedure, kind=current.kind, seconds=seconds, maybe_sent=maybe_sent,
+                                         status=401 if current.kind == outage.DATABASE else None)
+
+    def _refused(self, procedure: str, resp: requests.Response, state: str, detail: str) -> errors.DokployError:
+        """A 401 from the key check that waiting does not explain: the key, or (the database unknown) a restart."""
+        self.outages.answered()
+        err = self._error_for(procedure, resp.status_code, resp.content or b"", resp.reason)
+        if state == outage.DB_UP and self.accepted:
+            extra = (f"; Dokploy accepted this key earlier in this run and its database answers ({detail}): "
+                     "the key was deleted, expired or rate-limited since")
+        elif state == outage.DB_UP:
+            extra = f"; Dokploy's database answers ({detail})"
+        else:
+            extra = f"; or Dokploy may be restarting or its database down ({detail})"
+        err.message = self.redact(f"{err.message}{extra}")
+        err.args = (err.message,)
+        return err
+
+    def _backoff(self, attempt: int, retry_after: float | None, cap: float | None = None) -> None:
         base = min(self.max_backoff, self.backoff * (2**attempt))
         delay = base / 2 + self.jitter() * base / 2
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_backoff))
-        self.sleep(delay)
+        self.sleep(delay if cap is None else min(delay, cap))
 
     def _connection_error(self, procedure: str, exc: BaseException, *, not_sent: bool, attempts: int) -> errors.DokployConnectionError:
         if isinstance(exc, rexc.Timeout) and not isinstance(exc, rexc.ConnectTimeout):
@@ -266,6 +346,22 @@ class Transport:
                     if isinstance(msgs, list):
                         out[self.redact(str(key))] = [self.redact.excerpt(str(m), EXCERPT) for m in msgs]
         return out
+
+
+def _key_check_refused(resp: requests.Response) -> bool:
+    """Whether a 401 is Dokploy's key check (the exact short body), which answers before any procedure runs."""
+    try:
+        return bool(resp.json() == {"message": "Unauthorized"})
+    except ValueError:
+        return False
+
+
+def _what(exc: BaseException, not_sent: bool) -> str:
+    if isinstance(exc, rexc.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(exc, rexc.Timeout):
+        return "timed out waiting for the answer"
+    return "connection refused" if not_sent else "connection broken"
 
 
 def _surely_not_sent(exc: BaseException) -> bool:

@@ -20,3 +20,11 @@ class DeploymentApi(Router):
         """The last ``tail`` lines of a deployment's log (``""`` when there is none)."""
         text = self._t.query("deployment.readLogs", deploymentId=deployment_id, tail=max(1, min(int(tail), 10000)))
         return text if isinstance(text, str) else ""
+
+    def queue_list(self) -> list[dict[str, Any]]:
+        """Dokploy's deployment queue: the jobs waiting or running, newest first (each ``data.composeId`` names its compose).
+
+        Self-hosted Dokploy keeps this queue in memory (since PR #4645): a restart empties it.
+        """
+        rows = as_list(self._t.query("deployment.queueList"), "deployment.queueList")
+        return [r for r in rows if isinstance(r, dict)]

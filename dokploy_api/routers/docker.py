@@ -36,3 +36,8 @@ class DockerApi(Router):
             self._t.query("docker.getStackContainersByAppName", appName=app_name, serverId=server_id), "docker.getStackContainersByAppName"
         )
         return [r for r in rows if isinstance(r, dict)]
+
+    def remove_container(self, container_id: str, server_id: str | None = None) -> None:
+        """``docker rm -f <id>`` on Dokploy's host (or the server): what finishes a delete whose ``docker compose down``
+        was cut short. Anything the command prints on stderr is an error (500)."""
+        self._t.mutate("docker.removeContainer", {"containerId": container_id, **({"serverId": server_id} if server_id else {})})

@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--builds-concurrency", type=int, default=1, help="jobs running at once across composes (Dokploy default 1)")
     parser.add_argument("--server", action="append", default=[], metavar="NAME",
                         help="create a remote server with this name unless one exists (repeatable; all run on the local engine)")
+    parser.add_argument("--node-env", choices=("production", "development"), default="production",
+                        help="production (default): deployments left running are cancelled at start; development: they stay running")
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)
 
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     srv = FakeDokploy(api_keys={key}, docker=args.docker, work_dir=args.work_dir, state_file=args.state_file,
                       deploy_start_delay=args.deploy_start_delay, host=args.host, port=args.port,
                       builds_concurrency=args.builds_concurrency, latency=args.latency, access_log=None if args.quiet else log,
-                      servers=args.server)
+                      servers=args.server, node_env=args.node_env)
     url = srv.start()
     log(f"Dokploy v0.30.2 stand-in listening on {url} (docker={'on' if args.docker else 'off'}, latency x{srv.latency.scale:g})")
     if srv._last_cancelled:

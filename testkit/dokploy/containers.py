@@ -142,6 +142,21 @@ def docker_get_config(app: FakeDokploy, inp: dict[str, Any]) -> Any:
         return UNDEFINED
 
 
+@route("docker.removeContainer")
+def docker_remove_container(app: FakeDokploy, inp: dict[str, Any]) -> Any:
+    """containerRemove: ``docker rm -f <id>``; anything on stderr is thrown (500 with it as the message); no answer body."""
+    _check_server(app, inp)
+    cid = inp["containerId"]
+    if app.docker_runner is None:
+        if not app.containers.remove_one(cid):
+            raise ApiError("INTERNAL_SERVER_ERROR", f"Error response from daemon: No such container: {cid}")
+        return UNDEFINED
+    _, _, err = _exec(app, ["docker", "rm", "-f", cid])
+    if err:
+        raise ApiError("INTERNAL_SERVER_ERROR", err.strip())
+    return UNDEFINED
+
+
 @route("compose.readLogs")
 def compose_read_logs(app: FakeDokploy, inp: dict[str, Any]) -> Any:
     """getContainerLogs(containerId, tail, since, search): `docker container logs --timestamps ... 2>&1 [| grep -iF]`."""
@@ -357,6 +372,14 @@ class SimContainers:
         with self._lock:
             for cid in [c.id for c in self._all.values() if c.app_name == app_name]:
                 del self._all[cid]
+
+    def remove_one(self, ref: str) -> bool:
+        """``docker rm -f``: one container (id, id prefix or name); False when there is none."""
+        with self._lock:
+            c = self._find(ref)
+            if c is not None:
+                del self._all[c.id]
+            return c is not None
 
     # -- knobs for tests --------------------------------------------------------------------------
 

@@ -6,7 +6,12 @@ of the same compose run strictly FIFO, one at a time; across composes at most
 serialized too). A started job waits ``start_delay`` (real Dokploy: ~0.4 s), sets
 ``composeStatus: "running"``, inserts the deployment row (trimming to 11 rows), runs, then
 marks the row and the compose ``done``/``error``. ``reset()`` is Dokploy's restart: waiting
-jobs vanish, running ones are abandoned (their commands killed). A run lasts ``deploy_duration``
+jobs vanish, running ones are abandoned and never write their outcome (their rows stay ``running``).
+A job's commands run inside Dokploy's container, so they die with it (tini is PID 1: when node exits,
+the kernel kills the rest of the container); a job on a remote server runs over SSH without a terminal,
+its output going to the log file, so it goes on to the end on that server. While the database is down
+(``faults.database_down``) a job can neither start (``updateCompose`` throws, the job returns) nor write
+its outcome (the row stays ``running``). A run lasts ``deploy_duration``
 when set, else what ``latency.deploy_run`` derives from the number of services (shorter when
 nothing changed since the last successful deploy); a real docker run is padded up to it.
 """
@@ -45,6 +50,9 @@ class Job:
     timestamp: int = field(default_factory=lambda: int(time.time() * 1000))
     processed_on: int | None = None
     state: str = "waiting"
+    abort: threading.Event = field(default_factory=threading.Event)
+    remote: bool = False
+    """Its compose runs on a remote server: a restart of Dokploy does not stop the run there."""
 
     def data(self) -> dict[str, Any]:
         return {"composeId": self.compose_id, "titleLog": self.title, "type": self.kind, "applicationType": "compose",
@@ -62,7 +70,6 @@ class DeployQueue:
         self._active: list[Job] = []
         self._seq = 0
         self.generation = 0
-        self._abort = threading.Event()
         self._closed = False
         self._deployed: dict[str, str] = {}  # appName -> what its last successful deploy deployed
 
@@ -104,16 +111,18 @@ class DeployQueue:
             return True
 
     def reset(self) -> None:
-        """Dokploy restart: forget waiting and running jobs; abandoned runs stop touching state."""
+        """Dokploy restart: forget waiting and running jobs; abandoned runs stop touching state; the commands of
+        Dokploy's own process are killed, a remote server's run goes on."""
         with self._cv:
             self.generation += 1
-            self._abort.set()
-            self._abort = threading.Event()
+            for job in self._active:
+                if not job.remote or self._closed:
+                    job.abort.set()
             self._waiting.clear()
             self._active.clear()
             self._cv.notify_all()
         if self.app.docker_runner is not None:
-            self.app.docker_runner.kill_all()
+            self.app.docker_runner.kill_all(detached=self._closed)
 
     def close(self) -> None:
         with self._cv:
@@ -130,7 +139,7 @@ class DeployQueue:
             job.state = "active"
             job.processed_on = int(time.time() * 1000)
             self._active.append(job)
-            threading.Thread(target=self._run, args=(job, self.generation, self._abort), name=f"deploy-{job.id}", daemon=True).start()
+            threading.Thread(target=self._run, args=(job, self.generation, job.abort), name=f"deploy-{job.id}", daemon=True).start()
 
     def _finish(self, job: Job, generation: int) -> None:
         with self._cv:
@@ -158,11 +167,12 @@ class DeployQueue:
             return
         state = app.state
         with state.write():
-            if not self._current(generation):
-                return
+            if not self._current(generation) or app.faults.database_down:
+                return  # database down: updateCompose throws, processDeploymentJob logs it and returns
             compose = state.composes.get(job.compose_id)
             if compose is None:
                 return  # deleted meanwhile: findComposeById throws, the job fails silently
+            job.remote = bool(compose["serverId"])
             compose["composeStatus"] = "running"
             stamp = datetime.now(UTC).strftime("%Y-%m-%d:%H:%M:%S")
             if app.docker_runner is not None:
@@ -184,6 +194,7 @@ class DeployQueue:
             project = state.projects.get(env.get("projectId", "")) or {}
             scopes = (project.get("env"), env.get("env"))
         self._write_log_file(dep_id)
+        app.on_event("deploy", snapshot["name"], job.title)
         if failure:  # the deploy script exits before docker runs
             self._end(job, generation, dep_id, "error", failure)
             return
@@ -266,7 +277,7 @@ class DeployQueue:
         log(self._banner(compose, " ".join(args)))
         floor = self._duration(compose)
         started = time.monotonic()
-        code, _ = runner.run(command, cwd=code_dir, on_output=log, abort=abort, docker_config=config)
+        code, _ = runner.run(command, cwd=code_dir, on_output=log, abort=abort, docker_config=config, detached=job.remote)
         if abort.wait(max(0.0, floor - (time.monotonic() - started))):
             return
         if code == 0:
@@ -289,11 +300,13 @@ class DeployQueue:
             if not self._current(generation):
                 return
             if dep_id is not None:
-                state.append_log(dep_id, log_text)
-                row = state.deployments.get(dep_id)
-                if row is not None:
-                    row["status"] = status
-                    row["finishedAt"] = now_iso()
+                state.append_log(dep_id, log_text)  # the log is a file: written whatever the database does
+            if self.app.faults.database_down:  # updateDeploymentStatus throws: the row stays "running"
+                return
+            row = state.deployments.get(dep_id or "")
+            if row is not None:
+                row["status"] = status
+                row["finishedAt"] = now_iso()
             compose = state.composes.get(job.compose_id)
             if compose is not None:
                 compose["composeStatus"] = status

@@ -75,6 +75,7 @@ class DockerRunner:
         self.work_dir = work_dir
         self.docker_config = docker_config or (work_dir / "docker-config")
         self._procs: set[subprocess.Popen[bytes]] = set()
+        self._detached: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
 
     # -- environment and paths ----------------------------------------------------------------
@@ -104,8 +105,9 @@ class DockerRunner:
 
     def run(self, args: list[str], cwd: Path | None = None, on_output: Callable[[str], None] | None = None,
             abort: threading.Event | None = None, stdin: bytes | None = None, docker_config: Path | None = None,
-            extra_env: dict[str, str] | None = None) -> tuple[int, str]:
-        """Run a command; returns (exit code, combined output). Killed when `abort` is set."""
+            extra_env: dict[str, str] | None = None, detached: bool = False) -> tuple[int, str]:
+        """Run a command; returns (exit code, combined output). Killed when `abort` is set; ``detached`` (a remote
+        server's command) outlives a restart: only ``kill_all(detached=True)`` kills it."""
         (docker_config or self.docker_config).mkdir(parents=True, exist_ok=True)
         try:
             proc = subprocess.Popen(args, cwd=cwd, env=self.env(docker_config, extra_env),
@@ -116,8 +118,9 @@ class DockerRunner:
             if on_output:
                 on_output(text)
             return 127, text
+        procs = self._detached if detached else self._procs
         with self._lock:
-            self._procs.add(proc)
+            procs.add(proc)
         watcher = None
         if abort is not None:
             watcher = threading.Thread(target=self._kill_on, args=(proc, abort), daemon=True)
@@ -136,7 +139,7 @@ class DockerRunner:
             code = proc.wait()
         finally:
             with self._lock:
-                self._procs.discard(proc)
+                procs.discard(proc)
         return code, "".join(chunks)
 
     @staticmethod
@@ -151,10 +154,10 @@ class DockerRunner:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
 
-    def kill_all(self) -> None:
-        """Kill every command still running (a restart of Dokploy kills its children)."""
+    def kill_all(self, detached: bool = False) -> None:
+        """Kill every command still running (a restart of Dokploy kills its children); the remote ones too with ``detached``."""
         with self._lock:
-            procs = list(self._procs)
+            procs = list(self._procs) + (list(self._detached) if detached else [])
         for proc in procs:
             self._kill(proc)
 

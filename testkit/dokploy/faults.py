@@ -12,6 +12,9 @@ from typing import Any
 
 DEPLOY_OUTCOMES = (None, "done", "error", "stuck")
 DEFAULT_ERROR_LOG_LINE = "Error: simulated deploy failure (testkit.dokploy fault)"
+TRIGGER_ACTIONS = ("restart", "database_down")
+DATABASE_ERROR = "connect ECONNREFUSED 127.0.0.1:5432"
+"""What postgres.js throws while Dokploy's database is down (settings.health answers it as a 500)."""
 
 
 @dataclass
@@ -29,6 +32,27 @@ class _Delay:
     after: bool  # sleep after running the procedure instead of before
 
 
+@dataclass
+class Trigger:
+    """A restart or a database outage that happens ``after`` seconds after an event, once."""
+
+    event: str
+    """"deploy" (a deploy job of the compose started: its row is ``running``) or a procedure (a request for it arrived)."""
+    action: str
+    """"restart" (``FakeDokploy.restart``) or "database_down" (``FakeDokploy.database_outage``)."""
+    compose: str | None = None
+    """The compose's name the event must concern (None: any)."""
+    title: str | None = None
+    """deploy: a text the deployment's title must contain (e.g. "rollback")."""
+    after: float = 0.3
+    seconds: float = 2.0
+    """restart: how long the port refuses connections; database_down: how long the database stays down."""
+    cancel_running: bool | None = None
+    """restart: mark running deployments cancelled once started again (a production build; None: the server's node_env)."""
+    startup: float = 0.0
+    """restart: seconds between listening again and cancelling the running deployments (production builds)."""
+
+
 class Faults:
     """Fault injection knobs.
 
@@ -43,6 +67,12 @@ class Faults:
       None: derived from the compose file by the server's latency model.
     * ``rate_limited``: every authenticated call answers 401 ``{"message":"Unauthorized"}``,
       like a better-auth key that exhausted its rate limit.
+    * ``database_down``: Dokploy's Postgres is down: every authenticated call answers 401
+      ``{"message":"Unauthorized"}`` (the key check reads the database), the public
+      ``/api/trpc/settings.health`` answers 500, a deploy job can neither start nor write its outcome
+      (its row stays ``running``); ``/api/health`` still answers.
+    * ``at(event, action, ...)``: a restart or a database outage a moment after an event (``Trigger``),
+      fired by the server in the background, once.
     """
 
     def __init__(self) -> None:
@@ -54,6 +84,8 @@ class Faults:
         self.deploy_error_log_line: str = DEFAULT_ERROR_LOG_LINE
         self.deploy_duration: float | None = None
         self.rate_limited: bool = False
+        self.database_down: bool = False
+        self._triggers: list[Trigger] = []
 
     # -- scripting ----------------------------------------------------------------------------
 
@@ -66,11 +98,34 @@ class Faults:
         with self._lock:
             self._delays.setdefault(procedure.lower(), []).append(_Delay(float(seconds), times, after))
 
+    def at(self, event: str, action: str = "restart", **options: Any) -> Trigger:
+        """Fire ``action`` after ``event`` (see ``Trigger`` for the options), once."""
+        if action not in TRIGGER_ACTIONS:
+            raise ValueError(f"action must be one of {TRIGGER_ACTIONS}")
+        trigger = Trigger(event, action, **options)
+        with self._lock:
+            self._triggers.append(trigger)
+        return trigger
+
+    def take_trigger(self, event: str, compose: str | None, title: str = "") -> Trigger | None:
+        """The first trigger this event fires (removed: each fires once), or None."""
+        with self._lock:
+            for trigger in self._triggers:
+                if trigger.event.lower() != event.lower() or (trigger.compose is not None and trigger.compose != compose):
+                    continue
+                if trigger.title is not None and trigger.title not in title:
+                    continue
+                self._triggers.remove(trigger)
+                return trigger
+        return None
+
     def clear(self) -> None:
         """Remove every fault (back to a healthy server)."""
         with self._lock:
             self._failures.clear()
             self._delays.clear()
+            self._triggers.clear()
+            self.database_down = False
             self.deploy_outcome = None
             self.deploy_outcome_for = {}
             self.deploy_error_log_line = DEFAULT_ERROR_LOG_LINE
@@ -111,15 +166,15 @@ class Faults:
     def apply(self, spec: dict[str, Any]) -> None:
         """Apply a JSON spec, e.g. ``{"fail_next": {"procedure": "compose.deploy", "status": 502}}``.
 
-        Keys: clear (bool, applied first), fail_next / delay (object or list of objects with the
+        Keys: clear (bool, applied first), fail_next / delay / at (object or list of objects with the
         keyword arguments of the methods), deploy_outcome, deploy_outcome_for (object, merged;
-        a null value removes the name), deploy_error_log_line, deploy_duration, rate_limited.
+        a null value removes the name), deploy_error_log_line, deploy_duration, rate_limited, database_down.
         """
         if not isinstance(spec, dict):
             raise ValueError("faults spec must be a JSON object")
         if spec.get("clear"):
             self.clear()
-        for key, method in (("fail_next", self.fail_next), ("delay", self.delay)):
+        for key, method in (("fail_next", self.fail_next), ("delay", self.delay), ("at", self.at)):
             items = spec.get(key)
             if items is None:
                 continue
@@ -142,6 +197,8 @@ class Faults:
             self.deploy_duration = None if spec["deploy_duration"] is None else float(spec["deploy_duration"])
         if "rate_limited" in spec:
             self.rate_limited = bool(spec["rate_limited"])
+        if "database_down" in spec:
+            self.database_down = bool(spec["database_down"])
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -153,4 +210,6 @@ class Faults:
                 "deploy_error_log_line": self.deploy_error_log_line,
                 "deploy_duration": self.deploy_duration,
                 "rate_limited": self.rate_limited,
+                "database_down": self.database_down,
+                "at": [vars(t).copy() for t in self._triggers],
             }

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from testkit.dokploy.dockerops import default_command
+from testkit.dokploy.faults import DATABASE_ERROR
 from testkit.dokploy.state import build_app_name, compose_row, nanoid, now_iso
 from testkit.dokploy.validation import ValidationFailed
 
@@ -551,6 +552,14 @@ def registry_test(app: FakeDokploy, inp: dict[str, Any]) -> Any:
 
 
 # -- settings -----------------------------------------------------------------------------------
+
+
+@route("settings.health")
+def settings_health(app: FakeDokploy, inp: dict[str, Any]) -> Any:
+    """A public procedure (no key on the native surface): ``SELECT 1``, which throws while the database is down."""
+    if app.faults.database_down:
+        raise ApiError("INTERNAL_SERVER_ERROR", DATABASE_ERROR)
+    return {"status": "ok"}
 
 
 @route("settings.getDokployVersion")

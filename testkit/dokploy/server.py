@@ -5,7 +5,8 @@ Request pipeline, in Dokploy's order (Next.js API route -> ``pages/api/[...trpc]
 
 1. ``GET /api/health`` answers ``{"ok":true}`` without auth.
 2. Next.js body parser: > 1 MB -> 413; a JSON content type with a bad body -> ``400 Invalid JSON``.
-3. ``x-api-key`` check before routing: missing/unknown/rate-limited -> 401 ``{"message":"Unauthorized"}``.
+3. ``x-api-key`` check before routing: missing/unknown/rate-limited (or the database down) -> 401
+   ``{"message":"Unauthorized"}``.
 4. ``/api/<router>.<procedure>`` (case-insensitive); GET for queries, POST for mutations;
    anything else -> 404 ``{"message":"Not found",...}`` (HEAD -> 204).
 5. POST without ``application/json`` -> 415 UNSUPPORTED_MEDIA_TYPE.
@@ -14,15 +15,24 @@ Request pipeline, in Dokploy's order (Next.js API route -> ``pages/api/[...trpc]
 7. The procedure (``handlers.py``); success = raw JSON (empty body for undefined), errors =
    the tRPC envelope ``{"message","code","data":{"code","httpStatus","path","zodError"}}``.
 
-Also served: the native tRPC surface ``/api/trpc/<proc>`` (superjson-style ``{"json":...}``)
-and the stand-in's control endpoints under ``/__fake__/`` (faults, calls, restart, idle).
+Also served: the native tRPC surface ``/api/trpc/<proc>`` (superjson-style ``{"json":...}``; its public
+procedures, ``settings.health``, need no key) and the stand-in's control endpoints under ``/__fake__/``
+(faults, calls, restart, idle).
+
+A restart (``FakeDokploy.restart``) is modelled on Dokploy's container being stopped and started again: the
+requests in flight lose their connection (a procedure not started yet never runs), the port refuses
+connections for ``downtime`` seconds, the in-memory deployment queue is lost (``DeployQueue.reset``), and
+the new process, once listening, cancels the deployments left ``running`` after ``startup`` seconds in a
+production build (``initCancelDeployments``) or leaves them ``running`` forever in a development build.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -64,6 +74,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "strict-origin-when-cross-origin",
 }
 PROXY_BODIES = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+PUBLIC_PROCEDURES = frozenset({"settings.health"})
+"""tRPC publicProcedure: answered without a key on the native surface (the REST surface checks the key first)."""
+NODE_ENVS = ("production", "development")
 
 
 def dumps(value: Any) -> bytes:
@@ -134,6 +147,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class _Cut(Exception):
+    """Internal: Dokploy restarted while this request was in flight: close the connection without an answer."""
+
+
 class _Reply(Exception):
     """Internal: stop processing and send this response."""
 
@@ -150,15 +167,26 @@ class FakeDokploy:
     ``latency``: ``"dokploy"`` (as slow as a measured v0.30.2, see ``latency.py``), a scale factor,
     or ``0`` for none; ``deploy_start_delay`` / ``deploy_duration`` (None: from ``latency``) override it.
     ``servers`` names remote servers to create at start (when missing); they all run on the local engine.
+    ``node_env``: "production" (Dokploy's image: deployments left running are cancelled when it starts) or
+    "development" (the build the captures were recorded on: they stay ``running``).
     """
 
     def __init__(self, api_keys: Iterable[str] | str = (), docker: bool = False, work_dir: str | Path | None = None,
                  state_file: str | Path | None = None, deploy_start_delay: float | None = None, *, host: str = "127.0.0.1",
                  port: int = 0, builds_concurrency: int = 1, deploy_duration: float | None = None,
                  latency: str | float | Latency = "dokploy", docker_config: str | Path | None = None,
-                 openapi: OpenApiIndex | None = None, access_log: Any = None, servers: Iterable[str] = ()) -> None:
+                 openapi: OpenApiIndex | None = None, access_log: Any = None, servers: Iterable[str] = (),
+                 node_env: str = "production") -> None:
         if not is_loopback(host):
             raise ValueError(f"refusing to bind the Dokploy stand-in to non-loopback host {host!r}")
+        if node_env not in NODE_ENVS:
+            raise ValueError(f"node_env must be one of {NODE_ENVS}, not {node_env!r}")
+        self.production = node_env == "production"
+        self.epoch = 0
+        """Incremented by every restart: a request that began before it gets no answer."""
+        self.events: list[tuple[float, str]] = []
+        """(time.monotonic(), what) of every restart and database outage, for tests to measure against."""
+        self._connections: set[socket.socket] = set()
         self.api_keys: set[str] = {api_keys} if isinstance(api_keys, str) else set(api_keys)
         self.docker = docker
         self.host, self._port = host, port
@@ -195,8 +223,8 @@ class FakeDokploy:
         return f"http://{host}:{self._port}"
 
     def start(self) -> str:
-        """Load state (cancelling deployments left running), prepare docker, listen. Returns the base URL."""
-        if self.state.load():
+        """Load state (a production build cancels deployments left running), prepare docker, listen. Returns the base URL."""
+        if self.state.load() and self.production:
             with self.state.write():
                 self._last_cancelled = self.state.cancel_running()
         ensure_servers(self, self.server_names)
@@ -229,28 +257,80 @@ class FakeDokploy:
             self._thread = None
 
     def stop(self) -> None:
-        """Stop listening and abandon running jobs (deployed containers are left as they are)."""
+        """Stop listening, close every connection and abandon running jobs (deployed containers are left as they are)."""
         self._close_listener()
+        self.epoch += 1
+        self._cut_connections()  # like a process that ends: no kept-alive connection is served any more
         self.queue.close()
         self.state.save()
         if self._own_work_dir is not None:
             shutil.rmtree(self._own_work_dir, ignore_errors=True)
             self._own_work_dir = None
 
-    def restart(self, downtime: float = 0.0) -> list[str]:
-        """Dokploy restart: waiting jobs vanish, running deployments become "cancelled" and their
-        composes "idle". With ``downtime`` > 0 the port refuses connections for that long.
-        Returns the ids of the cancelled deployments."""
+    def restart(self, downtime: float = 0.0, *, cancel_running: bool | None = None, startup: float = 0.0) -> list[str]:
+        """Dokploy's container stopped and started again (see the module docstring); returns once it is back.
+
+        In flight requests lose their connection; waiting jobs vanish; running deployments are abandoned (their
+        local commands killed) and stay "running". With ``downtime`` > 0 the port refuses connections for that
+        long. Then, when ``cancel_running`` (default: a production build), ``startup`` seconds after listening
+        again, running deployments become "cancelled" and their composes "idle". Returns the cancelled ids.
+        """
+        cancel = self.production if cancel_running is None else cancel_running
+        self._event(f"restart: down for {downtime:g}s, {'cancelling' if cancel else 'keeping'} running deployments")
         if downtime > 0:
             self._close_listener()
         with self.state.write():
+            self.epoch += 1
+            self._cut_connections()
             self.queue.reset()
-            cancelled = self.state.cancel_running()
+        cancelled: list[str] = []
         if downtime > 0:
             time.sleep(downtime)
             self._listen()
+        self._event("restart: listening again")
+        if cancel:
+            time.sleep(max(0.0, startup))
+            with self.state.write():
+                cancelled = self.state.cancel_running()
         self._last_cancelled = cancelled
         return cancelled
+
+    def database_outage(self, seconds: float) -> None:
+        """Dokploy's Postgres down for ``seconds`` (``faults.database_down``); returns once it is back."""
+        self._event(f"database down for {seconds:g}s")
+        self.faults.database_down = True
+        try:
+            time.sleep(seconds)
+        finally:
+            self.faults.database_down = False
+            self._event("database up")
+
+    def on_event(self, event: str, compose: str | None, title: str = "") -> None:
+        """Fire the fault trigger (``faults.at``) this event matches, if any, in the background."""
+        trigger = self.faults.take_trigger(event, compose, title)
+        if trigger is None:
+            return
+
+        def fire() -> None:
+            time.sleep(trigger.after)
+            if trigger.action == "restart":
+                self.restart(trigger.seconds, cancel_running=trigger.cancel_running, startup=trigger.startup)
+            else:
+                self.database_outage(trigger.seconds)
+
+        threading.Thread(target=fire, name=f"fault-{trigger.action}", daemon=True).start()
+
+    def _event(self, what: str) -> None:
+        self.events.append((time.monotonic(), what))
+        if self.access_log is not None:
+            self.access_log(what)
+
+    def _cut_connections(self) -> None:
+        with self._calls_lock:
+            conns = list(self._connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no deploy job is waiting or running. False on timeout (e.g. a stuck deploy)."""
@@ -288,6 +368,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if self.app.access_log is not None:
             self.app.access_log(format % args)
+
+    def setup(self) -> None:
+        super().setup()
+        with self.app._calls_lock:
+            self.app._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.app._calls_lock:
+            self.app._connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -360,6 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         procedure_label = path
         status = 500
+        epoch = app.epoch
         try:
             if path.startswith("/__fake__/"):
                 reply = self._control(method, path, url.query, body)
@@ -377,24 +469,32 @@ class _Handler(BaseHTTPRequestHandler):
             op = app.index.find(name) if "," not in name else None
             procedure_label = op.procedure if op else name
             seconds = max((app.latency.request(o.procedure, o.method) for n in name.split(",") if (o := app.index.find(n))), default=0.0)
-            reply = app.latency.paced(seconds, lambda: self._faulted(method, procedure_label, body, url.query, native, name))
+            reply = app.latency.paced(seconds, lambda: self._faulted(method, procedure_label, body, url.query, native, name, epoch))
+            if app.epoch != epoch:  # restarted while the procedure ran: its answer is lost
+                raise _Cut
             status = reply.status
             self._send(reply.status, reply.body, reply.headers, reply.reason)
         except _Reply as reply:
             status = reply.status
             self._send(reply.status, reply.body, reply.headers, reply.reason, api=path.startswith("/api"))
-        except (BrokenPipeError, ConnectionResetError):
+        except _Cut:
+            status = 0
+            self.close_connection = True
+        except OSError:  # the connection is gone (cut by a restart, or the client left)
+            self.close_connection = True
             return
         finally:
             if path.startswith("/api"):
                 app._record(method, procedure_label, status)
 
-    def _faulted(self, method: str, procedure: str, body: bytes, query: str, native: bool, name: str) -> _Reply:
+    def _faulted(self, method: str, procedure: str, body: bytes, query: str, native: bool, name: str, epoch: int) -> _Reply:
         faults = self.app.faults
         failure = faults.take_failure(procedure)
         delay = faults.take_delay(procedure)
         if delay and not delay.after:
             time.sleep(delay.seconds)
+        if self.app.epoch != epoch:  # restarted before the procedure began: it never runs
+            raise _Cut
         if failure is None or failure.apply:
             try:
                 reply = self._native(method, name, body, query) if native else self._rest(method, procedure, body, query)
@@ -437,7 +537,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _rest(self, method: str, procedure: str, body: bytes, query: str) -> _Reply:
         app = self.app
         parsed = self._parse_next_body(body)
-        if app.faults.rate_limited or not app.authorized(self.headers.get("x-api-key")):
+        if app.faults.rate_limited or app.faults.database_down or not app.authorized(self.headers.get("x-api-key")):
             raise self._next_json(401, {"message": "Unauthorized"})
         op = app.index.find(procedure)
         if op is None or method not in ("GET", "POST") or op.method != method:
@@ -453,6 +553,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raw = self._query(query)
         try:
+            self._announce(op, raw)
             value = self._call(op, raw, coerce=True, from_query=method == "GET")
         except ValidationFailed as exc:
             return self._json(400, error_body("BAD_REQUEST", "Input validation failed", op.procedure, exc.flatten(), exc.issues))
@@ -461,6 +562,20 @@ class _Handler(BaseHTTPRequestHandler):
         if value is UNDEFINED:
             return _Reply(200, b"", {"Content-Type": "application/json"})
         return self._json(200, value)
+
+    def _announce(self, op: Operation, raw: Any) -> None:
+        """A request for a procedure arrived: fire the fault trigger it matches (by the compose it concerns)."""
+        state = self.app.state
+        compose = None
+        with state.lock:
+            if isinstance(raw, dict) and isinstance(raw.get("composeId"), str):
+                row = state.composes.get(raw["composeId"])
+                compose = row["name"] if row else None
+            elif isinstance(raw, dict) and isinstance(raw.get("appName"), str):
+                app_name = raw["appName"]
+                compose = next((c["name"] for c in state.composes.values()
+                                if app_name == c["appName"] or app_name.startswith(f"{c['appName']}_")), None)
+        self.app.on_event(op.procedure, compose)
 
     def _call(self, op: Operation, raw: Any, *, coerce: bool, from_query: bool = False) -> Any:
         if raw is ABSENT:
@@ -516,7 +631,9 @@ class _Handler(BaseHTTPRequestHandler):
         if method not in ("GET", "POST") or op.method != method:
             kind = "query" if op.method == "GET" else "mutation"
             return err("METHOD_NOT_SUPPORTED", f'Unsupported {method}-request to {kind} procedure at path "{name}"', op.procedure)
-        if self.app.faults.rate_limited or not self.app.authorized(self.headers.get("x-api-key")):
+        faults = self.app.faults
+        refused = faults.rate_limited or faults.database_down or not self.app.authorized(self.headers.get("x-api-key"))
+        if refused and op.procedure not in PUBLIC_PROCEDURES:
             return err("UNAUTHORIZED", "UNAUTHORIZED", op.procedure)
         raw = payload.get("json", ABSENT) if isinstance(payload, dict) else ABSENT
         try:
@@ -554,7 +671,13 @@ class _Handler(BaseHTTPRequestHandler):
             app.reset_calls()
             return self._json(200, {"ok": True})
         if route == "/__fake__/restart" and method == "POST":
-            cancelled = app.restart()
+            options = {k: spec[k] for k in ("downtime", "cancel_running", "startup") if k in spec}
+            if float(options.get("downtime") or 0) > 0:  # this very connection is cut: restart in the background
+                threading.Thread(target=app.restart, kwargs=options, daemon=True).start()
+                return self._json(200, {"ok": True, "restarting": True})
+            with app._calls_lock:  # the stand-in's own control channel: not one of Dokploy's connections
+                app._connections.discard(self.connection)
+            cancelled = app.restart(**options)
             return self._json(200, {"ok": True, "cancelled": cancelled})
         if route == "/__fake__/containers" and method == "POST":
             try:

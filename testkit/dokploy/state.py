@@ -213,20 +213,16 @@ class State:
             self.logs[deployment_id] += text
 
     def cancel_running(self) -> list[str]:
-        """Startup semantics: running deployments become cancelled, their composes idle."""
+        """initCancelDeployments (a production build's start-up): running deployments become cancelled (status
+        only: finishedAt stays null) and their composes idle. A compose "running" without a running row stays so."""
         cancelled = []
-        ts = now_iso()
         for row in self.deployments.values():
             if row["status"] == "running":
                 row["status"] = "cancelled"
-                row["finishedAt"] = ts
                 cancelled.append(row["deploymentId"])
                 compose = self.composes.get(row["composeId"] or "")
                 if compose is not None:
                     compose["composeStatus"] = "idle"
-        for compose in self.composes.values():
-            if compose["composeStatus"] == "running":
-                compose["composeStatus"] = "idle"
         return cancelled
 
     # -- response shapes ----------------------------------------------------------------------

@@ -75,6 +75,14 @@ def test_a_complete_config_in_the_project_namespace_has_no_problem() -> None:
         ({f"{NS}:testTimeout": "0"}, "stack staging: bizosaas-deploy:testTimeout: 0 should be a number of seconds, more than 0"),
         ({f"{NS}:testTimeout": "2m"}, "stack staging: bizosaas-deploy:testTimeout: '2m' should be a number of seconds"),
         ({f"{NS}:testgate": "false"}, "stack staging: bizosaas-deploy:testgate: unknown key; did you mean testGate?"),
+        (
+            {f"{NS}:dokployUnreachableTimeout": "0"},
+            "stack staging: bizosaas-deploy:dokployUnreachableTimeout: 0 should be a number of seconds from 1 to 3600",
+        ),
+        (
+            {f"{NS}:deployLogSilence": "-5"},
+            "stack staging: bizosaas-deploy:deployLogSilence: -5 should be a number of seconds from 0 to 86400 (0: never)",
+        ),
     ],
 )
 def test_each_bad_key_is_one_line_naming_the_key_and_the_command(change: dict[str, Any], message: str) -> None:
@@ -84,6 +92,10 @@ def test_each_bad_key_is_one_line_naming_the_key_and_the_command(change: dict[st
 
 def test_the_gate_keys_are_valid_config() -> None:
     assert problems({f"{NS}:testGate": "false", f"{NS}:testTimeout": "30"}) == []
+
+
+def test_the_outage_keys_are_valid_config_within_their_ranges() -> None:
+    assert problems({f"{NS}:dokployUnreachableTimeout": "300", f"{NS}:deployLogSilence": "0"}) == []
 
 
 def test_a_secret_set_as_plain_text_is_refused_with_the_command_that_fixes_it() -> None:

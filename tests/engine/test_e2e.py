@@ -313,14 +313,15 @@ def test_dokploy_killed_mid_deploy_fails_clearly_and_next_up_converges(world: Wo
     killer = threading.Thread(target=kill_when_running)
     killer.start()
     st = engine.stack(world.stack)
-    st.set_config("bizosaas-deploy:deployTimeout", auto.ConfigValue("30"))  # how long it waits for a Dokploy that is gone
+    st.set_config("bizosaas-deploy:dokployUnreachableTimeout", auto.ConfigValue("10"))  # how long it waits for a Dokploy that is gone
     try:
         with pytest.raises(EngineFailed) as err:
             up(world.stack, quiet=True)
     finally:
         killer.join()
-        st.set_config("bizosaas-deploy:deployTimeout", auto.ConfigValue("90"))
+        st.remove_config("bizosaas-deploy:dokployUnreachableTimeout")
     assert "backend" in str(err.value)
+    assert f"Dokploy at {world.srv.base_url} did not answer for 10s while waiting for the update deploy" in str(err.value)
     world.srv = world.new_server()  # Dokploy restarts: a deployment left running is now cancelled
     result, _ = up(world.stack, quiet=True)
     assert result.outputs["verified"].value is True
