@@ -153,7 +153,8 @@ def run_main(tmp: Path, runs: int) -> MainResult:
         return {
             "bizosaas-deploy:tag": stack, "bizosaas-deploy:containerSuffix": stack, "bizosaas-deploy:dokployUrl": srv.base_url,
             "bizosaas-deploy:dokployProject": f"bizosaas-{stack}", "bizosaas-deploy:healthTimeout": 30,
-            "bizosaas-deploy:services": {n: {"published": s["published"] + offset} for n, s in RAW["services"].items()}, **extra,
+            "bizosaas-deploy:services": {n: {"published": s["published"] + offset} for n, s in RAW["services"].items()},
+            "bizosaas-deploy:routes": {"enabled": False}, **extra,  # the bench measures what it always did: no routes
         }
 
     # protect: false, so that the bench can destroy prod at the end (protect is on by default for a promoting stack)

@@ -113,7 +113,7 @@ def run(tmp: Path | None = None) -> Result:
         services["brain-api"] = {"published": False, "local_image": build("brain-api", "v1")}
         services["admin-dashboard"] = {"published": _free_port(), "local_image": build("admin-dashboard", "v1")}
         template = yaml.safe_load((ROOT / "stacks" / "local.yaml").read_text())["config"]
-        template.pop(f"{NS}:healthUrl")
+        template.pop(f"{NS}:healthUrl", None)
         config = {
             **template,
             f"{NS}:registry": f"127.0.0.1:5000/rolling-{rid}",
@@ -122,6 +122,7 @@ def run(tmp: Path | None = None) -> Result:
             f"{NS}:dokployUrl": srv.base_url,
             f"{NS}:dokployProject": f"bizosaas-{stack}",
             f"{NS}:services": services,
+            f"{NS}:routes": {"enabled": False},  # the client on dokploy-network measures the update, not a route
             f"{NS}:composeProjects": {"backend": {"mode": "stack", "ports": "host", "endpointMode": "dnsrr"}},
             f"{NS}:healthTimeout": 180,
             f"{NS}:stabilityWindow": 5,

@@ -61,8 +61,11 @@ def generate(raw: dict[str, Any], copies: int, image_prefix: str, port_base: int
                 svc["group"] = f"bundle-{k}"
                 svc["container_name"] = f"{spec['container_name']}{suffix}"
                 for var, value in (svc.get("env") or {}).items():
-                    if isinstance(value, dict) and "service_url" in value:
-                        svc["env"][var] = {"service_url": f"{value['service_url']}{suffix}"}
+                    for kind in ("service_url", "public_url"):
+                        if isinstance(value, dict) and kind in value:
+                            svc["env"][var] = {kind: f"{value[kind]}{suffix}"}
+                if "route" in svc:  # one host per copy
+                    svc["route"] = {**svc["route"], "host": f"{name}{suffix}.{{domain}}"}
             svc["published"] = port_base + len(services)
             svc["local_image"] = f"{image_prefix}-{name}{suffix}:latest"
             sources[svc["local_image"]] = spec["local_image"]
@@ -127,7 +130,7 @@ class ScaleResult:
 def _config(stack: str, base_url: str) -> dict[str, Any]:
     return {
         f"{NS}:tag": stack, f"{NS}:containerSuffix": stack, f"{NS}:dokployUrl": base_url, f"{NS}:dokployProject": f"bizosaas-{stack}",
-        f"{NS}:healthTimeout": 30, f"{NS}:testGate": False,
+        f"{NS}:healthTimeout": 30, f"{NS}:testGate": False, f"{NS}:routes": {"enabled": False},  # nothing routes a simulation
     }
 
 

@@ -63,6 +63,11 @@ class ComposeProjectArgs:
     rollback_on_failure: bool = False
     allow_insecure_http: bool = False
     delete_volumes: bool = False
+    routes: Input[Mapping[str, Mapping[str, Any]]] | None = None
+    """service -> its public route (``core.routes.inputs``: host, path, port, https, certificate, cert_resolver, health): the
+    compose's Dokploy domains, made exactly these before each deploy ({} or None: Dokploy's domains are left as they are)."""
+    traefik: Mapping[str, str] | None = None
+    """Where every route is checked after a deploy: the Dokploy host's Traefik entrypoints {web, websecure}; {} = not checked."""
     app_name: str = ""
     """The appName asked for when the compose is created (Dokploy appends ``-`` and 6 random characters; core.names);
     "" lets Dokploy generate one. Never compared: a compose keeps the appName it was created with."""
@@ -122,6 +127,8 @@ class ComposeProject(Resource, module="dokploy", name="ComposeProject"):
             "stability_window": float(args.stability_window),
             "rollback_on_failure": bool(args.rollback_on_failure),
             "delete_volumes": bool(args.delete_volumes),
+            "routes": args.routes if args.routes is not None else {},
+            "traefik": dict(args.traefik or {}),
         }
         if args.app_name:
             props["app_name_base"] = args.app_name

@@ -34,6 +34,8 @@ COMPOSE_INPUTS = (
     "rollback_on_failure",
     "allow_insecure_http",
     "delete_volumes",
+    "routes",
+    "traefik",
 )
 COMPOSE_COMPUTED = (
     "compose_id",
@@ -55,6 +57,10 @@ change a compose's serverId, and a compose-mode project's containers are not a s
 compose (the old one deleted first)."""
 UPDATE_KEYS = tuple(k for k in COMPOSE_INPUTS if k not in (*REPLACE_KEYS, "api_key", "compose_file", "env", "server_id"))
 """Inputs that change in place (the compose file and env are compared by hash)."""
+ABSENT_IS_EMPTY = ("routes", "traefik")
+"""Inputs a state written before routes existed does not have: missing there means none (no change, no redeploy)."""
+ROUTE_KEYS = {"host": str, "path": str, "port": int, "https": bool, "certificate": str, "cert_resolver": str, "health": str}
+"""One entry of ``routes`` (core.routes.inputs): the domain Dokploy holds for the service, and the path a check GETs."""
 SECRET_OUTPUTS = ["env", "env_sha256"]
 """The env text, and its hash (an unsalted hash of short secrets could be brute-forced from the state)."""
 
@@ -117,6 +123,10 @@ def check_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
             for name, url in urls.items():
                 if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
                     fail("health_urls", f"{name}: should be an http(s) URL")
+    if known("routes"):
+        failures += [("routes", f"routes: {why}") for why in _route_problems(props["routes"])]
+    if known("traefik") and not _traefik_ok(props["traefik"]):
+        fail("traefik", "should be {} (no route checks) or {web: http://host[:port], websecure: https://host[:port]}")
     for key, minimum in (("deploy_timeout", 1.0), ("poll_interval", 0.01), ("health_timeout", 0.0), ("stability_window", 0.0)):
         if known(key):
             v = props[key]
@@ -150,7 +160,10 @@ def diff_inputs(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[st
         if key in new and (is_unknown(new[key]) or old.get(hash_key) != sha256_text(new[key])):
             changed.append(key)
     for key in UPDATE_KEYS:
-        if key in new and (is_unknown(new[key]) or key not in old or not same(old[key], new[key])):
+        if key in ABSENT_IS_EMPTY and key in new and not is_unknown(new[key]):
+            if not same(old.get(key) or {}, new[key] or {}):
+                changed.append(key)
+        elif key in new and (is_unknown(new[key]) or key not in old or not same(old[key], new[key])):
             changed.append(key)
     if old.get("drift") or old.get("deployment_status") not in (None, "done") or old.get("healthy") is False:
         changed.append("deployment")
@@ -173,3 +186,36 @@ def live_drift(live: Mapping[str, Any], declared_type: str | None) -> tuple[list
     if live.get("composeStatus") == "idle" and deployments:
         drift.append("the compose is idle in Dokploy (stopped, or a deploy was cancelled)")
     return drift, latest
+
+
+def _route_problems(routes: Any) -> list[str]:
+    """What is wrong with a ``routes`` input (service -> route entry)."""
+    if routes is None:
+        return []
+    if not isinstance(routes, Mapping):
+        return ["should map service names to routes"]
+    out: list[str] = []
+    for service, route in routes.items():
+        if not isinstance(route, Mapping):
+            out.append(f"{service}: should be a route (host, path, port, https, certificate, cert_resolver, health)")
+            continue
+        for key, kind in ROUTE_KEYS.items():
+            value = route.get(key)
+            if kind is int:  # numbers reach a provider as floats
+                ok = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer() and 0 < value < 65536
+            else:
+                ok = isinstance(value, kind)
+            if not ok:
+                out.append(f"{service}: {key} should be {'a port' if kind is int else kind.__name__}, not {value!r}")
+        if set(route) - set(ROUTE_KEYS):
+            out.append(f"{service}: unknown keys {', '.join(sorted(set(route) - set(ROUTE_KEYS)))}")
+    return out
+
+
+def _traefik_ok(entries: Any) -> bool:
+    if not entries:
+        return True
+    if not isinstance(entries, Mapping) or set(entries) != {"web", "websecure"}:
+        return False
+    return all(isinstance(entries[k], str) and re.match(rf"^{scheme}://[^/\s]+/?$", entries[k])
+               for k, scheme in (("web", "http"), ("websecure", "https")))

@@ -5,7 +5,8 @@ Guarantees:
 * check: every input is validated; a failure names the property and never echoes a secret.
 * diff: compares the stored outputs with the new inputs, then, when nothing differs there and the API key is
   at hand, reads Dokploy's view (one ``compose.one``): a compose file, env or type that is not what this update
-  declares, or a last deployment that failed or was cancelled (a failed update with ``rollback_on_failure``
+  declares, a domain of a declared route edited, removed or added in Dokploy's UI (a change of ``routes``),
+  or a last deployment that failed or was cancelled (a failed update with ``rollback_on_failure``
   off leaves Dokploy on the new file while the state keeps the old one), is a change that the update repairs,
   and a compose deleted in Dokploy is created again; so a plain ``pulumi up`` needs no ``--refresh``. Without
   a key (a pull request's preview) the stored outputs decide alone. The environment, compose name,
@@ -16,29 +17,36 @@ Guarantees:
 * create: in the environment its DokployProject found or created, on the server the program
   resolved (``server_id``; "" = Dokploy's host), adopts a compose of the same name left by an
   earlier failed create (one on another server is an error, never adopted), else creates one;
-  writes the YAML and the env, deploys once, waits, verifies.
+  makes its domains the declared ``routes`` (Dokploy writes their Traefik labels when it deploys,
+  so they exist before the first deploy), writes the YAML and the env, deploys once, waits, verifies.
   If it fails, the compose stays in Dokploy and the next ``pulumi up`` adopts it.
-* update: writes only what differs, deploys once (redeploy), waits, verifies. On failure
-  with ``rollback_on_failure`` the previous compose file and env (kept in state, env as a
-  secret) are written back, redeployed and verified the same way before the error is raised.
+* update: writes only what differs (domains first: ``dokploy_api.domains``), deploys once (redeploy),
+  waits, verifies; a change of routes alone is a redeploy too (the labels change only then). On
+  failure with ``rollback_on_failure`` the previous domains, compose file and env (kept in state,
+  env as a secret) are written back, redeployed and verified the same way before the error is raised.
   A failed update keeps the old state, so the next ``pulumi up`` tries again.
 * verify (after every deploy, and once for a state that has no verification record): through
   Dokploy's API only (``probes.dokploy_runtime``), the compose project's containers (compose mode)
   or Swarm services and tasks (stack mode) run the images the compose file names, none of an
   older one still runs, each is healthy within ``health_timeout`` and stays up, healthy and
   unrestarted for ``stability_window`` seconds. The per-service record is the ``verification``
-  output. ``health_urls``, when given, are then fetched from here as an extra reachability check.
+  output. ``health_urls``, when given, are then fetched from here as an extra reachability check,
+  and every route answers its service's health path through the Dokploy host's Traefik (``traefik``;
+  ``probes.routes``), recorded under ``route`` in the service's verification record.
   The ``timings`` output says where the last deploy's time went (write, deploy, healthy, stable,
   health_urls, total; seconds).
 * read: reports drift made in Dokploy's UI (compose file, env, source/compose type, a failed or
-  stopped last deployment) so that the next ``up`` repairs it; a compose deleted there is gone.
+  stopped last deployment, a domain of a declared route edited, removed or added) so that the next
+  ``up`` repairs it; a compose deleted there is gone. A compose whose stack declares no route keeps
+  whatever domains Dokploy has (they are not managed, and never deleted).
 * Dokploy going away (restarting, down, its database down) is waited out for ``dokployUnreachableTimeout``
   seconds (stack config, default 180) by every call, then the operation fails naming Dokploy's URL and
   what it was doing. A deployment Dokploy can no longer finish (it restarted, or its database went away,
   while the job ran: ``dokploy_api.deploy``) fails at once, naming the compose project, with the usual
   rollback; the failed update keeps the old state, so the next ``pulumi up`` deploys again. Verification
   goes on once Dokploy answers again (a restart of Dokploy does not touch the containers it watches).
-* delete: ``compose.delete`` (volumes per ``delete_volumes``); an already deleted compose is fine.
+* delete: ``compose.delete`` (volumes per ``delete_volumes``; Dokploy deletes the compose's domains with
+  it); an already deleted compose is fine.
   Dokploy answers before Swarm has removed a stack's tasks (``docker stack rm`` returns at once), so
   the delete then waits, through Dokploy's API, until the project's services and containers are gone
   (at most ``DELETE_SETTLE`` seconds, then a warning): a replacement (compose mode to stack mode, one
@@ -82,6 +90,7 @@ from components.provider_support import (
     read_result,
     same,
 )
+from core import domains
 from core.dotenv import env_values
 from core.verification import expected_services
 from dokploy_api import (
@@ -94,9 +103,11 @@ from dokploy_api import (
     DokployUnreachable,
 )
 from dokploy_api.deploy import deploy_and_wait
+from dokploy_api.domains import reconcile_domains
 from dokploy_api.lookup import find_compose
 from probes.dokploy_runtime import VerificationFailed, Verified, runtime_for, verify_runtime
 from probes.health import HealthCheckFailed, verify_health
+from probes.routes import RouteCheckFailed, verify_routes
 
 VERIFY_INTERVAL = (0.5, 5.0)
 """Verification polls Dokploy every poll_interval seconds, kept within these bounds."""
@@ -158,8 +169,37 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
     stack: str = ""
     """The stack that declared the resource, for the command a failure suggests ("" in states pickled before it)."""
 
+    route_options: dict[str, Any] = field(default_factory=dict)
+    """Extra verify_routes keyword arguments (tests: interval)."""
+
     def _redactions(self, props: Mapping[str, Any]) -> list[str]:
         return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
+
+    @staticmethod
+    def _domains(client: DokployClient, compose_id: str, routes: Any, timings: Timings) -> None:
+        """Dokploy's domains of the compose made the declared routes (before the deploy that writes their labels)."""
+        with timings.step("domains"):
+            reconcile_domains(client, compose_id, domains.declared(_mapping(routes)))
+
+    def _check_routes(self, props: Mapping[str, Any], record: dict[str, Any], timings: Timings) -> dict[str, Any]:
+        """Every route answers its health path through Traefik; the verification record with each route's answer."""
+        routes, traefik = domains.declared(_mapping(props.get("routes"))), _mapping(props.get("traefik"))
+        if not routes or not traefik:
+            return record
+        poll = float(props.get("poll_interval", 2.0))
+        options = {"interval": min(max(poll, VERIFY_INTERVAL[0]), VERIFY_INTERVAL[1]), **self.route_options}
+        with timings.step("routes"):
+            checks = verify_routes(routes, traefik, timeout=float(props.get("health_timeout", 120.0)), redact=_secrets(props), **options)
+        out = {name: dict(rec) for name, rec in record.items()}
+        for service, check in checks.items():
+            out.setdefault(service, {})["route"] = check
+            certificate = str(check.get("certificate") or "valid")
+            if certificate != "valid":
+                engine_warning(
+                    f"compose {props.get('compose_name')}: the route {check['url']} answers through Traefik, but its certificate is "
+                    f"{certificate} (Let's Encrypt issues one once DNS points the host at the Dokploy host)"
+                )
+        return out
 
     def _verify(
         self, client: DokployClient, compose_id: str, live: Mapping[str, Any], props: Mapping[str, Any], timings: Timings
@@ -203,7 +243,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 redact=_secrets(props),
                 **self.health_options,
             )
-        return verified.record
+        return self._check_routes(props, verified.record, timings)
 
     def _explained(self, exc: BaseException, props: Mapping[str, Any], app_name: Any) -> BaseException:
         """The failure, naming the compose project by its catalog name (Dokploy's app name after it), and the command
@@ -211,7 +251,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         name = f"compose project {props.get('compose_name')}" + (f" ({app_name})" if app_name else "")
         if name not in str(exc):
             exc = prefix_error(exc, f"{name}: ")
-        if not isinstance(exc, DeploymentFailed | HealthCheckFailed | VerificationFailed):
+        if not isinstance(exc, DeploymentFailed | HealthCheckFailed | VerificationFailed | RouteCheckFailed):
             return exc  # Dokploy refused or did not answer: its message says what to do
         services = exc.services if isinstance(exc, VerificationFailed) else [exc.service] if isinstance(exc, HealthCheckFailed) else []
         stack = self.stack or "<stack>"
@@ -284,7 +324,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             if live is None:
                 replaces = ["compose_name"]  # deleted in Dokploy: created again (the delete of the old id finds nothing)
             elif live and live_differs(live, new):
-                changed = ["compose_file"]
+                changed = ["routes"] if domains_differ(live, new) else ["compose_file"]
         return DiffResult(changes=bool(replaces or changed), replaces=replaces, stables=[], delete_before_replace=bool(replaces))
 
     def _peek(self, compose_id: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -343,6 +383,9 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                 compose_id = row["composeId"]
             app_name = row.get("appName")
             try:
+                if p.get("routes"):  # (an adopted compose of a stack without routes keeps its domains as they are)
+                    with client.doing(f"writing the domains of {_label(p, app_name)}"):
+                        self._domains(client, compose_id, p.get("routes"), timings)
                 with timings.step("write"), client.doing(f"writing {_label(p, app_name)}"):
                     self._write(client, compose_id, p, live)
                 with timings.step("deploy"):
@@ -369,12 +412,16 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         new = props_of(news)
         compose_changed = old.get("compose_sha256") != sha256_text(new.get("compose_file"))
         env_changed = old.get("env_sha256") != sha256_text(new.get("env"))
-        must_deploy = compose_changed or env_changed or bool(old.get("drift")) or old.get("deployment_status") not in (None, "done")
+        routes_changed = not same(old.get("routes") or {}, new.get("routes") or {})  # labels are written only by a deploy
+        must_deploy = (
+            compose_changed or env_changed or routes_changed or bool(old.get("drift")) or old.get("deployment_status") not in (None, "done")
+        )
         must_verify = (
             must_deploy
             or old.get("healthy") is False
             or not old.get("verification")  # a state verified before verification read what runs through Dokploy
             or not same(old.get("health_urls"), new.get("health_urls"))
+            or not same(old.get("traefik") or {}, new.get("traefik") or {})
         )
         keep = {k: old[k] for k in COMPOSE_COMPUTED if k in old and k not in ("compose_sha256", "env_sha256", "drift")}
         if not must_deploy and not must_verify:
@@ -391,15 +438,19 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             deployment: dict[str, Any] | None = None
             try:
                 if must_deploy:
+                    if new.get("routes") or old.get("routes"):  # a compose that never had routes keeps its domains as they are
+                        with client.doing(f"writing the domains of {_label(new, live.get('appName'))}"):
+                            self._domains(client, _id, new.get("routes"), timings)
                     with timings.step("write"), client.doing(f"writing {_label(new, live.get('appName'))}"):
                         self._write(client, _id, new, live)
                     with timings.step("deploy"):
                         deployment = self._deploy(client, _id, new, redeploy=True, why="update", app_name=live.get("appName"))
                 verification = self._verify(client, _id, live, new, timings)
-            except (DeploymentFailed, HealthCheckFailed, VerificationFailed) as exc:
+            except (DeploymentFailed, HealthCheckFailed, VerificationFailed, RouteCheckFailed) as exc:
                 failure: BaseException = exc
                 if new.get("rollback_on_failure") and must_deploy:
-                    failure = append_to_error(exc, self._rollback(client, _id, live, old, new, compose_changed, env_changed))
+                    changed = (compose_changed, env_changed, routes_changed)
+                    failure = append_to_error(exc, self._rollback(client, _id, live, old, new, *changed))
                 raise self._explained(failure, new, live.get("appName") or old.get("app_name")) from None
         computed = {
             **keep,
@@ -423,11 +474,14 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         new: Mapping[str, Any],
         compose_changed: bool,
         env_changed: bool,
+        routes_changed: bool = False,
     ) -> str:
-        """Write the previous compose file/env back, redeploy and verify it; return a sentence for the error message."""
+        """Write the previous domains, compose file and env back, redeploy and verify it; return a sentence for the error message."""
         notes: list[str] = []
         try:
             with client.doing(f"rolling back {_label(new, live.get('appName'))}"):
+                if routes_changed:
+                    reconcile_domains(client, compose_id, domains.declared(_mapping(old.get("routes"))))
                 if compose_changed and isinstance(old.get("compose_file"), str):
                     compose_type = old.get("compose_type") or new.get("compose_type") or "docker-compose"
                     client.compose.update(compose_id, sourceType="raw", composeType=compose_type, composeFile=old["compose_file"])
@@ -437,7 +491,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
                     client.compose.save_environment(compose_id, old["env"], create_env_file=True)
                 elif env_changed:
                     notes.append("the previous env is not in the state, so it was not restored")
-            previous = {**new, "compose_file": old.get("compose_file", new.get("compose_file"))}
+            previous = {**new, "compose_file": old.get("compose_file", new.get("compose_file")), "routes": old.get("routes") or {}}
             row = self._deploy(client, compose_id, previous, redeploy=True, why="rollback", app_name=live.get("appName"))
         except Exception as exc:  # the rollback's own failure is reported with the original
             return f"\nrollback to the previous version FAILED too: {exc}"
@@ -485,6 +539,14 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             outs["env"], outs["env_sha256"] = live_env, sha256_text(live_env)
             inputs_changed = True
         drift, latest = live_drift(live, outs.get("compose_type"))
+        declared = domains.declared(_mapping(outs.get("routes")))
+        if declared:  # the domains of a compose with routes are managed: edited, removed or added in Dokploy is drift
+            rows = [r for r in live.get("domains") or [] if isinstance(r, dict)]
+            drift += domains.drift(declared, rows)
+            view = domains.live_view(declared, rows)
+            if not same(view, declared):
+                outs["routes"] = view
+                inputs_changed = True
         if latest is not None and latest.get("status") in ("done", "error", "cancelled"):
             outs.update(self._deployment_outputs(latest))
         outs["drift"] = drift
@@ -573,10 +635,17 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
 
 
 def live_differs(live: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether Dokploy's compose is not what ``new`` declares: file, env, type, or a last deployment that did not end done."""
+    """Whether Dokploy's compose is not what ``new`` declares: file, env, type, a last deployment that did not end done, or
+    (a compose with routes) its domains."""
     if live.get("composeFile") != (new.get("compose_file") or "") or (live.get("env") or "") != (new.get("env") or ""):
         return True
-    return bool(live_drift(live, str(new.get("compose_type") or "docker-compose"))[0])
+    return bool(live_drift(live, str(new.get("compose_type") or "docker-compose"))[0]) or domains_differ(live, new)
+
+
+def domains_differ(live: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether the domains ``compose.one`` lists are not the declared routes (never for a compose without routes)."""
+    declared = domains.declared(_mapping(new.get("routes")))
+    return bool(declared) and bool(domains.drift(declared, [r for r in live.get("domains") or [] if isinstance(r, dict)]))
 
 
 def _where(server_id: Any, name: Any) -> str:

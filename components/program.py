@@ -31,13 +31,13 @@ from typing import Any
 
 import pulumi
 
-from components import image_pushes, placement, releases, stack_config
+from components import clash_check, image_pushes, placement, releases, stack_config
 from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
 from components.placement import ServerLister
 from components.release_record import ReleaseRecord, ReleaseRecordArgs, deployer, source_commit
 from components.stack_config import DeploySettings, read_deploy, read_settings
-from core import dotenv, ledger, names, release, verification
+from core import dotenv, ledger, names, release, routes, verification
 from core.catalog import Catalog, CatalogError, load_catalog_file, resolve
 from core.compose import health_url, image_ref, render_compose, service_summary
 from core.dotenv import render_env_names
@@ -68,6 +68,7 @@ def build(
     config_problems: list[str] | None = None,
     history: History | None = None,
     list_servers: ServerLister | None = None,
+    list_others: clash_check.Lister | None = None,
 ) -> dict[str, Any]:
     """Declare every resource of one stack and return what the stack exports.
 
@@ -81,6 +82,7 @@ def build(
     digest_pin = stack_config.legacy_pin(cfg)  # a pin written before releases were recorded: digests only
     pin = None if digest_pin else cfg.get("pinnedRelease")
     deploy = read_deploy(cfg, stack)
+    others = clash_check.start(stack, catalog, deploy, list_others) if catalog and not problems else None  # read in the background
     find = (lambda s, r: ledger.find(s, history(s), r)) if history else releases.find_release
     pinned = releases.read_pinned(stack, pin, catalog, deploy, find, problems) if pin and catalog and not problems else None
     pushes = not (promote_from or digest_pin)
@@ -89,9 +91,12 @@ def build(
     server_ids = placement.server_ids(stack, catalog, deploy, problems, list_servers) if catalog else {}
     problems += env_problems(stack, catalog, stack_config.optional_object(cfg, "secrets") or {}) if catalog else []
     problems += names.problems(stack, catalog) if catalog else []
+    if catalog and not problems:  # host ports and routes another project on the Dokploy already has
+        problems += clash_check.problems(stack, catalog, server_ids, others, preview=pulumi.runtime.is_dry_run())
     if problems or catalog is None:  # the config check and the catalog both validate the catalog-shaping keys: once each
         raise CatalogError(list(dict.fromkeys(problems)))
-    for warning in [*(report.warnings if report and not pinned else []), *placement.stack_mode_warnings(stack, catalog, deploy)]:
+    images_warnings = report.warnings if report and not pinned else []
+    for warning in [*catalog.warnings, *images_warnings, *placement.stack_mode_warnings(stack, catalog, deploy)]:
         pulumi.log.warn(warning)
     secrets = cfg.get_secret_object("secrets") or pulumi.Output.secret({})
 
@@ -237,8 +242,9 @@ def _compose_parts(
     catalog: Catalog, deploy: DeploySettings, digest_of: Mapping[str, pulumi.Output[str]], pinned: release.PinnedRelease | None
 ) -> dict[str, dict[str, Any]]:
     """Per compose project: its text, env keys, health URLs and per-service summary (the pinned release's, as recorded)."""
-    if pinned is not None:
-        return {g: dict(pinned.compose[g]) for g in catalog.group_names if g in pinned.compose}
+    if pinned is not None:  # a release's compose texts as recorded; its routes are the stack's today (a Dokploy setting)
+        today = {g: {s.name: routes.inputs(s) for s in catalog.group(g) if s.route} for g in catalog.group_names}
+        return {g: {**dict(pinned.compose[g]), "routes": today[g]} for g in catalog.group_names if g in pinned.compose}
     template = deploy.health_url
     parts: dict[str, dict[str, Any]] = {}
     for group in catalog.group_names:
@@ -251,6 +257,7 @@ def _compose_parts(
             "env_keys": sorted(set().union(*(s.secret_names() for s in services))),
             "health_urls": {s.name: url for s in services if (url := health_url(template, s))} if template else {},
             "compose_type": catalog.placement(group).compose_type,  # the mode its text was rendered for
+            "routes": {s.name: routes.inputs(s) for s in services if s.route},  # Dokploy domains: from today's catalog, pinned or not
             # field by field, so a preview shows exactly which services get a new image (and nothing else unknown)
             "services": {s.name: _summary(catalog, s, digest_of[s.name], template) for s in services},
         }
@@ -297,6 +304,8 @@ def _compose_project(
             stability_window=deploy.stability_window,
             rollback_on_failure=deploy.rollback_on_failure,
             allow_insecure_http=deploy.allow_insecure_http,
+            routes=dict(parts.get("routes") or {}),
+            traefik=dict(deploy.traefik) if parts.get("routes") else {},
             app_name=names.app_name_base(catalog.stack, group),
         ),
         opts=pulumi.ResourceOptions(depends_on=depends_on, protect=deploy.protect),

@@ -14,7 +14,7 @@ import difflib
 import json
 import os
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import yaml
 
 from core import schema
 from core.model import StackSettings
+from core.routes import traefik_addresses
 
 PROJECT = "bizosaas-deploy"
 """The namespace the program reads (Pulumi.yaml's project name)."""
@@ -85,7 +86,21 @@ KEYS: dict[str, Key] = {
     "rollbackOnFailure": Key("bool", "restore the previous compose file and env when a deploy or verification fails"),
     "env": Key("object", "stack values the catalog's {stack: KEY} env vars read"),
     "services": Key(
-        "object", "per-service overrides: enabled, published (a port, or false: not published), env, local_image, deploy (stack mode)"
+        "object",
+        "per-service overrides: enabled, published (a host port, or true: the catalog's; default none), env, local_image, "
+        "deploy (stack mode), route (false: none; or host, path, https, certificate, cert_resolver)",
+    ),
+    "domain": Key("text", "the stack's base domain, filling {domain} in the catalog's route hosts (staging.example.com)"),
+    "routes": Key(
+        "object",
+        "every route of the stack: enabled (false: none), https, certificate (letsencrypt | none | custom), cert_resolver, "
+        "verify (false: no check through Traefik after a deploy)",
+    ),
+    "traefikUrl": Key(
+        "text", "where `up` reaches the Traefik of the Dokploy host to check the http routes (default http://<dokployUrl's host>)"
+    ),
+    "traefikHttpsUrl": Key(
+        "text", "where `up` reaches that Traefik's websecure entrypoint for the https routes (default https://<traefikUrl's host>)"
     ),
     "composeProjects": Key(
         "object",
@@ -263,6 +278,9 @@ class DeploySettings:
     allow_insecure_http: bool
     protect: bool
     """Compose projects and the Dokploy project cannot be deleted (or replaced) without first setting protect: false."""
+    traefik: Mapping[str, str] = field(default_factory=dict)
+    """Where `up` reaches the Dokploy host's Traefik to check every route after a deploy: {"web": http URL, "websecure": https
+    URL}; {} = routes are not checked (``routes.verify: false``)."""
 
 
 def read_settings(cfg: pulumi.Config, stack: str) -> StackSettings:
@@ -294,6 +312,8 @@ def _settings(stack: str, text: Callable[[str], Any], obj: Callable[[str], Any],
         publish_address_given=bool(text("publishAddress")),
         projects=_mapping(_safe(obj, "composeProjects")),
         namespace=PROJECT,
+        domain=str(text("domain") or "").strip(),
+        routes=_mapping(_safe(obj, "routes")),
     )
 
 
@@ -334,7 +354,15 @@ def read_deploy(cfg: pulumi.Config, stack: str) -> DeploySettings:
         rollback_on_failure=bool(cfg.get_bool("rollbackOnFailure")),
         allow_insecure_http=bool(cfg.get_bool("dokployAllowHttp")),
         protect=_protect(cfg),
+        traefik=_traefik(cfg),
     )
+
+
+def _traefik(cfg: pulumi.Config) -> dict[str, str]:
+    """The Traefik entrypoints route checks go through ({} when ``routes.verify`` is false)."""
+    if (optional_object(cfg, "routes") or {}).get("verify") is False:
+        return {}
+    return traefik_addresses(cfg.get("dokployUrl") or "", cfg.get("traefikUrl") or "", cfg.get("traefikHttpsUrl") or "")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from core import placements, schema, swarm
+from core import placements, routes, schema, swarm
 from core.model import SECRET_REF, Catalog, EnvVar, Service, StackSettings
 
 PROJECT = "bizosaas-deploy"
@@ -32,12 +32,12 @@ Say = Callable[[str, str], None]
 # What the code reads, per level: schemas/catalog.schema.json and stack.schema.json list exactly these keys
 # (tests/components/test_schema_agreement.py); a key added to one is added to the other.
 TOP_KEYS = {"defaults", "groups", "services"}
-DEFAULT_KEYS = {"restart", "network", "healthcheck", "deploy"}
+DEFAULT_KEYS = {"restart", "network", "healthcheck", "deploy", "route"}
 HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period", "start_interval"}
 """Timing only: the probe itself is always each service's port and health path."""
-SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy"}
-OVERRIDE_KEYS = {"enabled", "published", "env", "local_image", "deploy"}
-STACK_KEYS = ("registry", "tag", "containerSuffix", "publishAddress", "env", "services", "composeProjects")
+SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy", "route"}
+OVERRIDE_KEYS = {"enabled", "published", "env", "local_image", "deploy", "route"}
+STACK_KEYS = ("registry", "tag", "containerSuffix", "publishAddress", "env", "services", "composeProjects", "domain", "routes")
 """The stack config keys that shape the catalog (StackSettings): their shape is checked here, with the catalog."""
 
 
@@ -92,6 +92,8 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
 
     given_defaults = raw.get("defaults")
     base_deploy = swarm.valid(given_defaults.get("deploy") if isinstance(given_defaults, Mapping) else None)
+    default_route = given_defaults.get("route") if isinstance(given_defaults, Mapping) else None
+    stack_routes = routes.StackRoutes(settings.stack, ns, settings.domain, settings.routes, default_route, say)
     services: dict[str, Service] = {}
     layers: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for name, spec in raw_services.items():
@@ -104,12 +106,14 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
             own = swarm.valid(spec.get("deploy"))
             theirs = swarm.valid(over.get("deploy")) if "deploy" in over else {}
             layers[name] = (own, theirs)
-            services[name] = replace(svc, deploy=swarm.merge(base_deploy, own, theirs))
+            route = stack_routes.route(name, spec, over)
+            services[name] = replace(svc, deploy=swarm.merge(base_deploy, own, theirs), route=route)
 
     where = placements.project_placements(settings, say, _group_names(raw))
     services = placements.check_modes(services, where, layers, settings, say)
     _check_references(services, raw_services, settings, say)
     _check_unique(services, say)
+    routes.check_unique(services, say)
     for group in _group_names(raw):
         if raw_services and not any(s.group == group for s in services.values()):
             say(
@@ -127,6 +131,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
         groups=dict(raw.get("groups") or {}),
         publish_address=settings.publish_address,
         placements=where,
+        warnings=tuple(stack_routes.warnings()),
     )
 
 
@@ -146,6 +151,8 @@ def _stack_part(settings: StackSettings) -> dict[str, Any]:
         "env": dict(settings.env or {}),
         "services": dict(settings.services or {}),
         "composeProjects": dict(settings.projects or {}),
+        "domain": settings.domain,
+        "routes": dict(settings.routes or {}),
     }
     return {f"{PROJECT}:{k}": v for k, v in given.items() if k in STACK_KEYS and (v or k in ("registry", "tag"))}
 
@@ -165,10 +172,7 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         say(f"{path}/group", f"should be one of the catalog's groups ({', '.join(groups)}), not {spec.get('group')!r}")
     local_image = over.get("local_image", spec.get("local_image", ""))
     port = _port(spec.get("port"))
-    if over.get("published") is False:  # reached only over the network (e.g. several replicas behind a proxy)
-        published = 0
-    else:
-        published = _port(over.get("published", spec.get("published")))
+    published = _published(name, spec, over, settings.namespace, say)
     base = spec.get("container_name", "")
     container = f"{base}-{settings.container_suffix}" if settings.container_suffix else str(base)
     env = _env(name, _mapping(spec.get("env")), _mapping(over.get("env")), settings, say)
@@ -185,6 +189,18 @@ def _service(name: str, spec: Any, over: Mapping[str, Any], settings: StackSetti
         test=_test(spec.get("test")),
         test_env=_test_env(spec.get("test_env")),
     )
+
+
+def _published(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], ns: str, say: Say) -> int:
+    """The host port a service publishes: none unless the stack asks (``services.<name>.published``: a port, or true for the
+    catalog's ``published``). Services reach each other over dokploy-network, the public through routes: two stacks
+    on one Dokploy host (staging and prod) then never compete for a port."""
+    asked = over.get("published", False)
+    if asked is True:
+        if "published" not in spec:
+            say(f"{ns}:services/{name}/published", "true publishes the catalog's host port, and the catalog gives none: give a port number")
+        return _port(spec.get("published"))
+    return _port(asked)  # false (or nothing): 0
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -210,6 +226,8 @@ def _env(name: str, spec: Mapping[str, Any], over: Mapping[str, Any], settings: 
             out.append(EnvVar(var, "secret"))
         elif isinstance(value, Mapping) and "service_url" in value:
             out.append(EnvVar(var, "service_url", str(value["service_url"])))
+        elif isinstance(value, Mapping) and "public_url" in value:  # the route's URL (a browser's), else the internal one
+            out.append(EnvVar(var, "public_url", str(value["public_url"])))
         elif isinstance(value, Mapping) and "stack" in value:
             key = str(value["stack"])
             if var in over:
@@ -247,7 +265,7 @@ def _check_references(services: dict[str, Service], raw_services: Mapping[str, A
     ns = settings.namespace
     for svc in services.values():
         for var in svc.env:
-            if var.kind == "service_url" and var.value not in services:
+            if var.kind in ("service_url", "public_url") and var.value not in services:
                 why = "is disabled in this stack" if var.value in raw_services else "is not in the catalog"
                 say(f"services/{svc.name}/env/{var.name}", f"points at service {var.value!r}, which {why}")
     missing: dict[str, list[str]] = {}

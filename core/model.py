@@ -38,15 +38,40 @@ class Placement:
         return "stack" if self.stack else "docker-compose"
 
 
+CERTIFICATES = ("letsencrypt", "none", "custom")
+"""Dokploy's ``certificateType``: a Let's Encrypt certificate, Traefik's default one (or none on plain http), or a named
+certificate resolver of Dokploy's Traefik."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """How the public reaches one service: a Dokploy domain of its compose project (Traefik routes the host, and the path
+    under it, to the container's port over dokploy-network)."""
+
+    host: str
+    path: str = "/"
+    """A path prefix under the host ("/": the whole host); a prefix is stripped before the request reaches the service."""
+    https: bool = True
+    """Served on Traefik's websecure entrypoint (web redirects to it), else on web only."""
+    certificate: str = "letsencrypt"
+    cert_resolver: str = ""
+    """The Traefik certificate resolver of ``certificate: custom``."""
+
+    @property
+    def url(self) -> str:
+        """What a browser opens: ``https://api.example.com`` (and the path, when it is not "/")."""
+        return f"{'https' if self.https else 'http'}://{self.host}{'' if self.path == '/' else self.path}"
+
+
 @dataclass(frozen=True)
 class EnvVar:
     """One environment variable of a service, as the compose file will refer to it."""
 
     name: str
     kind: str
-    """plain (catalog text: may refer to ${SECRET}) | literal (a stack's value: taken as is) | secret | service_url"""
+    """plain (catalog text: may refer to ${SECRET}) | literal (a stack's value: taken as is) | secret | service_url | public_url"""
     value: str = ""
-    """The text (plain, literal) or the service name (service_url)."""
+    """The text (plain, literal) or the service name (service_url, public_url)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +95,8 @@ class Service:
     """Non-secret placeholders the pre-push test container gets (catalog ``test_env``)."""
     deploy: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """Stack mode: the Swarm ``deploy:`` settings (catalog defaults, the service's own, the stack's), validated."""
+    route: Route | None = None
+    """Its public route through Traefik (a Dokploy domain), None: reached only over dokploy-network (and a host port, if published)."""
 
     @property
     def internal_url(self) -> str:
@@ -77,6 +104,11 @@ class Service:
         mode) or the same name as its network alias (stack mode), so a compose-mode project can call a stack-mode one
         and two stacks on one network never answer for each other."""
         return f"http://{self.container_name}:{self.port}"
+
+    @property
+    def public_url(self) -> str:
+        """How a browser reaches this service: its route's URL, or its internal URL when the stack gives it no route."""
+        return self.route.url if self.route else self.internal_url
 
     def test_environment(self) -> dict[str, str]:
         """The pre-push test container's whole environment: no secret, nothing from the stack.
@@ -117,6 +149,10 @@ class StackSettings:
     """``composeProjects``: per compose project, mode (compose | stack), server, ports and endpointMode (stack mode)."""
     namespace: str = "bizosaas-deploy"
     """The stack config namespace (the Pulumi project name): messages name keys as ``<namespace>:key``."""
+    domain: str = ""
+    """The stack's base domain: fills ``{domain}`` in the catalog's route host templates ("" = routes that need it are off)."""
+    routes: Mapping[str, Any] = field(default_factory=dict)
+    """``routes``: the stack's route settings over the catalog's (enabled, https, certificate, cert_resolver, verify)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +168,8 @@ class Catalog:
     """Host address the published ports bind to (0.0.0.0: every interface)."""
     placements: dict[str, Placement] = field(default_factory=dict)
     """group -> where and how its compose project runs (missing: compose mode on Dokploy's host)."""
+    warnings: tuple[str, ...] = ()
+    """What a reviewer should know that is not an error (e.g. routes left off because the stack sets no domain)."""
 
     def placement(self, group: str) -> Placement:
         return self.placements.get(group) or Placement()
@@ -156,4 +194,6 @@ def env_value(var: EnvVar, services: Mapping[str, Service]) -> str:
         return "${" + var.name + "}"
     if var.kind == "service_url":
         return services[var.value].internal_url
+    if var.kind == "public_url":
+        return services[var.value].public_url
     return var.value

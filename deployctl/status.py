@@ -56,9 +56,17 @@ def view(client: DokployClient, row: Mapping[str, Any], routes: Mapping[str, Seq
 
 
 def routes_of(record: Mapping[str, Any], group: str) -> dict[str, list[str]]:
-    """service -> its public routes, when the release record has them (``compose.<group>.services.<svc>.routes``)."""
-    services = ((record.get("compose") or {}).get(group) or {}).get("services") or {}
-    return {str(s): [str(r) for r in v.get("routes") or []] for s, v in services.items() if isinstance(v, Mapping) and v.get("routes")}
+    """service -> its public routes, when the release record has them: the URL a browser opens, from the compose project's
+    ``routes`` (service -> its Dokploy domain: host, path, https; components/program.py), or a list under
+    ``services.<svc>.routes``."""
+    compose = (record.get("compose") or {}).get(group) or {}
+    services = compose.get("services") or {}
+    out = {str(s): [str(r) for r in v.get("routes") or []] for s, v in services.items() if isinstance(v, Mapping) and v.get("routes")}
+    for service, route in (compose.get("routes") or {}).items():
+        if isinstance(route, Mapping) and route.get("host"):
+            path = "" if str(route.get("path") or "/") == "/" else str(route["path"])
+            out.setdefault(str(service), []).append(f"{'https' if route.get('https') else 'http'}://{route['host']}{path}")
+    return out
 
 
 def read(stack: str) -> StackStatus:

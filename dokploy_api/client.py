@@ -8,7 +8,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from core.redact import Redactor
-from dokploy_api.routers import ComposeApi, DeploymentApi, DockerApi, EnvironmentApi, ProjectApi, RegistryApi, ServerApi, SwarmApi
+from dokploy_api.routers import (
+    ComposeApi,
+    DeploymentApi,
+    DockerApi,
+    DomainApi,
+    EnvironmentApi,
+    OverviewApi,
+    ProjectApi,
+    RegistryApi,
+    ServerApi,
+    SwarmApi,
+)
 from dokploy_api.transport import Transport
 
 
@@ -40,6 +51,8 @@ class DokployClient:
         self.docker = DockerApi(self.transport)
         self.swarm = SwarmApi(self.transport)
         self.server = ServerApi(self.transport)
+        self.domain = DomainApi(self.transport)
+        self.overview = OverviewApi(self.transport)
 
     @property
     def base_url(self) -> str:

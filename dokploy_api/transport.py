@@ -50,6 +50,7 @@ IDEMPOTENT_POSTS = frozenset(
         "project.update",
         "environment.update",
         "registry.update",
+        "domain.update",
     }
 )
 EXCERPT = 200

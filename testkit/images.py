@@ -1,6 +1,7 @@
 """Build the local test images: tiny FROM-scratch busybox images, one per catalog service.
 
-Each listens on its catalog container port (EXPOSEd) and answers its health path with 200.
+Each listens on its catalog container port (EXPOSEd) and answers its health path with 200, and
+``/cgi-bin/whoami`` with its container's host name (which container answered, e.g. through a route).
 `variant` changes the served content, so a rebuild with another variant is a new image id.
 Broken ones, for the pre-push test gate: ``health_status`` (every request answered with that status
 by a busybox nc loop) and ``listen_port`` (EXPOSEs the catalog port, listens on another).
@@ -28,6 +29,9 @@ done
 printf 'HTTP/1.0 {status} Test\\r\\nContent-Type: text/plain\\r\\nContent-Length: 6\\r\\nConnection: close\\r\\n\\r\\nerror\\n'
 """
 """A one-request HTTP responder for ``nc -ll -e``: reads the request head, answers ``status``."""
+
+WHOAMI = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nhostname\n"
+"""A CGI script answering the container's host name (Docker's: the short container id)."""
 
 
 def dockerfile(
@@ -90,6 +94,10 @@ def write_context(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(f'{{"status":"ok","service":"{name}","variant":"{variant}"}}\n')
     (www / "index.html").write_text(f"{name} {variant}\n")
+    whoami = www / "cgi-bin" / "whoami"  # busybox httpd runs /cgi-bin/* as CGI scripts
+    whoami.parent.mkdir(parents=True, exist_ok=True)
+    whoami.write_text(WHOAMI)
+    whoami.chmod(0o755)
 
 
 def build_image(

@@ -81,14 +81,14 @@ class StackFiles:
     srv: FakeDokploy
 
     def config(self, stack: str, services: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
-        """A stack on the stand-in, from stacks/local.yaml without health URLs (verification reads Dokploy's view);
-        ``keys`` (names without the namespace) win."""
+        """A stack on the stand-in, from stacks/local.yaml without health URLs or routes (verification reads Dokploy's view; the
+        demo's hosts and Traefik are the demo's); ``keys`` (names without the namespace) win."""
         template = yaml.safe_load((ROOT / "stacks" / "local.yaml").read_text())["config"]
-        template.pop(f"{NS}:healthUrl")
+        template.pop(f"{NS}:healthUrl", None)
         mine = {
             "registry": self.registry, "tag": stack, "containerSuffix": stack, "dokployUrl": self.srv.base_url,
             "dokployProject": f"bizosaas-{stack}", "services": services, "deployTimeout": 120, "pollInterval": 0.5,
-            "rollbackOnFailure": True, **keys,
+            "rollbackOnFailure": True, "routes": {"enabled": False}, **keys,
         }
         return {**template, **{f"{NS}:{k}": v for k, v in mine.items()}}
 

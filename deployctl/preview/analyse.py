@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.domains import NOT_DECLARED
 from core.wire import UNKNOWN
 from deployctl.preview.markdown import code, codes
 from deployctl.preview.parse import SECRET, Preview, Step, urn_name, urn_type
@@ -30,7 +31,7 @@ PRINTABLE_SETTINGS = frozenset({
     "dokploy_url", "project_name", "environment_name", "compose_name", "compose_type", "server_name", "server_id", "deploy_timeout",
     "poll_interval", "health_timeout", "rollback_on_failure", "allow_insecure_http", "delete_volumes",
 })
-DERIVED_INPUTS = frozenset({"compose_file", "services", "health_urls"})  # follow from the service changes
+DERIVED_INPUTS = frozenset({"compose_file", "services", "health_urls", "routes"})  # follow from the service changes
 HIDDEN_INPUTS = frozenset({"__provider"})
 SECRET_INPUTS = frozenset({"env", "api_key"})  # secret in the program; treated so even if a preview shows them in plaintext
 ENV_CHANGED = "environment (secret) changed"  # the dotenv text of a compose project: never more than this
@@ -190,6 +191,36 @@ def service_lines(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) 
     return lines, image_changed, settings
 
 
+def _route_url(route: Mapping[str, Any]) -> str:
+    path = str(route.get("path") or "/")
+    return f"{'https' if route.get('https') else 'http'}://{route.get('host')}{'' if path == '/' else path}"
+
+
+def route_lines(old: Any, new: Any) -> dict[str, list[str]]:
+    """service -> what changes of its public route (a Dokploy domain): added, removed, moved, or its settings."""
+    olds, news = _mapping(old), _mapping(new)
+    out: dict[str, list[str]] = {}
+    for key in sorted(set(olds) | set(news)):
+        before, after = _mapping(olds.get(key)), _mapping(news.get(key))
+        if key.startswith(NOT_DECLARED):  # a domain made in Dokploy's UI that no route declares (recorded by a refresh)
+            if not after:
+                out.setdefault(str(before.get("service") or "?"), []).append(
+                    f"domain {code(_route_url(before))} made in Dokploy is removed (no route declares it)")
+            continue
+        if not before:
+            out.setdefault(key, []).append(f"route added {code(_route_url(after))} ({after.get('certificate')})")
+        elif not after:
+            out.setdefault(key, []).append(f"route removed (was {code(_route_url(before))})")
+        elif _route_url(before) != _route_url(after):
+            out.setdefault(key, []).append(f"route {code(_route_url(before))} → {code(_route_url(after))}")
+        else:
+            changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+            if changed:
+                out.setdefault(key, []).append(f"route {code(_route_url(after))}: " + ", ".join(
+                    f"{k} {code(before.get(k))} → {code(after.get(k))}" for k in changed))
+    return out
+
+
 def safe_url(url: Any) -> str:
     """A URL without user info or query values (either could hold a credential)."""
     text = "" if url is None else str(url)
@@ -276,6 +307,14 @@ def analyse_project(step: Step, pushed: set[str]) -> tuple[ProjectChange, list[S
             lines, image, settings = service_lines(old_services.get(name), new_services.get(name))
             if lines:
                 services.append(ServiceChange(name, step.name, tuple(lines), image, settings))
+    if step.op != "delete":
+        for name, lines in route_lines(old.get("routes"), new.get("routes")).items():
+            found = next((i for i, c in enumerate(services) if c.service == name), None)
+            if found is None:
+                services.append(ServiceChange(name, step.name, tuple(lines), False, True))
+            else:
+                c = services[found]
+                services[found] = ServiceChange(name, step.name, (*c.lines, *lines), c.image_changed, True)
     keys, unknown = _visible_changes(step)
     secret_keys = secret_env_keys(old_services, new_services)
     diff, note = compose_diff(step.name, old.get("compose_file"), new.get("compose_file"), secret_keys)

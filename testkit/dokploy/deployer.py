@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from testkit.dokploy.dockerops import EnvReferenceError, default_command, resolve_env, stack_deploy_command
+from testkit.dokploy.domains import DomainError, converted
 from testkit.dokploy.state import now_iso
 
 if TYPE_CHECKING:
@@ -180,14 +181,23 @@ class DeployQueue:
                 log_path = f"/etc/dokploy/logs/{compose['appName']}/{compose['appName']}-{stamp}.log"
             row = state.insert_deployment(job.compose_id, job.title, job.description, log_path)
             dep_id = row["deploymentId"]
-            if compose["sourceType"] == "raw":  # the raw provider writes the file before building
-                state.disk[compose["appName"]] = compose["composeFile"]
             snapshot = dict(compose)
+            failure = ""
+            try:  # writeDomainsToCompose: the file the deploy runs has the Traefik labels of the compose's domains
+                if compose["sourceType"] == "raw":  # (the stand-in deploys nothing else)
+                    snapshot["composeFile"] = converted(compose, state.compose_domains(job.compose_id))
+            except DomainError as exc:
+                failure = f"❌ Has occurred an error: {exc}\n"
+            if compose["sourceType"] == "raw":  # the raw provider writes the file before building
+                state.disk[compose["appName"]] = snapshot["composeFile"]
             env = state.environments.get(compose["environmentId"]) or {}
             project = state.projects.get(env.get("projectId", "")) or {}
             scopes = (project.get("env"), env.get("env"))
         self._write_log_file(dep_id)
         app.on_event("deploy", snapshot["name"], job.title)
+        if failure:  # the deploy script exits before docker runs
+            self._end(job, generation, dep_id, "error", failure)
+            return
 
         outcome = job.outcome
         if outcome == "stuck":

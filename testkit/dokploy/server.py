@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from testkit.dokploy import containers as _containers  # noqa: F401  (registers the docker.* / compose.readLogs routes)
+from testkit.dokploy import domains as _domains  # noqa: F401  (registers domain.*, overview.domains, compose.getConvertedCompose)
 from testkit.dokploy.containers import SimContainers
 from testkit.dokploy.deployer import DeployQueue
 from testkit.dokploy.dockerops import DockerRunner

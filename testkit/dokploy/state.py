@@ -101,15 +101,17 @@ class State:
         self.deployments: dict[str, dict[str, Any]] = {}
         self.registries: dict[str, dict[str, Any]] = {}
         self.servers: dict[str, dict[str, Any]] = {}
+        self.domains: dict[str, dict[str, Any]] = {}
+        self.domain_seq = 0  # the domain table's serial uniqueConfigKey (never reused, like a Postgres sequence)
         self.registry_logins: dict[str, list[str]] = {}  # registryId -> serverIds its docker login ran on ("" = Dokploy host)
         self.logs: dict[str, str] = {}
         self.disk: dict[str, str] = {}
 
     # -- persistence --------------------------------------------------------------------------
 
-    _TABLES: ClassVar[tuple[str, ...]] = ("projects", "environments", "composes", "deployments", "registries", "servers")
+    _TABLES: ClassVar[tuple[str, ...]] = ("projects", "environments", "composes", "deployments", "registries", "servers", "domains")
     _ID_KEYS: ClassVar[dict[str, str]] = {"projects": "projectId", "environments": "environmentId", "composes": "composeId",
-                "deployments": "deploymentId", "registries": "registryId", "servers": "serverId"}
+                "deployments": "deploymentId", "registries": "registryId", "servers": "serverId", "domains": "domainId"}
 
     def load(self) -> bool:
         """Read the state file if it exists. Returns True when something was loaded."""
@@ -124,6 +126,7 @@ class State:
             self.logs = dict(data.get("logs", {}))
             self.disk = dict(data.get("disk", {}))
             self.registry_logins = dict(data.get("registryLogins", {}))
+            self.domain_seq = int(data.get("domainSeq") or max((d["uniqueConfigKey"] for d in self.domains.values()), default=0))
         return True
 
     def save(self) -> None:
@@ -136,6 +139,7 @@ class State:
             data["logs"] = self.logs
             data["disk"] = self.disk
             data["registryLogins"] = self.registry_logins
+            data["domainSeq"] = self.domain_seq
             text = json.dumps(data, ensure_ascii=False, indent=1)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -174,8 +178,14 @@ class State:
         with self.lock:
             return copy.deepcopy({t: list(getattr(self, t).values()) for t in self._TABLES})
 
+    def compose_domains(self, compose_id: str) -> list[dict[str, Any]]:
+        """Domain rows of a compose, in creation order (copies)."""
+        return [copy.deepcopy(d) for d in self.domains.values() if d["composeId"] == compose_id]
+
     def delete_compose_cascade(self, compose_id: str) -> None:
         self.composes.pop(compose_id, None)
+        for domain_id in [d["domainId"] for d in self.domains.values() if d["composeId"] == compose_id]:
+            self.domains.pop(domain_id, None)  # domain.composeId: ON DELETE CASCADE
         for dep_id in [d["deploymentId"] for d in self.compose_deployments(compose_id)]:
             self.deployments.pop(dep_id, None)
             self.logs.pop(dep_id, None)
@@ -310,7 +320,7 @@ class State:
             **copy.deepcopy(compose),
             "environment": env_out,
             "deployments": copy.deepcopy(self.compose_deployments(compose_id)),
-            "mounts": [], "domains": [], "github": None, "gitlab": None, "bitbucket": None, "gitea": None,
+            "mounts": [], "domains": self.compose_domains(compose_id), "github": None, "gitlab": None, "bitbucket": None, "gitea": None,
             "server": self.server_ref(compose["serverId"]),
             "backups": [],
         }

@@ -184,11 +184,12 @@ def test_the_generated_140_service_catalog_resolves_with_core_catalog() -> None:
     assert len(catalog.services) == 140 and len(catalog.group_names) == 10
     assert all(len(catalog.group(g)) == 14 for g in catalog.group_names)
     assert len({s.container_name for s in catalog.services.values()}) == 140
-    assert len({s.published for s in catalog.services.values()}) == 140
+    assert len({s["published"] for s in generated["services"].values()}) == 140  # its own port each (published if a stack asks)
+    assert len({s.route.host for s in catalog.services.values() if s.route}) == 110  # its own host each (the local stack's domain)
     assert len({s.local_image for s in catalog.services.values()}) == 140 == len(sources)
     assert set(sources.values()) == {s["local_image"] for s in raw["services"].values()}
     frontend = catalog.services["client-portal-3"]
-    urls = {v.value for v in frontend.env if v.kind == "service_url"}
+    urls = {v.value for v in frontend.env if v.kind in ("service_url", "public_url")}
     assert urls and all(u.endswith("-3") and u in catalog.services for u in urls)
     digests = {s.name: "sha256:" + "a" * 64 for s in catalog.group("bundle-3")}
     text = render_compose(catalog, "bundle-3", digests)

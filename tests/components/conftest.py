@@ -33,6 +33,15 @@ FAST_DEPLOY = {"unsure_grace": 1.5, "log_lines": 20}
 FAST_VERIFY = {"interval": 0.05}
 
 
+@pytest.fixture(autouse=True)
+def no_other_projects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the other projects on Dokploy publish and route (components.clash_check) for the program under mocks:
+    nothing, read without a network (a test that wants a clash passes its own list_others)."""
+    from components import clash_check
+
+    monkeypatch.setattr(clash_check, "_reader", lambda deploy, key: clash_check.Listing)
+
+
 @pytest.fixture
 def api_key() -> str:
     return secrets.token_hex(20)

@@ -71,6 +71,8 @@ def stack_config() -> tuple[dict[str, str], list[str]]:
         "bizosaas-deploy:dokployUrl": "https://dokploy.example.test",
         "bizosaas-deploy:dokployApiKey": API_KEY,
         "bizosaas-deploy:healthUrl": "https://staging.example.test:{published}{path}",
+        "bizosaas-deploy:services": json.dumps({"brain-api": {"published": True}, "auth-service": {"published": True}}),
+        "bizosaas-deploy:domain": "staging.example.test",
         "bizosaas-deploy:env": json.dumps(STACK_ENV),
         "bizosaas-deploy:secrets": json.dumps(SECRET_VALUES),
     }
@@ -440,6 +442,7 @@ def test_the_program_reads_the_catalog_bizosaas_catalog_names(mocks: Mocks, monk
     raw["services"] = {n: s for n, s in raw["services"].items() if n in ("brain-api", "thrillring-gaming")}
     (tmp_path / "two.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     monkeypatch.setenv("BIZOSAAS_CATALOG", str(tmp_path / "two.yaml"))
+    pulumi.runtime.set_config("bizosaas-deploy:services", json.dumps({"brain-api": {"published": True}}))  # auth-service is not in it
 
     outputs = build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=checked_config())
 
@@ -452,6 +455,76 @@ def test_the_program_reads_the_catalog_bizosaas_catalog_names(mocks: Mocks, monk
         assert composes == ["backend", "frontend"]
 
     return pulumi.Output.all(outputs["release_manifest"], outputs["compose_project_ids"]).apply(check)
+
+
+# --- routes and host ports: what each compose project gets, and clashes with other projects ----------
+
+
+def test_each_compose_project_gets_its_services_routes_and_where_traefik_answers(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = _placed({}, [], monkeypatch)
+    backend, frontend = inputs["backend"], inputs["frontend"]
+    assert sorted(backend["routes"]) == ["brain-api", "business-directory-backend", "coreldove-backend", "django-crm", "wagtail-cms"]
+    assert backend["routes"]["brain-api"] == {"host": "api.staging.example.test", "path": "/", "port": 8001, "https": True,
+                                              "certificate": "letsencrypt", "cert_resolver": "", "health": "/health"}
+    assert frontend["routes"]["bizoholic-frontend"]["host"] == "staging.example.test"
+    assert backend["traefik"] == {"web": "http://dokploy.example.test", "websecure": "https://dokploy.example.test"}
+    portal = yaml.safe_load(frontend["compose_file"])["services"]["client-portal"]
+    assert portal["environment"]["NEXT_PUBLIC_API_BASE_URL"] == "https://api.staging.example.test"  # what a browser opens
+    assert "ports" not in portal  # no host port unless the stack asks
+    off = _placed({"bizosaas-deploy:routes": json.dumps({"verify": False})}, [], monkeypatch)
+    assert off["backend"]["traefik"] == {} and off["backend"]["routes"]  # routed, not checked
+
+
+def test_a_port_or_host_another_project_has_fails_before_any_resource_naming_it(mocks: Mocks) -> None:
+    from components import clash_check
+    from components.program import build
+    from core import clashes
+    from core.catalog import CatalogError
+
+    prod_compose = "services:\n  api:\n    ports: ['127.0.0.1:8006:8007']\n"
+    listing = clash_check.Listing(
+        composes=[clashes.Other("compose backend (project bizosaas-prod, environment production)", clashes.published(prod_compose, ""))],
+        domains=[{"host": "portal.staging.example.test", "path": "/", "enabled": True, "serviceOwnerType": "compose",
+                  "serviceName": "frontend", "projectName": "bizosaas-prod", "environmentName": "production"}],
+    )
+    with pytest.raises(CatalogError) as info:
+        build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[], list_others=lambda: listing)
+    assert info.value.problems == [
+        "stack staging: bizosaas-deploy:services/auth-service/published: host port 8006 on Dokploy's host is already published by "
+        "compose backend (project bizosaas-prod, environment production) (service api, 127.0.0.1:8006); one port can be bound once: "
+        "publish auth-service on another port, or not at all (its route and dokploy-network reach it)",
+        "stack staging: services/client-portal/route: portal.staging.example.test is already routed by compose frontend (project "
+        "bizosaas-prod, environment production): Traefik would send its requests to either; give client-portal another host, or "
+        "remove that domain in Dokploy",
+    ]
+    assert mocks.resources == []
+
+
+def test_a_preview_without_an_api_key_says_the_ports_and_routes_were_not_checked(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    monkeypatch.delenv("DOKPLOY_API_KEY", raising=False)
+    monkeypatch.setattr("components.stack_config.api_key", lambda: "")
+    _placed({}, warnings, monkeypatch, preview=True)
+    assert any("this preview has no Dokploy API key, so the host ports and routes it asks for were not checked" in w for w in warnings)
+
+
+def test_dokploy_not_answering_fails_an_up_and_warns_in_a_preview(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.program import build
+    from core.catalog import CatalogError
+    from dokploy_api import DokployConnectionError
+
+    def unreachable() -> Any:
+        raise DokployConnectionError("project.all: could not connect (https://dokploy.example.test)", maybe_sent=False)
+
+    with pytest.raises(CatalogError, match=r"could not read what the other projects on Dokploy publish and route: project\.all: could"):
+        build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[], list_others=unreachable)
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **kw: warnings.append(msg))
+    pulumi.runtime.set_mocks(Mocks(), project="bizosaas-deploy", stack="staging", preview=True)
+    cfg, secret_keys = stack_config()
+    pulumi.runtime.set_all_config(cfg, secret_keys)
+    build("staging", pulumi.Config("bizosaas-deploy"), inspect=image_inspector, config_problems=[], list_others=unreachable)
+    assert any("this preview did not check the host ports and routes, `pulumi up` does before anything changes" in w for w in warnings)
 
 
 def test_a_secret_value_that_would_not_arrive_exactly_stops_the_preview_naming_stack_key_and_services(mocks: Mocks) -> None:

@@ -41,7 +41,8 @@ def mocks() -> Mocks:
 
 def recorded_release(suffix: str = "-old", verified: bool = True) -> dict[str, Any]:
     """A release of the staging stack as an earlier `up` recorded it (other digests than the mocks push now)."""
-    catalog = resolve(RAW, settings())
+    published = {"brain-api": {"published": True}, "auth-service": {"published": True}}  # as the test stack (stack_config)
+    catalog = resolve(RAW, settings(services=published, domain="staging.example.test"))
     digests = {n: fake_digest(n + suffix) for n in catalog.services}
     compose = {}
     for group in ("backend", "frontend"):
@@ -121,7 +122,9 @@ def test_a_pinned_stack_deploys_the_recorded_compose_texts_and_keeps_its_images(
     declare()
     digests, rel = seen[0]
     assert digests["brain-api"] == fake_digest("brain-api-old") and rel["id"] == old["id"] and rel["pinned"] == old["id"]
-    assert rel["compose"] == {g: {k: old["compose"][g][k] for k in rel["compose"][g]} for g in old["compose"]}
+    assert rel["compose"] == {g: {k: old["compose"][g].get(k, rel["compose"][g]["routes"]) for k in rel["compose"][g]}
+                              for g in old["compose"]}
+    assert rel["compose"]["backend"]["routes"]["brain-api"]["host"] == "api.staging.example.test"  # the stack's routes today
     compose = {r.name: r.inputs["compose_file"] for r in mocks.resources if r.typ == "pulumi-python:dynamic/dokploy:ComposeProject"}
     assert compose == {"backend": old["compose"]["backend"]["text"], "frontend": old["compose"]["frontend"]["text"]}
     backend = next(r for r in mocks.resources if r.name == "backend")

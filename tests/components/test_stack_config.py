@@ -200,6 +200,40 @@ def test_compose_projects_is_an_object_read_into_the_settings() -> None:
     assert settings_from_file("staging", {f"{NS}:registry": "r"}, frozenset()).publish_address_given is False
 
 
+def test_the_shipped_staging_and_prod_share_one_dokploy_host_and_clash_in_nothing() -> None:
+    """Container names, host ports, routes and Dokploy projects: what two stacks on one Dokploy host could fight over."""
+    from core import clashes
+    from core.compose import render_compose
+
+    files = {name: yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text())["config"] for name in ("staging", "prod")}
+    raw = load_catalog_file(ROOT / "catalog.yaml")
+    cats = {n: resolve(raw, settings_from_file(n, c, secret_names(raw))) for n, c in files.items()}
+    assert (files["staging"][f"{NS}:domain"], files["prod"][f"{NS}:domain"]) == ("staging.bizoholic.com", "bizoholic.com")
+    for name, cat in cats.items():
+        assert all(s.published == 0 for s in cat.services.values()), f"{name} publishes a host port"
+        assert len([s for s in cat.services.values() if s.route]) == 11 and cat.warnings == ()
+    hosts = {n: {(s.route.host, s.route.path) for s in c.services.values() if s.route} for n, c in cats.items()}
+    assert not hosts["staging"] & hosts["prod"]
+    digests = dict.fromkeys(cats["prod"].services, "sha256:" + "0" * 64)
+    prod_ports = [clashes.Other(g, clashes.published(render_compose(cats["prod"], g, digests), "")) for g in ("backend", "frontend")]
+    prod_domains = [{"host": h, "path": p, "enabled": True} for h, p in hosts["prod"]]
+    claims = [clashes.Claim(s.route.host, s.route.path, n, "k") for n, s in cats["staging"].services.items() if s.route]
+    assert clashes.route_problems("staging", claims, prod_domains) == [] and all(not o.bindings for o in prod_ports)
+
+
+def test_traefik_addresses_are_checked_and_default_to_the_dokploy_host() -> None:
+    assert problems({f"{NS}:traefikUrl": "https://127.0.0.1:8443"}) == [
+        f"stack staging: {NS}:traefikUrl: 'https://127.0.0.1:8443' should be http://host[:port], the address of the Traefik web entrypoint "
+        "(plain http) of the Dokploy host, without a path"
+    ]
+    assert problems({f"{NS}:traefikHttpsUrl": "https://10.0.0.5:8443", f"{NS}:traefikUrl": "http://10.0.0.5"}) == []
+    values, secret = base()
+    pulumi.runtime.set_all_config({**values, f"{NS}:traefikUrl": "http://127.0.0.1:8880"}, list(secret))
+    assert read_deploy(pulumi.Config(NS), "staging").traefik == {"web": "http://127.0.0.1:8880", "websecure": "https://127.0.0.1"}
+    pulumi.runtime.set_all_config({**values, f"{NS}:routes": json.dumps({"verify": False})}, list(secret))
+    assert read_deploy(pulumi.Config(NS), "staging").traefik == {}
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
@@ -233,7 +267,8 @@ def test_in_range_numbers_are_read_as_given() -> None:
     ("change", "message"),
     [
         ({f"{NS}:services": json.dumps({"brain-api": {"publshed": 9000}})},
-         f"{NS}:services/brain-api/publshed: unknown key; did you mean published? (allowed: deploy, enabled, env, local_image, published)"),
+         f"{NS}:services/brain-api/publshed: unknown key; did you mean published? (allowed: deploy, enabled, env, local_image, published, "
+         "route)"),
         ({f"{NS}:services": json.dumps({"brain-api": {"published": False, "deploy": {"update_config": {"ordr": "stop-first"}}}})},
          f"{NS}:services/brain-api/deploy/update_config/ordr: unknown key; did you mean order?"),
         ({f"{NS}:composeProjects": json.dumps({"backend": {"mdoe": "stack"}})},

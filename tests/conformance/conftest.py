@@ -3,7 +3,11 @@
 Against a real Dokploy the suite creates one project named ``conformance-<random>`` with two small
 composes, and removes them at the end (also when a test fails). The image it deploys there is
 ``DOKPLOY_CONFORMANCE_IMAGE`` (default ``nginx:1.27-alpine``): any image that Dokploy's host can pull
-and that keeps running.
+and that keeps running, answering ``DOKPLOY_CONFORMANCE_HEALTH`` (default ``/``) on its port
+``DOKPLOY_CONFORMANCE_PORT`` (default 80). Its route (a Dokploy domain, plain http on Traefik's web entrypoint,
+host ``conformance-<random>.invalid``: no DNS needed) is asked at ``DOKPLOY_TRAEFIK_URL`` (the web entrypoint of
+the Dokploy host's Traefik, ``http://<host>``), when given. The stand-in's routes go through a Traefik of the
+suite's own (testkit/traefik.py), configured as Dokploy's.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import requests
 
 from dokploy_api import DokployClient
 from testkit import images
+from testkit import traefik as traefik_kit
 from testkit.dokploy import FakeDokploy
 
 REGISTRY = "127.0.0.1:5000"
@@ -36,6 +41,12 @@ class Target:
     image: str
     run: str
     standin: FakeDokploy | None = None
+    port: int = 8080
+    """The port the image listens on (its route's port)."""
+    health: str = "/health"
+    """A path the image answers 2xx (its route's check)."""
+    traefik_url: str = ""
+    """The web entrypoint of the Traefik that routes this Dokploy's domains ("": the route is not asked)."""
 
     def client(self) -> DokployClient:
         return DokployClient(self.url, self.key, allow_insecure_http=self.standin is not None)
@@ -62,13 +73,23 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url, key = os.environ.get("DOKPLOY_URL"), os.environ.get("DOKPLOY_API_KEY")
         if not url or not key:
             pytest.skip("no real Dokploy: set DOKPLOY_URL and DOKPLOY_API_KEY to run this suite against one (README: Conformance)")
-        yield Target("dokploy", url, key, os.environ.get("DOKPLOY_CONFORMANCE_IMAGE", "nginx:1.27-alpine"), run)
+        image = os.environ.get("DOKPLOY_CONFORMANCE_IMAGE", "nginx:1.27-alpine")
+        port, health = int(os.environ.get("DOKPLOY_CONFORMANCE_PORT") or 80), os.environ.get("DOKPLOY_CONFORMANCE_HEALTH") or "/"
+        yield Target("dokploy", url, key, image, run, port=port, health=health, traefik_url=os.environ.get("DOKPLOY_TRAEFIK_URL", ""))
         return
     tmp: Path = tmp_path_factory.mktemp("conformance")
     key = secrets.token_hex(16)
     srv = FakeDokploy(api_keys={key}, docker=True, work_dir=tmp / "dokploy", state_file=tmp / "dokploy.json")
     srv.start()
+    traefik = _traefik()
     try:
-        yield Target("stand-in", srv.base_url, key, _standin_image(run), run, srv)
+        yield Target("stand-in", srv.base_url, key, _standin_image(run), run, srv, traefik_url=traefik.web_url if traefik else "")
     finally:
         srv.stop()
+        if traefik is not None:
+            traefik.stop()
+
+
+def _traefik() -> traefik_kit.Traefik | None:
+    """A Traefik of the suite's own for the stand-in's routes (None, said by the route test, when it is not installed here)."""
+    return traefik_kit.start() if traefik_kit.installed() else None

@@ -4,7 +4,9 @@ One stack per target, the tests in order: first up (one project, one environment
 done, the composes created in parallel, each verified through Dokploy's API: its container seen
 running the image deployed), no-op up, a compose edited in Dokploy, a compose whose first deploy
 failed adopted by the next up, a compose whose container crash-loops after a `done` deploy failing
-verification (and, rollback off, repaired by the next plain up once the config is reverted), destroy.
+verification (and, rollback off, repaired by the next plain up once the config is reverted), a route (a Dokploy
+domain) created and deployed and answering through Traefik, the domain edited in Dokploy seen by refresh and restored
+by up, destroy (composes, containers, domains, project).
 """
 
 from __future__ import annotations
@@ -54,9 +56,14 @@ class Suite:
         self.token = secrets.token_hex(12)
         self.images = {"backend": target.image, "frontend": target.image}
         self.commands: dict[str, str] = {}
+        self.routes: dict[str, dict[str, dict[str, Any]]] = {}
+        """compose -> service -> its route (core.routes.inputs)."""
+        self.route_check: dict[str, Any] | None = None
+        """What the backend's route answered through Traefik at the up that made it."""
         self.stack = engine.stack(f"conformance-{target.run}", program=self.program, work_dir=work)
-        # refresh and destroy only see the state, which never holds the key: they read it from the stack config
-        self.stack.set_config("bizosaas-conformance:dokployApiKey", auto.ConfigValue(target.key, secret=True))
+        # refresh and destroy only see the state, which never holds the key: they read it from the stack config, by its full
+        # key in the program's namespace (components/provider_support.py: API_KEY_CONFIG_KEYS), whatever this project is named
+        self.stack.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(target.key, secret=True))
 
     def program(self) -> None:
         t = self.target
@@ -80,6 +87,8 @@ class Suite:
                     health_timeout=60.0,
                     stability_window=WINDOW,
                     allow_insecure_http=t.standin is not None,
+                    routes=self.routes.get(name, {}),
+                    traefik={"web": t.traefik_url, "websecure": "https://127.0.0.1:1"} if t.traefik_url else {},
                 ),
             )
             pulumi.export(f"verification_{name}", compose.verification)
@@ -231,8 +240,57 @@ def test_a_container_that_crash_loops_after_a_done_deploy_fails_verification_nam
     assert result.outputs["verification_frontend"].value["frontend"]["restarts"] == 0
 
 
+def route_host(suite: Suite) -> str:
+    return f"conformance-{suite.target.run}.invalid"  # never resolved: the route is asked at Traefik with this host name
+
+
+def backend_domains(suite: Suite) -> list[dict[str, Any]]:
+    [backend] = [c for c in suite.composes() if c["name"] == "backend"]
+    with suite.target.client() as client:
+        return client.domain.by_compose_id(backend["composeId"])
+
+
+def test_a_route_becomes_a_domain_before_one_redeploy(suite: Suite) -> None:
+    t = suite.target
+    route = {"host": route_host(suite), "path": "/", "port": t.port, "https": False, "certificate": "none", "cert_resolver": "",
+             "health": t.health}
+    suite.routes["backend"] = {"backend": route}
+    before = suite.deployment_ids()
+    result = suite.stack.up(color="never")
+    assert changes(result) == {"update": 1}  # a route alone: the domain, then one redeploy (Dokploy writes the labels then)
+    assert len(suite.deployment_ids() - before) == 1
+    [domain] = backend_domains(suite)
+    assert (domain["host"], domain["serviceName"], domain["port"], domain["https"]) == (route_host(suite), "backend", t.port, False)
+    suite.route_check = result.outputs["verification_backend"].value["backend"].get("route")
+
+
+def test_the_route_answers_through_traefik(suite: Suite) -> None:
+    t = suite.target
+    if not t.traefik_url:
+        why = "Traefik is not installed here (scripts/install-traefik.sh)" if t.standin else (
+            "no Traefik to ask: set DOKPLOY_TRAEFIK_URL (the web entrypoint of the Dokploy host's Traefik, http://<host>)")
+        if os.environ.get("CI") and t.standin:
+            pytest.fail(why)
+        pytest.skip(why)
+    assert suite.route_check == {"url": f"http://{route_host(suite)}{t.health}", "through": t.traefik_url, "status": 200,
+                                 "seconds": (suite.route_check or {}).get("seconds")}
+
+
+def test_a_domain_edited_in_dokploy_is_reported_by_refresh_and_restored_by_up(suite: Suite) -> None:
+    [domain] = backend_domains(suite)
+    with suite.target.client() as client:
+        client.domain.update({"domainId": domain["domainId"], "host": f"edited-{route_host(suite)}", "port": 9})
+    refreshed = suite.stack.refresh(color="never")
+    assert changes(refreshed) == {"update": 1}, refreshed.stdout
+    assert changes(suite.stack.up(color="never")) == {"update": 1}
+    [restored] = backend_domains(suite)
+    assert (restored["domainId"], restored["host"], restored["port"]) == (domain["domainId"], route_host(suite), suite.target.port)
+
+
 def test_destroy_leaves_no_compose_no_container_and_no_project_it_created(suite: Suite) -> None:
     suite.stack.destroy(color="never")
     assert suite.composes() == []
     assert suite.projects() == []
     assert suite.containers() == []
+    with suite.target.client() as client:  # Dokploy deleted the compose's domains with it
+        assert [d for d in client.overview.domains() if d.get("projectName") == suite.target.project_name] == []

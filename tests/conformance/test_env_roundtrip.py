@@ -77,7 +77,7 @@ class RoundTrip:
     def __init__(self, target: Target, work: Path) -> None:
         self.target = target
         self.stack = engine.stack(f"conformance-env-{target.run}", program=self.program, work_dir=work)
-        self.stack.set_config("bizosaas-conformance:dokployApiKey", auto.ConfigValue(target.key, secret=True))
+        self.stack.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(target.key, secret=True))  # the full key the providers read
 
     def program(self) -> None:
         t = self.target

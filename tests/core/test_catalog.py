@@ -70,7 +70,8 @@ BAD: list[tuple[str, Any, Any, str]] = [
     ("misspelt services key", _catalog(services=None, servics=raw_catalog()["services"]), {},
      "stack staging: catalog.yaml/servics: unknown key; did you mean services? (allowed: defaults, groups, services)"),
     ("unknown defaults key", _catalog(defaults={"restart": "always", "netwrk": "x"}), {},
-     "stack staging: catalog.yaml/defaults/netwrk: unknown key; did you mean network? (allowed: deploy, healthcheck, network, restart)"),
+     "stack staging: catalog.yaml/defaults/netwrk: unknown key; did you mean network? (allowed: deploy, healthcheck, network, restart, "
+     "route)"),
     ("healthcheck default replacing the probe", _catalog(defaults={"healthcheck": {"test": ["CMD", "true"]}}), {},
      "stack staging: catalog.yaml/defaults/healthcheck/test: unknown key (allowed: interval, retries, start_interval, start_period"),
     ("healthcheck interval without a unit", _catalog(defaults={"healthcheck": {"interval": 10}}), {},
@@ -102,7 +103,7 @@ BAD: list[tuple[str, Any, Any, str]] = [
      "stack staging: bizosaas-deploy:services/brain-apii: unknown service"),
     ("unknown override key", None, {"services": {"brain-api": {"prot": 1}}},
      "stack staging: bizosaas-deploy:services/brain-api/prot: unknown key"),
-    ("duplicate published port", None, {"services": {"wagtail-cms": {"published": 8001}}},
+    ("duplicate published port", None, {"services": {"brain-api": {"published": True}, "wagtail-cms": {"published": 8001}}},
      "stack staging: services/wagtail-cms/published: host port 8001 is already published by brain-api"),
     ("duplicate container name", _with_service("django-crm", container_name="bizosaas-brain"), {},
      "stack staging: services/django-crm/container_name: 'bizosaas-brain-staging' is already used by brain-api"),
@@ -134,7 +135,8 @@ BAD: list[tuple[str, Any, Any, str]] = [
      "stack staging: services/brain-api/local_image: 'Bad Image' is not a valid image reference"),
     # issue 22.5: a key nothing reads, at any depth, with the nearest valid name
     ("env value with a misspelt key", _with_service("brain-api", env={"LOG_LEVEL": {"secrt": True}}), {},
-     "stack staging: services/brain-api/env/LOG_LEVEL/secrt: unknown key; did you mean secret? (allowed: secret, service_url, stack)"),
+     "stack staging: services/brain-api/env/LOG_LEVEL/secrt: unknown key; did you mean secret? "
+     "(allowed: public_url, secret, service_url, stack)"),
     ("misspelt service in stack config", None, {"services": {"brain-apii": {"published": 1}}},
      "stack staging: bizosaas-deploy:services/brain-apii: unknown service; did you mean brain-api? (known: "),
     ("misspelt env override", None, {"services": {"brain-api": {"env": {"LOG_LEVLE": "x"}}}},

@@ -35,15 +35,18 @@ def test_backend_structure_pins_digests_and_refers_to_secrets() -> None:
     brain = doc["services"]["brain-api"]
     assert brain["image"] == f"ghcr.io/bizoholic-digital/bizosaas-platform/brain-api@{DIGESTS['brain-api']}"
     assert brain["container_name"] == "bizosaas-brain-staging"
-    assert brain["ports"] == ["127.0.0.1:8001:8001"]  # loopback unless the stack says publishAddress
+    assert "ports" not in brain  # no host port unless the stack asks for one
     assert brain["restart"] == "unless-stopped"
     assert brain["networks"] == ["dokploy-network"]
     assert brain["environment"]["DATABASE_URL"] == "${DATABASE_URL}"
     assert brain["environment"]["REDIS_URL"] == "${REDIS_BASE_URL}/0"
     assert brain["environment"]["ENVIRONMENT"] == "staging"
     assert brain["healthcheck"]["test"] == ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8001/health"]  # no shell
-    auth = doc["services"]["auth-service"]
-    assert auth["ports"] == ["127.0.0.1:8006:8007"]
+    asked = resolve(raw_catalog(), settings(services={"brain-api": {"published": True}, "auth-service": {"published": 18006}}))
+    published = yaml.safe_load(render_compose(asked, "backend", DIGESTS))["services"]
+    assert published["brain-api"]["ports"] == ["127.0.0.1:8001:8001"]  # true: the catalog's port; loopback unless publishAddress
+    assert published["auth-service"]["ports"] == ["127.0.0.1:18006:8007"]
+    assert all("ports" not in svc for name, svc in published.items() if name not in ("brain-api", "auth-service"))
     assert doc["services"]["ai-agents"]["environment"]["BRAIN_API_URL"] == "http://bizosaas-brain-staging:8001"
 
 

@@ -19,13 +19,17 @@ GOLDEN = Path(__file__).parent / "golden"
 NS = "bizosaas-deploy"
 STACK = {"backend": {"mode": "stack", "ports": "host", "endpointMode": "dnsrr"}}
 UNPUBLISHED = {"brain-api": {"published": False}}  # two replicas cannot share a host port on one node
+PUBLISHED = {name: {"published": True} for name in raw_catalog()["services"]}
+"""Every service on its catalog host port (a stack asks for it): what the port rules of stack mode are about."""
 
 
 Config = dict[str, Any] | None
 
 
 def stack_settings(projects: Config, services: Config, **kw: Any) -> Any:
-    return settings(projects=STACK if projects is None else projects, services=UNPUBLISHED if services is None else services, **kw)
+    given = UNPUBLISHED if services is None else services
+    asked = {**PUBLISHED, **{name: {**PUBLISHED.get(name, {}), **over} for name, over in given.items()}}
+    return settings(projects=STACK if projects is None else projects, services=asked, **kw)
 
 
 def catalog(projects: Config = None, services: Config = None, **kw: Any) -> Any:

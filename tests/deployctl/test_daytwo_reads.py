@@ -134,3 +134,12 @@ def test_a_tail_out_of_dokploys_range_is_refused_before_any_call() -> None:
             logs.run("any", "web", tail=tail, since="all")
 
 
+
+
+def test_status_shows_each_services_routes_from_the_release_record() -> None:
+    route = {"host": "api.example.com", "path": "/", "port": 8001, "https": True, "certificate": "letsencrypt", "cert_resolver": "",
+             "health": "/health"}
+    record = {"compose": {"backend": {"routes": {"brain-api": route, "docs": {**route, "host": "docs.example.com", "path": "/v1",
+                                                                                    "https": False}}}}}
+    assert status_cmd.routes_of(record, "backend") == {"brain-api": ["https://api.example.com"], "docs": ["http://docs.example.com/v1"]}
+    assert status_cmd.routes_of(record, "frontend") == {}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 import responses
 from responses import matchers
 
@@ -79,3 +80,38 @@ def test_server_all_and_one_and_compose_create_on_a_server(client: DokployClient
 def test_registry_update_logs_in_on_a_server_when_given_its_id(client: DokployClient, mocked: responses.RequestsMock) -> None:
     mocked.post(f"{API}/registry.update", json=True, match=[matchers.json_params_matcher({"registryId": "r1", "serverId": "s1"})])
     assert client.registry.update("r1", server_id="s1") is True
+
+
+def test_domain_calls_send_what_the_openapi_document_says(client: DokployClient, mocked: responses.RequestsMock) -> None:
+    from core import domains
+
+    route = {"host": "api.example.com", "path": "/", "port": 8001, "https": True, "certificate": "letsencrypt", "cert_resolver": "",
+             "health": "/health"}
+    create = domains.create_body("c1", "brain-api", route)
+    mocked.post(f"{API}/domain.create", json={"domainId": "d1", "uniqueConfigKey": 3}, match=[matchers.json_params_matcher(create)])
+    assert client.domain.create(create)["domainId"] == "d1"
+    update = domains.update_body("d1", "brain-api", {**route, "port": 8002})
+    mocked.post(f"{API}/domain.update", json={"domainId": "d1", "port": 8002}, match=[matchers.json_params_matcher(update)])
+    assert client.domain.update(update)["port"] == 8002
+    mocked.post(f"{API}/domain.delete", json={"domainId": "d1"}, match=[matchers.json_params_matcher({"domainId": "d1"})])
+    assert client.domain.delete("d1")["domainId"] == "d1"
+    rows = [{"domainId": "d2", "host": "a.example.com", "compose": {"composeId": "c1"}}, "junk"]
+    mocked.get(f"{API}/domain.byComposeId", json=rows, match=[matchers.query_param_matcher({"composeId": "c1"})])
+    assert client.domain.by_compose_id("c1") == rows[:1]
+    mocked.get(f"{API}/domain.one", json={"domainId": "d2"}, match=[matchers.query_param_matcher({"domainId": "d2"})])
+    assert client.domain.one("d2") == {"domainId": "d2"}
+    owned = [{"domainId": "d2", "host": "a.example.com", "serviceOwnerType": "compose", "projectName": "p"}]
+    mocked.get(f"{API}/overview.domains", json=owned, match=[matchers.query_param_matcher({})])
+    assert client.overview.domains() == owned
+
+
+def test_domain_update_is_resent_after_a_gateway_error_and_create_is_not(client: DokployClient, mocked: responses.RequestsMock) -> None:
+    from dokploy_api import DokployServerError
+
+    mocked.post(f"{API}/domain.update", status=502)
+    mocked.post(f"{API}/domain.update", json={"domainId": "d1"})
+    assert client.domain.update({"domainId": "d1", "host": "a.example.com"}) == {"domainId": "d1"}
+    mocked.post(f"{API}/domain.create", status=502)
+    with pytest.raises(DokployServerError):  # not re-sent: it may have created the domain already
+        client.domain.create({"host": "a.example.com"})
+    assert [c.request.url for c in mocked.calls].count(f"{API}/domain.create") == 1

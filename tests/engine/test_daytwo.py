@@ -65,7 +65,9 @@ class Copy:
         services: dict[str, Any] = {n: {"enabled": False} for n in RAW["services"] if n not in ENABLED}
         services.update({n: {"published": p} for n, p in zip(ENABLED, published, strict=True)})
         mine = {"registry": self.registry, "tag": self.suffix, "containerSuffix": self.suffix, "dokployUrl": self.url,
-                "dokployProject": self.project, "services": services}
+                "dokployProject": self.project, "services": services,
+                # its routes: host names of its own, checked through its own demo Traefik (every Traefik sees every container)
+                "domain": f"{self.suffix}.local.bizoholic.test", "traefikUrl": f"http://127.0.0.1:{self.traefik_web}"}
         template.update({f"{NS}:{k}": v for k, v in mine.items()})
         (self.dir / "stacks" / "local.yaml").write_text(
             "# tests/engine/test_daytwo.py: this run's local stack (its own stand-in port, names, ports and registry repository)\n"

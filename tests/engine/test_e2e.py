@@ -100,6 +100,7 @@ class World:
             "bizosaas-deploy:services": services,
             "bizosaas-deploy:healthTimeout": 20,
             "bizosaas-deploy:deployTimeout": 90,
+            "bizosaas-deploy:routes": {"enabled": False},  # the demo's hosts and Traefik are the demo's (tests/engine/test_routes.py)
             **extra,
         }
 

@@ -92,6 +92,7 @@ class Gate:
             "bizosaas-deploy:deployTimeout": 120,
             "bizosaas-deploy:testTimeout": 4,  # the failing cases wait this long
             "bizosaas-deploy:services": overrides,
+            "bizosaas-deploy:routes": {"enabled": False},
         })
 
     def secret_values(self) -> list[str]:

@@ -84,6 +84,7 @@ class World:
             "bizosaas-deploy:healthTimeout": 15,
             "bizosaas-deploy:deployTimeout": 90,
             "bizosaas-deploy:rollbackOnFailure": False,  # a failed deploy stays deployed: the rollback must replace it
+            "bizosaas-deploy:routes": {"enabled": False},
         }
 
     def pushed_bytes(self) -> int:

@@ -160,3 +160,41 @@ def test_a_move_to_stack_mode_or_another_server_is_a_replacement_said_plainly() 
     assert "on server `edge-1` (a server deleted and created again in Dokploy) to " in project.verb
     renamed = Step(step.urn, compose, "replace", old, old, {**old, "compose_name": "web"}, diff_keys=("compose_name",))
     assert analyse("staging", Preview((renamed,))).projects[0].verb == "replace (deleted and re-created, then deployed)"
+
+
+# --- routes: per service, what a reviewer must see before a host moves ----------------------------
+
+
+def test_routes_added_changed_and_removed_are_said_per_service() -> None:
+    events = copy.deepcopy(raw_events("port-changed.json"))
+    md = pre_event(events, "::frontend", "update")
+    route = {"host": "portal.staging.example.com", "path": "/", "port": 3000, "https": True, "certificate": "letsencrypt",
+             "cert_resolver": "", "health": "/api/health"}
+    md["old"]["inputs"]["routes"] = {
+        "client-portal": route,
+        "admin-dashboard": {**route, "host": "admin.staging.example.com", "port": 3009},
+        "thrillring-gaming": {**route, "host": "thrillring.staging.example.com"},
+        "(not declared) old.staging.example.com": {**route, "host": "old.staging.example.com", "service": "client-portal"},
+    }
+    md["new"]["inputs"]["routes"] = {
+        "client-portal": {**route, "host": "app.staging.example.com"},
+        "admin-dashboard": {**route, "host": "admin.staging.example.com", "port": 3009, "https": False, "certificate": "none"},
+        "coreldove-frontend": {**route, "host": "shop.staging.example.com", "port": 3012},
+    }
+    md["diffs"] = [*md.get("diffs", []), "routes"]
+    text = summarize("staging", preview_from_events(events))
+    assert "route `https://portal.staging.example.com` → `https://app.staging.example.com`" in text
+    assert "domain `https://old.staging.example.com` made in Dokploy is removed (no route declares it)" in text
+    assert "- `admin-dashboard` (`frontend`): route `https://admin.staging.example.com` → `http://admin.staging.example.com`" in text
+    assert "- `coreldove-frontend` (`frontend`): route added `https://shop.staging.example.com` (letsencrypt)" in text
+    assert "- `thrillring-gaming` (`frontend`): route removed (was `https://thrillring.staging.example.com`)" in text
+    assert "`routes` changed" not in text  # said per service, not as a setting
+
+
+def test_a_route_setting_change_under_one_url_names_the_setting() -> None:
+    from deployctl.preview.analyse import route_lines
+
+    route = {"host": "api.example.com", "path": "/", "port": 8001, "https": True, "certificate": "letsencrypt", "cert_resolver": ""}
+    assert route_lines({"brain-api": route}, {"brain-api": {**route, "port": 8002}}) == {
+        "brain-api": ["route `https://api.example.com`: port `8001` → `8002`"]}
+    assert route_lines({"brain-api": route}, {"brain-api": route}) == {}
