@@ -377,6 +377,11 @@ def test_stage_release_images_plan() -> None:
 # --- a live environment per pull request (issue 24) ----------------------------------------------------------------
 
 
+STATE_AND_KEYS = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PULUMI_CONFIG_PASSPHRASE", "DOKPLOY_API_KEY", "PR_REGISTRY_TOKEN", "GITHUB_TOKEN")
+"""What every deployctl pr step needs: the PR environments' state keys and passphrase, their Dokploy key, the registry and GitHub."""
+
+
 def test_pr_environments_follow_the_pull_request_one_run_at_a_time_and_a_daily_sweep() -> None:
     doc = load("pr-environment.yml")
     assert triggers(doc) == {"pull_request_target": {"types": ["opened", "synchronize", "reopened", "closed"], "branches": ["main"]}}
@@ -397,10 +402,8 @@ def test_the_pull_requests_code_runs_only_after_a_reviewer_approved_that_commit(
     assert "secrets." not in yaml.safe_dump(build) and "secrets." not in yaml.safe_dump(up.get("env", {}))
     deploy = up["steps"][-1]
     assert deploy["run"] == 'venv/bin/python -m deployctl pr up --pr "$PR_NUMBER"'
-    assert set(deploy["env"]) == {
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PULUMI_CONFIG_PASSPHRASE", "DOKPLOY_API_KEY", "PR_SECRETS_SEED", "PR_PREVIEW_SECRETS",
-        "PR_SECRET_DATABASE_URL", "PR_SECRET_REDIS_BASE_URL", "PR_SECRET_OPENAI_API_KEY", "PR_REGISTRY_TOKEN", "PR_REGISTRY_PULL_TOKEN",
-        "GITHUB_TOKEN"}
+    preview_set = ("PR_SECRET_DATABASE_URL", "PR_SECRET_REDIS_BASE_URL", "PR_SECRET_OPENAI_API_KEY")
+    assert set(deploy["env"]) == {*STATE_AND_KEYS, *preview_set, "PR_SECRETS_SEED", "PR_PREVIEW_SECRETS", "PR_REGISTRY_PULL_TOKEN"}
     preview_set = deploy["env"]["PR_PREVIEW_SECRETS"].split(",")
     assert all(f"PR_SECRET_{name}" in deploy["env"] for name in preview_set)
 
@@ -412,8 +415,7 @@ def test_destroy_and_the_sweep_run_mains_code_only() -> None:
         checkouts = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")]
         assert [c.get("with") for c in checkouts] == [{"persist-credentials": False}], action  # main, never the pull request
         assert f"venv/bin/python -m deployctl pr {action}" in job["steps"][-1]["run"]
-        assert set(job["steps"][-1]["env"]) == {
-            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PULUMI_CONFIG_PASSPHRASE", "DOKPLOY_API_KEY", "PR_REGISTRY_TOKEN", "GITHUB_TOKEN"}
+        assert set(job["steps"][-1]["env"]) == set(STATE_AND_KEYS)
 
 
 @pytest.mark.parametrize("name", PR_WORKFLOWS)

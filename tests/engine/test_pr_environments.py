@@ -18,6 +18,7 @@ repositories, host names.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from testkit import images
 from testkit.dokploy import FakeDokploy
 from testkit.github_stub import GitHubStub
 from testkit.traefik import Traefik
+from tests.engine.test_readme import readme_block
 from tests.engine_helpers import REGISTRY, ROOT, sh
 
 pytestmark = pytest.mark.engine
@@ -42,6 +44,7 @@ NS = "bizosaas-deploy"
 KEEP = ("brain-api", "thrillring-gaming")
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
 LIMITS = {"Memory": 256 * 2**20, "NanoCpus": 500_000_000, "PidsLimit": 256}  # stacks/pr.yaml's resourceLimits
+UP, LIST, SWEEP, DESTROY = readme_block("pr")  # README's lines, run verbatim
 
 
 class World:
@@ -85,8 +88,13 @@ class World:
         spec = RAW["services"][name]
         images.build_image(self.images[name], name, int(spec["port"]), spec["health"], variant=f"{self.run}-{variant}")
 
-    def pr(self, *args: str) -> None:
-        assert cli.main(["pr", *args]) == 0, args
+    def line(self, line: str, pr: int | None = None) -> str:
+        """One README line, verbatim, in a shell in the project directory (``PR`` set to the pull request's number)."""
+        env = {**os.environ, **({"PR": str(pr)} if pr else {})}
+        done = subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+        print(f"$ PR={pr} {line}\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        assert done.returncode == 0, f"{line} (PR={pr}) failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done.stdout
 
     def host(self, service: str, pr: int) -> str:
         return {"brain-api": "api", "thrillring-gaming": "thrillring"}[service] + f".pr-{pr}.{self.base}"
@@ -159,7 +167,8 @@ def section(world: World, pr: int) -> str:
 
 
 def test_open_deploys_the_pr_and_its_urls_answer_through_traefik(world: World) -> None:
-    world.pr("up", "--pr", str(world.a))
+    assert UP.startswith('venv/bin/python -m deployctl pr up --pr "$PR"')
+    world.line(UP, world.a)
     for service in KEEP:
         assert world.answers(service, world.a)
         name = world.container(service, world.a)
@@ -180,7 +189,7 @@ def test_a_push_that_rebuilt_one_image_pushes_and_redeploys_only_that_one(world:
     deployed = world.deployments(world.a)
     frontend_id = sh("docker", "inspect", "-f", "{{.Id}}", world.container("thrillring-gaming", world.a))
     world.build("brain-api", "v2")
-    world.pr("up", "--pr", str(world.a))
+    world.line(UP, world.a)
     assert world.digest("brain-api", world.a) != before["brain-api"]
     assert world.digest("thrillring-gaming", world.a) == before["thrillring-gaming"]
     assert world.deployments(world.a) == {"backend": deployed["backend"] + 1, "frontend": deployed["frontend"]}
@@ -190,11 +199,14 @@ def test_a_push_that_rebuilt_one_image_pushes_and_redeploys_only_that_one(world:
 
 
 def test_the_sweep_destroys_a_closed_prs_environment_and_keeps_a_live_one(world: World) -> None:
-    world.pr("up", "--pr", str(world.b))  # the same images as pr-a: their digests carry both PRs' tags
+    world.line(UP, world.b)  # the same images as pr-a: their digests carry both PRs' tags
     shared = {s: world.digest(s, world.a) for s in KEEP}
     assert {s: world.digest(s, world.b) for s in KEEP} == shared
+    listed = [row.split()[0] for row in world.line(LIST).splitlines()]
+    assert listed == [f"pr-{world.a}", f"pr-{world.b}"]  # oldest first
     world.github.pulls[world.b] = "closed"  # closed without its close event reaching the workflow
-    world.pr("sweep")
+    out = world.line(SWEEP)
+    assert f"pr-{world.a}: kept: pull request #{world.a} is open" in out
     world.assert_gone(world.b)
     assert "Destroyed by the daily sweep: the pull request is closed" in section(world, world.b)
     assert {s: world.digest(s, world.a) for s in KEEP} == shared  # the live one's tags and images are untouched
@@ -204,7 +216,8 @@ def test_the_sweep_destroys_a_closed_prs_environment_and_keeps_a_live_one(world:
 
 def test_opening_one_more_than_the_cap_destroys_the_oldest_and_tells_its_pr(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PR_ENVIRONMENT_CAP", "1")
-    world.pr("up", "--pr", str(world.c))
+    out = world.line(UP, world.c)
+    assert f"1 PR environments run, at most 1: destroying the oldest, pr-{world.a}, to make room for pr-{world.c}" in out
     world.assert_gone(world.a)
     told = [b for b in world.github.comments_on(world.a) if not b.startswith(environment.PREVIEW_MARKER)]
     assert len(told) == 1 and f"The PR environment `pr-{world.a}` was destroyed. Destroyed to make room for #{world.c}" in told[0]
@@ -213,7 +226,7 @@ def test_opening_one_more_than_the_cap_destroys_the_oldest_and_tells_its_pr(worl
 
 
 def test_close_leaves_nothing_in_dokploy_traefik_the_registry_or_the_state_backend(world: World) -> None:
-    world.pr("destroy", "--pr", str(world.c))
+    world.line(DESTROY, world.c)
     world.assert_gone(world.c)
     assert "### PR environment" in section(world, world.c) and "destroyed" in section(world, world.c)
     with world.client() as client:
