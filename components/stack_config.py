@@ -104,8 +104,8 @@ KEYS: dict[str, Key] = {
     ),
     "resourceLimits": Key(
         "object",
-        "every service's resource limits, in compose and stack mode: cpus (0.5), memory (256M), pids; rendere"
-        "d as each service's deploy.resources.limits (docker compose and Swarm both apply it; a service's own stack-mode deploy wins)",
+        "every service's resource limits, in compose and stack mode: cpus (0.5), memory (256M), pids; rendered "
+        "as each service's deploy.resources.limits (docker compose and Swarm both apply it; a service's own stack-mode deploy wins)",
     ),
     "composeProjects": Key(
         "object",

@@ -19,8 +19,6 @@ PREFIX = "pr-"
 NS = "bizosaas-deploy"
 STACK = re.compile(r"^pr-([1-9][0-9]{0,8})$")
 DNS_NAME = re.compile(r"^(?=.{1,200}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
-IDENTITY = ("tag", "containerSuffix", "dokployProject", "domain")
-"""The keys every PR stack sets for itself, whatever the template says."""
 REFUSED = {
     "promoteFrom": "a PR environment deploys the images its pull request built, never another stack's release",
     "pinnedRelease": "a PR environment deploys the images its pull request built, never a pinned release",

@@ -2,10 +2,11 @@
 pr-environment-sweep.yml run), the real engine and program, the Dokploy stand-in really deploying with Docker, a real Traefik
 configured as Dokploy's, the real local registry, and a local stub of GitHub's API (pull request states, comments):
 
-open (its URLs answer through Traefik, no host port, the template's resource limits on every container, the PR's comment
-says what verification saw) -> push with one image rebuilt (only that image is pushed, only its compose project redeploys)
--> a second PR, closed without its close event: the sweep destroys it and keeps the live one (whose images it shared: only
-the closed PR's tags go) -> a PR opened over the cap destroys the oldest environment and tells its PR -> close: nothing is
+each command in a fresh checkout as a workflow runs it (no stack file left from an earlier run): open (its URLs answer
+through Traefik, no host port, the template's resource limits on every container, the PR's comment says what verification
+saw) -> push with one image rebuilt (only that image is pushed, only its compose project redeploys) -> a second PR, closed
+without its close event: the sweep destroys it and keeps the live one (whose images it shared: only the closed PR's tags go)
+-> a PR opened over the cap destroys the oldest environment and tells its PR -> close: nothing is
 left in Dokploy (projects, composes, containers, domains), Traefik, the registry (tags) or the state backend.
 
 Reduced to keep it lean (one world for the module): a catalog of two services, one per compose project (brain-api,
@@ -89,7 +90,10 @@ class World:
         images.build_image(self.images[name], name, int(spec["port"]), spec["health"], variant=f"{self.run}-{variant}")
 
     def line(self, line: str, pr: int | None = None) -> str:
-        """One README line, verbatim, in a shell in the project directory (``PR`` set to the pull request's number)."""
+        """One README line, verbatim, in a shell in the project directory (``PR`` set to the pull request's number), as a
+        workflow runs it: in a fresh checkout, where no stack file of an earlier run is left (they are never committed)."""
+        for n in (self.a, self.b, self.c):
+            (ROOT / f"Pulumi.pr-{n}.yaml").unlink(missing_ok=True)
         env = {**os.environ, **({"PR": str(pr)} if pr else {})}
         done = subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
         print(f"$ PR={pr} {line}\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
@@ -137,7 +141,7 @@ class World:
 
     def close(self) -> None:
         for pr in (self.a, self.b, self.c):  # whatever a failed test left: destroyed the same way
-            if (ROOT / f"Pulumi.pr-{pr}.yaml").exists() or self.stack_keys(pr):
+            if self.stack_keys(pr):
                 cli.main(["pr", "destroy", "--pr", str(pr)])
             (ROOT / f"Pulumi.pr-{pr}.yaml").unlink(missing_ok=True)
             images.remove_containers(f"-pr-{pr}")
