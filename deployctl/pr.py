@@ -207,7 +207,6 @@ def up(pr: int, settings: Settings, gh: github.PullRequests) -> int:
         why = (f"Destroyed to make room for #{pr}'s environment: at most {settings.cap} PR environments run at once, and this one "
                "was the oldest. Push a commit (or re-run the workflow) to bring it back.")
         removed = destroy_stack(old.stack, settings)
-        running = [e for e in running if e.stack != old.stack]
         tell(gh.set_section, old.pr, environment.destroyed(old.stack, why, removed))
         tell(gh.comment, old.pr, f"The PR environment `{old.stack}` was destroyed. {why}")
     write_stack(stack, config, secrets, settings)
