@@ -37,7 +37,9 @@ HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period", "start_int
 """Timing only: the probe itself is always each service's port and health path."""
 SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy", "route"}
 OVERRIDE_KEYS = {"enabled", "published", "env", "local_image", "deploy", "route"}
-STACK_KEYS = ("registry", "tag", "containerSuffix", "publishAddress", "env", "services", "composeProjects", "domain", "routes")
+STACK_KEYS = (
+    "registry", "tag", "containerSuffix", "publishAddress", "env", "services", "composeProjects", "domain", "routes", "resourceLimits"
+)
 """The stack config keys that shape the catalog (StackSettings): their shape is checked here, with the catalog."""
 
 
@@ -94,6 +96,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     base_deploy = swarm.valid(given_defaults.get("deploy") if isinstance(given_defaults, Mapping) else None)
     default_route = given_defaults.get("route") if isinstance(given_defaults, Mapping) else None
     stack_routes = routes.StackRoutes(settings.stack, ns, settings.domain, settings.routes, default_route, say)
+    limits = _limits_layer(settings)
     services: dict[str, Service] = {}
     layers: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for name, spec in raw_services.items():
@@ -107,7 +110,8 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
             theirs = swarm.valid(over.get("deploy")) if "deploy" in over else {}
             layers[name] = (own, theirs)
             route = stack_routes.route(name, spec, over)
-            services[name] = replace(svc, deploy=swarm.merge(base_deploy, own, theirs), route=route)
+            deploy = swarm.merge(base_deploy, own, limits, theirs)  # the stack's resourceLimits under its per-service deploy
+            services[name] = replace(svc, deploy=deploy, route=route, limits=dict((limits.get("resources") or {}).get("limits") or {}))
 
     where = placements.project_placements(settings, say, _group_names(raw))
     services = placements.check_modes(services, where, layers, settings, say)
@@ -153,8 +157,16 @@ def _stack_part(settings: StackSettings) -> dict[str, Any]:
         "composeProjects": dict(settings.projects or {}),
         "domain": settings.domain,
         "routes": dict(settings.routes or {}),
+        "resourceLimits": dict(settings.limits or {}),
     }
     return {f"{PROJECT}:{k}": v for k, v in given.items() if k in STACK_KEYS and (v or k in ("registry", "tag"))}
+
+
+def _limits_layer(settings: StackSettings) -> dict[str, Any]:
+    """The stack's ``resourceLimits`` as a deploy layer (``resources.limits``), when the schema takes them (else its problem is
+    reported with the stack's): every service gets them, in compose mode (docker compose applies a service's
+    ``deploy.resources.limits`` to its container) and in stack mode (Swarm's task limits)."""
+    return swarm.valid({"resources": {"limits": dict(settings.limits)}}) if settings.limits else {}
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:

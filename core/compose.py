@@ -8,7 +8,9 @@ mode Dokploy exports them on ``docker stack deploy``'s command line, which inter
 Two modes, per compose project (``Catalog.placement``):
 
 * compose mode (``docker compose``): one container per service, named by ``container_name``, its
-  port published on ``publishAddress``, ``restart``;
+  port published on ``publishAddress``, ``restart``, and the stack's ``resourceLimits`` as ``deploy.resources.limits``
+  (docker compose applies them to the container; ``mem_limit``/``cpus`` would say the same, but ``docker stack deploy``
+  refuses ``mem_limit``, so both modes use one spelling);
 * stack mode (``docker stack deploy``, ``core.swarm``): no ``container_name`` (Swarm refuses it) and
   no ``restart`` (``deploy.restart_policy``); ``deploy:`` from the catalog and the stack; ports in
   long syntax with the stack's publish mode (Swarm binds every address); the network is the external
@@ -81,6 +83,8 @@ def service_entry(catalog: Catalog, service: Service, digest: str) -> dict[str, 
     }
     if not entry["ports"]:
         del entry["ports"]
+    if service.limits:  # the stack's resourceLimits: docker compose applies a service's deploy.resources.limits to its container
+        entry["deploy"] = {"resources": {"limits": dict(service.limits)}}
     return entry
 
 
@@ -138,6 +142,8 @@ def service_summary(catalog: Catalog, service: Service, image: Any, health_url: 
     }
     if placement.stack:  # compose mode keeps the summary it always had (no diff for existing stacks)
         summary["deploy"] = {k: v for k, v in swarm.deploy_block(service, placement, catalog.stack).items() if k != "labels"}
+    elif service.limits:  # ... unless the stack sets resourceLimits
+        summary["limits"] = dict(service.limits)
     return summary
 
 
