@@ -306,8 +306,8 @@ def _check_text(
     for name, svc in services.items():
         over = _mapping(settings.services.get(name))
         check(f"services/{name}", name)
-        suffix = f" (with {ns}:containerSuffix {settings.container_suffix!r})" if settings.container_suffix else ""
-        check(f"services/{name}/container_name", svc.container_name, f"{svc.container_name!r}{suffix}: ")
+        suffix = f"(with {ns}:containerSuffix {settings.container_suffix!r}) " if settings.container_suffix else ""
+        check(f"services/{name}/container_name", svc.container_name, suffix)
         own, theirs = layers.get(name, ({}, {}))
         check(f"services/{name}/deploy", own)
         check(f"{ns}:services/{name}/deploy", theirs)

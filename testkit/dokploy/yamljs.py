@@ -11,6 +11,7 @@ the stand-in then uses its Python model (``testkit/dokploy/yamlmodel.py``).
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -96,6 +97,18 @@ class _Node:
                     raise RuntimeError(f"node {SCRIPT.name} ended without an answer: {err[-500:]}")
         raise AssertionError("unreachable")
 
+    def close(self) -> None:
+        """End the process (its stdin closed: it exits by itself), at interpreter exit."""
+        with self.lock:
+            proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.close()
+                proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+
     def _process(self) -> subprocess.Popen[bytes]:
         if self.proc is None or self.proc.poll() is not None:
             self.proc = subprocess.Popen(
@@ -106,6 +119,7 @@ class _Node:
 
 
 _NODE = _Node()
+atexit.register(_NODE.close)
 
 
 def parse(text: str) -> Any:

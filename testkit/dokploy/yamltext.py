@@ -4,7 +4,7 @@ Dokploy parses every compose file it deploys and writes the data back (``addDoma
 {maxAliasCount: 10000})``; ``writeDomainsToCompose`` and ``compose.getConvertedCompose``: ``stringify(value, {lineWidth:
 1000})``), so what docker compose reads is yaml 2.8.1's text (what that changes: ``core/reserialise.py``). The stand-in
 does the same with the real package (``yamljs``: node and ``.tools/dokploy-js``, installed by ``scripts/setup.sh``).
-Where node or the package is missing it falls back to a Python model (``ENGINE`` says which): YAML 1.2 core schema both
+Where node or the package is missing it falls back to a Python model (``engine()`` says which): YAML 1.2 core schema both
 ways, so text YAML 1.2 reads as text is written unquoted as yaml 2.8.1 writes it (``on``, ``1_000``, ``2024-01-01``) and
 ``08``, ``1e3``, ``0o17`` as numbers. The model's known differences (tests/testkit/test_dokploy_yamltext.py checks the
 rest against the real package): it escapes U+0085, U+2028, U+2029, U+007F-U+009F, U+FFFE and U+FFFF where yaml 2.8.1
@@ -16,6 +16,7 @@ what the program writes and what the model writes as yaml 2.8.1 does.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any
@@ -73,14 +74,20 @@ def _float(dumper: yaml.SafeDumper, value: float) -> yaml.ScalarNode:
 Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _int)
 Yaml12Dumper.add_representer(float, _float)
 
-ENGINE = f"npm yaml {yamljs.VERSION} (node)" if yamljs.available() else f"a Python model of npm yaml {yamljs.VERSION}"
-"""Which one this process uses (fixed at import: a test may ask the real package while the stand-in runs)."""
-_REAL = yamljs.available()
+@functools.cache
+def _real() -> bool:
+    """Whether this process runs the real package (decided at the first use, then kept)."""
+    return yamljs.available()
+
+
+def engine() -> str:
+    """Which one this process uses."""
+    return f"npm yaml {yamljs.VERSION} (node)" if _real() else f"a Python model of npm yaml {yamljs.VERSION}"
 
 
 def parse(text: str) -> Any:
     """``parse(text, {maxAliasCount: 10000})``: the document as data (None when empty); ParseError when yaml throws."""
-    if _REAL:
+    if _real():
         try:
             return yamljs.parse(text)
         except yamljs.YamlJsError as exc:
@@ -93,7 +100,7 @@ def parse(text: str) -> Any:
 
 def stringify(value: Any) -> str:
     """``stringify(value, {lineWidth: 1000})``."""
-    if _REAL:
+    if _real():
         return yamljs.stringify(value)
     return model_stringify(value)
 

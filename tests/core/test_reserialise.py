@@ -153,7 +153,7 @@ def test_refused_stack_names_container_names_and_numbers_are_named_where_they_ar
         resolve(raw, settings(stack="2024-01-01", container_suffix="01", publish_address="a\u2028b"))
     text = str(err.value)
     assert "stack 2024-01-01: the stack name (label com.bizosaas.stack): '2024-01-01' stops the deploy" in text
-    assert "stack 2024-01-01: services/brain-api/container_name: '2024-01-01' (with bizosaas-deploy:containerSuffix '01'): " in text
+    assert "stack 2024-01-01: services/brain-api/container_name: (with bizosaas-deploy:containerSuffix '01') '2024-01-01' stops" in text
     assert "stack 2024-01-01: services/brain-api/deploy/replicas: 9007199254740993 is not kept by Dokploy's YAML reader" in text
     assert "stack 2024-01-01: bizosaas-deploy:publishAddress: holds U+2028" in text
     assert "services/wagtail-cms/container_name" not in text  # bizosaas-wagtail-01 is text

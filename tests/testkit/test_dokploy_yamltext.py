@@ -49,7 +49,7 @@ def texts() -> dict[str, str]:
 
 
 def test_the_stand_in_writes_each_compose_file_back_as_npm_yaml_does_byte_for_byte() -> None:
-    assert f"npm yaml {yamljs.VERSION} (node)" == yamltext.ENGINE and yamljs.version() == "2.8.1"
+    assert yamltext.engine() == f"npm yaml {yamljs.VERSION} (node)" and yamljs.version() == "2.8.1"
     key = secrets.token_hex(16)
     with FakeDokploy(api_keys={key}, latency=0) as srv, DokployClient(srv.base_url, key, allow_insecure_http=True) as client:
         env_id = client.project.create("yamltext")["environment"]["environmentId"]
