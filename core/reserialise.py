@@ -194,7 +194,11 @@ _OTHER_TAG = "tag:bizosaas-deploy,2026:read-as-other"
 
 
 class Dumper(yaml.SafeDumper):
-    """PyYAML's safe dumper, quoting also every string YAML 1.2 or go-yaml would read unquoted as something else."""
+    """PyYAML's safe dumper, quoting also every string YAML 1.2 or go-yaml would read unquoted as something else, and
+    writing a value used twice (a list of the catalog's deploy defaults) twice rather than as an anchor and alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]

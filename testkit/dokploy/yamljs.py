@@ -5,7 +5,8 @@ Dokploy parses every compose file it deploys and writes it back (``addDomainToCo
 the file docker compose reads is yaml 2.8.1's, not ours. ``js/yaml.js`` runs that package; one node process serves the
 whole Python process (started at the first use, ended when its stdin closes). The package is installed by
 ``scripts/setup.sh`` with npm into ``.tools/dokploy-js`` (``js/package.json``); ``BIZOSAAS_DOKPLOY_JS`` names another
-``node_modules`` directory. Without node or the package, ``available()`` is False and says why (``not_available_reason``):
+``node_modules`` directory. The data crosses over as JSON: an alias's value arrives as a copy, so yaml writes it again
+where Dokploy would write an anchor and an alias (the same meaning; the program's compose text has none). Without node or the package, ``available()`` is False and says why (``not_available_reason``):
 the stand-in then uses its Python model (``testkit/dokploy/yamlmodel.py``).
 """
 

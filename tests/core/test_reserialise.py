@@ -176,3 +176,14 @@ def test_routes_hosts_and_paths_reach_traefik_labels_exactly_through_dokploy() -
         assert labels[f"traefik.http.services.app-x-{d['uniqueConfigKey']}-web.loadbalancer.server.port"] == "8001"
     assert labels["com.bizosaas.stack"] == "staging" and labels["traefik.enable"] == "true"
 
+
+
+def test_a_setting_every_service_shares_is_written_out_not_as_an_anchor() -> None:
+    """The catalog's deploy defaults are one list for every service; an anchor and aliases in our text would come back
+    from Dokploy as yaml 2.8.1's own (&a1, *a1) and read as a copy in the stand-in: written out, both are the same."""
+    raw = raw_catalog()
+    raw["defaults"]["deploy"]["placement"] = {"constraints": ["node.role==manager"]}
+    catalog = resolve(raw, settings(projects={"backend": {"mode": "stack"}}))
+    text = render_compose(catalog, "backend", {name: fake_digest(name) for name in catalog.services})
+    assert text.count("- node.role==manager") == len(catalog.group("backend")) and "&id" not in text
+    assert "&a1" not in through_dokploy(text) and compose_config(through_dokploy(text)) == compose_config(text)
