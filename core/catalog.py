@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from core import placements, routes, schema, swarm
+from core import placements, reserialise, routes, schema, swarm
 from core.model import SECRET_REF, Catalog, EnvVar, Service, StackSettings
 
 PROJECT = "bizosaas-deploy"
@@ -118,6 +118,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     _check_references(services, raw_services, settings, say)
     _check_unique(services, say)
     routes.check_unique(services, say)
+    _check_text(raw, settings, services, base_deploy, layers, say)
     for group in _group_names(raw):
         if raw_services and not any(s.group == group for s in services.values()):
             say(
@@ -287,6 +288,51 @@ def _check_references(services: dict[str, Service], raw_services: Mapping[str, A
     for secret, users in sorted(missing.items()):
         hint = f"pulumi config set --secret --path secrets.{secret} <value>"
         say(f"{ns}:secrets/{secret}", f"is required by {_plural(users, 'service')}: {hint}")
+
+
+def _check_text(
+    raw: Mapping[str, Any],
+    settings: StackSettings,
+    services: dict[str, Service],
+    base_deploy: Mapping[str, Any],
+    layers: Mapping[str, tuple[dict[str, Any], dict[str, Any]]],
+    say: Say,
+) -> None:
+    """Every value the catalog or the stack puts into the compose text, as it reaches docker compose once Dokploy has
+    re-written the file (``core.reserialise``): what would arrive as something else, or stop the deploy, is named where
+    it is set."""
+    ns = settings.namespace
+
+    def check(path: str, value: Any, note: str = "") -> None:
+        for sub, why in reserialise.problems_in(value):
+            say(f"{path}/{sub}".rstrip("/"), f"{note}{why}")
+
+    check("the stack name (label com.bizosaas.stack)", settings.stack)
+    defaults = _mapping(raw.get("defaults"))
+    check("catalog.yaml/defaults/network", defaults.get("network", "dokploy-network"))
+    check("catalog.yaml/defaults/healthcheck", dict(_mapping(defaults.get("healthcheck"))))
+    check("catalog.yaml/defaults/deploy", dict(base_deploy))
+    check(f"{ns}:publishAddress", f"{settings.publish_address}:1:1")  # as a compose-mode port says it
+    raw_services = _mapping(raw.get("services"))
+    readers: dict[str, list[str]] = {}  # a stack value -> the services (env vars) that read it
+    for name, svc in services.items():
+        over = _mapping(settings.services.get(name))
+        check(f"services/{name}", name)
+        suffix = f"(with {ns}:containerSuffix {settings.container_suffix!r}) " if settings.container_suffix else ""
+        check(f"services/{name}/container_name", svc.container_name, suffix)
+        own, theirs = layers.get(name, ({}, {}))
+        check(f"services/{name}/deploy", own)
+        check(f"{ns}:services/{name}/deploy", theirs)
+        spec_env = _mapping(_mapping(raw_services.get(name)).get("env"))
+        for var in svc.env:
+            if var.kind == "plain":
+                check(f"services/{name}/env/{var.name}", var.value)
+            elif var.kind == "literal" and var.name in _mapping(over.get("env")):
+                check(f"{ns}:services/{name}/env/{var.name}", var.value)
+            elif var.kind == "literal":
+                readers.setdefault(str(spec_env[var.name]["stack"]), []).append(f"{name} (env {var.name})")
+    for key, users in readers.items():
+        check(f"{ns}:env/{key}", settings.env.get(key, ""), f"(read by {_plural(users, 'service')}) ")
 
 
 def _plural(names: list[str], noun: str) -> str:

@@ -25,9 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
-from core import swarm
+from core import reserialise, swarm
 from core.model import Catalog, EnvVar, Service, env_value
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -124,7 +122,7 @@ def render_compose(catalog: Catalog, group: str, digests: Mapping[str, str]) -> 
         "services": {s.name: service_entry(catalog, s, digests[s.name]) for s in services},
         "networks": {network: {"external": True}},
     }
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=4096)
+    return reserialise.dump(doc)  # quoted wherever YAML 1.2 or docker compose would read text as another type
 
 
 def service_summary(catalog: Catalog, service: Service, image: Any, health_url: str) -> dict[str, Any]:
