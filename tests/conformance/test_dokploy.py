@@ -26,10 +26,9 @@ from pulumi import automation as auto
 from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
 from core.verification import digest_of
-from deployctl import engine
 from deployctl import status as status_cmd
 from deployctl import target as deploy_target
-from tests.conformance.conftest import Target
+from tests.conformance.conftest import InlineStack, Target, inline_stack
 
 pytestmark = pytest.mark.engine
 BROKEN_IMAGE = "127.0.0.1:1/conformance/missing@sha256:" + "0" * 64  # no registry listens there: the pull fails
@@ -48,11 +47,13 @@ def compose_file(target: Target, name: str, image: str, command: str | None = No
     )
 
 
-class Suite:
+class Suite(InlineStack):
     """The stack under test and the knobs the tests turn."""
 
+    kind = "suite"
+
     def __init__(self, target: Target, work: Path) -> None:
-        self.target = target
+        super().__init__(target, work)  # refresh and destroy read the key from the stack config (never in the state)
         self.token = secrets.token_hex(12)
         self.images = {"backend": target.image, "frontend": target.image}
         self.commands: dict[str, str] = {}
@@ -60,10 +61,6 @@ class Suite:
         """compose -> service -> its route (core.routes.inputs)."""
         self.route_check: dict[str, Any] | None = None
         """What the backend's route answered through Traefik at the up that made it."""
-        self.stack = engine.stack(f"conformance-{target.run}", program=self.program, work_dir=work)
-        # refresh and destroy only see the state, which never holds the key: they read it from the stack config, by its full
-        # key in the program's namespace (components/provider_support.py: API_KEY_CONFIG_KEYS), whatever this project is named
-        self.stack.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(target.key, secret=True))
 
     def program(self) -> None:
         t = self.target
@@ -115,30 +112,8 @@ class Suite:
 
 @pytest.fixture(scope="module")
 def suite(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
-    tmp = tmp_path_factory.mktemp(f"conformance-{target.name}")
-    saved = os.environ.get("PULUMI_BACKEND_URL")
-    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
-    (tmp / "backend").mkdir()
-    work = tmp / "project"
-    work.mkdir()
-    (work / "Pulumi.yaml").write_text("name: bizosaas-conformance\nruntime:\n  name: python\n  options:\n    virtualenv: venv\n")
-    s = Suite(target, work)
-    try:
+    with inline_stack(Suite, target, tmp_path_factory) as s:
         yield s
-    finally:
-        try:
-            s.stack.destroy(color="never")
-        except auto.CommandError as exc:
-            print(f"conformance clean-up: destroy failed: {str(exc)[-500:]}")
-        with target.client() as client:  # whatever a failed test left behind, by our unique name only
-            for compose in s.composes():
-                client.compose.delete(compose["composeId"])
-            for project in s.projects():
-                client.project.remove(project["projectId"])
-        if saved is None:
-            os.environ.pop("PULUMI_BACKEND_URL", None)
-        else:
-            os.environ["PULUMI_BACKEND_URL"] = saved
 
 
 def changes(result: auto.UpResult | auto.RefreshResult) -> dict[str, int]:
