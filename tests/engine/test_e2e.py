@@ -27,7 +27,7 @@ from pulumi import automation as auto
 
 from deployctl import engine, ledger, local_stack
 from deployctl.operations import EngineFailed, rollback, unpin, up
-from testkit import images
+from testkit import images, ports
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import stored_bytes
 from tests.engine_helpers import REGISTRY, registry_digest, remove_stack
@@ -407,8 +407,4 @@ def _start_registry(port: int, data: Path, readonly: bool) -> subprocess.Popen[b
 
 
 def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port()

@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from components.release_record import ReleaseRecord, ReleaseRecordArgs
 from core import ledger
 from deployctl import engine, local_stack, operations
 from probes import state_backend
-from testkit import images, s3
+from testkit import images, ports, s3
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import stored_bytes
 from tests.engine_helpers import REGISTRY, remove_stack, tiny_project
@@ -46,9 +45,7 @@ ENV_KEYS = ("PULUMI_BACKEND_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", 
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return ports.free_port()
 
 
 class World:

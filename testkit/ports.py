@@ -1,0 +1,66 @@
+"""Free TCP ports on loopback for tests, never handed to two tests of this machine within RESERVE_S.
+
+Asking the kernel (bind port 0, read the port, close) leaves a window until the test's server or container binds it, in
+which the kernel may give the same port to the next asker: with the suite's modules side by side (pytest-xdist workers)
+and other checkouts' suites on the same machine, two tests could be handed one port. So every port handed out is noted,
+with the time, in one file for the whole machine (RESERVATIONS, under an exclusive lock), and a port noted less than
+RESERVE_S ago is never handed out again; the kernel still says which ports are free now.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+RESERVATIONS = Path(tempfile.gettempdir()) / "bizosaas-test-ports.json"
+RESERVE_S = 900.0
+"""How long a port handed out stays reserved: longer than a test module keeps one before binding it."""
+
+
+def _kernel_port(hosts: tuple[str, ...]) -> int | None:
+    """A port the kernel says is free on hosts[0] that is free on the other hosts too (None: taken on one of them)."""
+    with socket.socket() as s:
+        s.bind((hosts[0], 0))
+        port = int(s.getsockname()[1])
+    for host in hosts[1:]:
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return None
+    return port
+
+
+def free_ports(count: int, hosts: tuple[str, ...] = ("127.0.0.1",)) -> list[int]:
+    """``count`` different ports nothing listens on, on every one of ``hosts``, handed out to no other test recently."""
+    RESERVATIONS.touch(exist_ok=True)
+    with RESERVATIONS.open("r+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            now = time.time()
+            try:
+                noted = {int(p): float(t) for p, t in json.loads(fh.read() or "{}").items() if now - float(t) < RESERVE_S}
+            except ValueError:  # a file cut short (a killed writer): start afresh
+                noted = {}
+            ports: list[int] = []
+            while len(ports) < count:
+                port = _kernel_port(hosts)
+                if port is not None and port not in noted and port not in ports:
+                    ports.append(port)
+            noted.update(dict.fromkeys(ports, now))
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(noted))
+            fh.flush()
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    return ports
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """One port, as free_ports."""
+    return free_ports(1, (host,))[0]
