@@ -9,11 +9,13 @@ RESERVE_S ago is never handed out again; the kernel still says which ports are f
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 RESERVATIONS = Path(tempfile.gettempdir()) / "bizosaas-test-ports.json"
@@ -35,8 +37,9 @@ def _kernel_port(hosts: tuple[str, ...]) -> int | None:
     return port
 
 
-def free_ports(count: int, hosts: tuple[str, ...] = ("127.0.0.1",)) -> list[int]:
-    """``count`` different ports nothing listens on, on every one of ``hosts``, handed out to no other test recently."""
+@contextlib.contextmanager
+def _noted() -> Iterator[dict[int, float]]:
+    """The ports handed out less than RESERVE_S ago (port -> when), under the machine-wide lock; written back after."""
     RESERVATIONS.touch(exist_ok=True)
     with RESERVATIONS.open("r+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -46,19 +49,41 @@ def free_ports(count: int, hosts: tuple[str, ...] = ("127.0.0.1",)) -> list[int]
                 noted = {int(p): float(t) for p, t in json.loads(fh.read() or "{}").items() if now - float(t) < RESERVE_S}
             except ValueError:  # a file cut short (a killed writer): start afresh
                 noted = {}
-            ports: list[int] = []
-            while len(ports) < count:
-                port = _kernel_port(hosts)
-                if port is not None and port not in noted and port not in ports:
-                    ports.append(port)
-            noted.update(dict.fromkeys(ports, now))
+            yield noted
             fh.seek(0)
             fh.truncate()
             fh.write(json.dumps(noted))
             fh.flush()
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def free_ports(count: int, hosts: tuple[str, ...] = ("127.0.0.1",)) -> list[int]:
+    """``count`` different ports nothing listens on, on every one of ``hosts``, handed out to no other test recently."""
+    with _noted() as noted:
+        ports: list[int] = []
+        while len(ports) < count:
+            port = _kernel_port(hosts)
+            if port is not None and port not in noted and port not in ports:
+                ports.append(port)
+        noted.update(dict.fromkeys(ports, time.time()))
     return ports
+
+
+def claim(wanted: list[int], host: str = "127.0.0.1") -> bool:
+    """Hand out exactly these ports (a test needing a block of them, e.g. the catalog's published ports plus an offset):
+    True and noted when every one is free on ``host`` now and none was handed out recently, else False and none noted."""
+    with _noted() as noted:
+        if any(port in noted for port in wanted):
+            return False
+        for port in wanted:
+            with socket.socket() as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    return False
+        noted.update(dict.fromkeys(wanted, time.time()))
+    return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:

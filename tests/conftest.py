@@ -4,6 +4,7 @@ and a real Traefik configured as Dokploy's (testkit/traefik.py) for the tests of
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,7 +52,11 @@ def server() -> s3.Server:
         if os.environ.get("CI"):
             pytest.fail(message)  # CI installs it (make test -> scripts/setup.sh --with-s3): never a skip there
         pytest.skip(message)
-    return s3.start()
+    lock = Path(__file__).resolve().parent.parent / ".state" / "s3-start.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as fh:  # pytest-xdist workers ask at once: one starts it (scripts/start-s3.sh), the others find it
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        return s3.start()
 
 
 @pytest.fixture(scope="session")
