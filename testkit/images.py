@@ -111,17 +111,26 @@ def build_image(
     listen_port: int | None = None,
     health_status: int = 200,
 ) -> str:
-    """Build one test image; returns its image id."""
+    """Build one test image; returns its image id.
+
+    Tried twice: the legacy builder can fail a build while another checkout or test builds the same tag at once
+    (the catalog's local image names are fixed); the second failure raises with Docker's own words.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_context(root, name, port, health_path, variant, behaviour, listen_port, health_status)
-        subprocess.run(
-            ["docker", "build", "-q", "-t", tag, str(root)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/local/bin:/usr/bin:/bin"},
-        )
+        for _ in range(2):
+            built = subprocess.run(
+                ["docker", "build", "-q", "-t", tag, str(root)],
+                capture_output=True,
+                text=True,
+                env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/local/bin:/usr/bin:/bin"},
+                check=False,
+            )
+            if built.returncode == 0:
+                break
+        else:
+            raise RuntimeError(f"docker build -t {tag} failed twice: {(built.stderr or built.stdout).strip()[-500:]}")
     out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", tag], check=True, capture_output=True, text=True)
     return out.stdout.strip()
 

@@ -16,12 +16,16 @@ import os
 import secrets
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import requests
+from pulumi import automation as auto
 
+from deployctl import engine
 from dokploy_api import DokployClient
 from testkit import images
 from testkit import traefik as traefik_kit
@@ -93,3 +97,65 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def _traefik() -> traefik_kit.Traefik | None:
     """A Traefik of the suite's own for the stand-in's routes (None, said by the route test, when it is not installed here)."""
     return traefik_kit.start() if traefik_kit.installed() else None
+
+
+class InlineStack:
+    """One engine stack of the suite, its program the subclass's ``program``, on a file backend of its own (``inline_stack``).
+
+    ``clean`` destroys it and removes what it left in Dokploy, by the project's unique name only.
+    """
+
+    kind = "inline"
+    """The stack is ``conformance-<kind>-<run>``."""
+
+    def __init__(self, target: Target, work: Path) -> None:
+        self.target = target
+        self.stack = engine.stack(f"conformance-{self.kind}-{target.run}", program=self.program, work_dir=work)
+        self.stack.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(target.key, secret=True))  # the full key the providers read
+
+    def program(self) -> None:
+        raise NotImplementedError
+
+    def inspect(self, compose_id: str, app_type: str) -> dict[str, Any]:
+        """``docker inspect`` of the compose's one container, as Dokploy's API shows it (``docker.getConfig``)."""
+        with self.target.client() as client:
+            app_name = str(client.compose.one(compose_id)["appName"])
+            [row] = client.docker.containers_by_app_name_match(app_name, app_type)
+            return client.docker.config(row["containerId"]) or {}
+
+    def clean(self) -> None:
+        try:
+            self.stack.destroy(color="never")
+        except auto.CommandError as exc:
+            print(f"conformance clean-up: destroy failed: {str(exc)[-500:]}")
+        with self.target.client() as client:
+            for project in client.project.all():
+                if project.get("name") == self.target.project_name:
+                    for env in project.get("environments") or []:
+                        for compose in env.get("compose") or []:
+                            client.compose.delete(compose["composeId"])
+                    client.project.remove(project["projectId"])
+
+
+S = TypeVar("S", bound=InlineStack)
+
+
+@contextmanager
+def inline_stack(kind: type[S], target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S]:
+    """``kind`` made on a file backend and in a project directory of its own; cleaned at the end, also when a test fails."""
+    tmp = tmp_path_factory.mktemp(f"conformance-{kind.kind}-{target.name}")
+    saved = os.environ.get("PULUMI_BACKEND_URL")
+    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
+    (tmp / "backend").mkdir()
+    work = tmp / "project"
+    work.mkdir()
+    (work / "Pulumi.yaml").write_text("name: bizosaas-conformance\nruntime:\n  name: python\n  options:\n    virtualenv: venv\n")
+    it = kind(target, work)
+    try:
+        yield it
+    finally:
+        it.clean()
+        if saved is None:
+            os.environ.pop("PULUMI_BACKEND_URL", None)
+        else:
+            os.environ["PULUMI_BACKEND_URL"] = saved

@@ -11,7 +11,6 @@ spellings, ``1_000``) are put into the text all the same: they show the change i
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from pulumi import automation as auto
 
 from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
@@ -28,9 +26,8 @@ from core import reserialise
 from core.catalog import resolve
 from core.compose import render_compose
 from core.model import StackSettings
-from deployctl import engine
 from testkit.dokploy import yamltext
-from tests.conformance.conftest import Target
+from tests.conformance.conftest import InlineStack, Target, inline_stack
 from tests.reserialise_helpers import compose_config
 
 pytestmark = pytest.mark.engine
@@ -74,12 +71,12 @@ def rendered(target: Target) -> dict[str, str]:
     return out
 
 
-class World:
+class World(InlineStack):
+    kind = "yaml"
+
     def __init__(self, target: Target, work: Path) -> None:
-        self.target = target
+        super().__init__(target, work)
         self.texts = rendered(target)
-        self.stack = engine.stack(f"conformance-yaml-{target.run}", program=self.program, work_dir=work)
-        self.stack.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(target.key, secret=True))
 
     def program(self) -> None:
         t = self.target
@@ -97,38 +94,11 @@ class World:
             )  # fmt: skip
             pulumi.export(f"id_{group}", compose.compose_id)
 
-    def clean(self) -> None:
-        try:
-            self.stack.destroy(color="never")
-        except auto.CommandError as exc:
-            print(f"conformance clean-up: destroy failed: {str(exc)[-500:]}")
-        with self.target.client() as client:
-            for project in client.project.all():
-                if project.get("name") == self.target.project_name:
-                    for env in project.get("environments") or []:
-                        for compose in env.get("compose") or []:
-                            client.compose.delete(compose["composeId"])
-                    client.project.remove(project["projectId"])
-
 
 @pytest.fixture(scope="module")
 def world(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp(f"conformance-yaml-{target.name}")
-    saved = os.environ.get("PULUMI_BACKEND_URL")
-    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
-    (tmp / "backend").mkdir()
-    work = tmp / "project"
-    work.mkdir()
-    (work / "Pulumi.yaml").write_text("name: bizosaas-conformance\nruntime:\n  name: python\n  options:\n    virtualenv: venv\n")
-    w = World(target, work)
-    try:
+    with inline_stack(World, target, tmp_path_factory) as w:
         yield w
-    finally:
-        w.clean()
-        if saved is None:
-            os.environ.pop("PULUMI_BACKEND_URL", None)
-        else:
-            os.environ["PULUMI_BACKEND_URL"] = saved
 
 
 def meaning(text: str) -> Any:
@@ -137,11 +107,7 @@ def meaning(text: str) -> Any:
 
 
 def environments(world: World, compose_id: str, app_type: str) -> dict[str, str]:
-    with world.target.client() as client:
-        app_name = str(client.compose.one(compose_id)["appName"])
-        [row] = client.docker.containers_by_app_name_match(app_name, app_type)
-        config = client.docker.config(row["containerId"]) or {}
-    return dict(item.split("=", 1) for item in config["Config"]["Env"])
+    return dict(item.split("=", 1) for item in world.inspect(compose_id, app_type)["Config"]["Env"])
 
 
 def test_the_deployed_file_and_the_containers_hold_what_we_rendered_in_both_modes(world: World) -> None:

@@ -10,21 +10,17 @@ and not deployed: the program stops before anything is pushed, naming the stack 
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi import automation as auto
 
 from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
 from core.dotenv import encode, problem
-from deployctl import engine
-from tests.conformance.conftest import Target
+from tests.conformance.conftest import InlineStack, Target, inline_stack
 
 pytestmark = pytest.mark.engine
 
@@ -73,11 +69,8 @@ def compose_text(target: Target, stack_mode: bool, names: list[str]) -> str:
             "    networks: [dokploy-network]\nnetworks:\n  dokploy-network:\n    external: true\n")  # fmt: skip
 
 
-class RoundTrip:
-    def __init__(self, target: Target, work: Path) -> None:
-        self.target = target
-        self.stack = engine.stack(f"conformance-env-{target.run}", program=self.program, work_dir=work)
-        self.stack.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(target.key, secret=True))  # the full key the providers read
+class RoundTrip(InlineStack):
+    kind = "env"
 
     def program(self) -> None:
         t = self.target
@@ -98,44 +91,13 @@ class RoundTrip:
 
     def environment(self, compose_id: str, app_type: str) -> dict[str, str]:
         """The container's environment as Dokploy's API shows it (docker inspect's Config.Env)."""
-        with self.target.client() as client:
-            app_name = str(client.compose.one(compose_id)["appName"])
-            [row] = client.docker.containers_by_app_name_match(app_name, app_type)
-            config = client.docker.config(row["containerId"]) or {}
-        return dict(item.split("=", 1) for item in config["Config"]["Env"])
-
-    def clean(self) -> None:
-        try:
-            self.stack.destroy(color="never")
-        except auto.CommandError as exc:
-            print(f"conformance clean-up: destroy failed: {str(exc)[-500:]}")
-        with self.target.client() as client:
-            for project in client.project.all():
-                if project.get("name") == self.target.project_name:
-                    for env in project.get("environments") or []:
-                        for compose in env.get("compose") or []:
-                            client.compose.delete(compose["composeId"])
-                    client.project.remove(project["projectId"])
+        return dict(item.split("=", 1) for item in self.inspect(compose_id, app_type)["Config"]["Env"])
 
 
 @pytest.fixture(scope="module")
 def roundtrip(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
-    tmp = tmp_path_factory.mktemp(f"conformance-env-{target.name}")
-    saved = os.environ.get("PULUMI_BACKEND_URL")
-    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
-    (tmp / "backend").mkdir()
-    work = tmp / "project"
-    work.mkdir()
-    (work / "Pulumi.yaml").write_text("name: bizosaas-conformance\nruntime:\n  name: python\n  options:\n    virtualenv: venv\n")
-    trip = RoundTrip(target, work)
-    try:
+    with inline_stack(RoundTrip, target, tmp_path_factory) as trip:
         yield trip
-    finally:
-        trip.clean()
-        if saved is None:
-            os.environ.pop("PULUMI_BACKEND_URL", None)
-        else:
-            os.environ["PULUMI_BACKEND_URL"] = saved
 
 
 def test_secret_values_reach_the_containers_byte_for_byte_in_compose_and_stack_mode(roundtrip: RoundTrip) -> None:

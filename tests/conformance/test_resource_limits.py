@@ -7,18 +7,14 @@ engine: one compose project per mode, then each container's HostConfig read thro
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pulumi
 import pytest
-from pulumi import automation as auto
 
 from components.compose_project import ComposeProject, ComposeProjectArgs
 from components.dokploy_project import DokployProject, DokployProjectArgs
-from deployctl import engine
-from tests.conformance.conftest import Target
+from tests.conformance.conftest import InlineStack, Target, inline_stack
 
 pytestmark = pytest.mark.engine
 SERVICE = "limited"
@@ -32,11 +28,8 @@ def compose_text(target: Target, stack_mode: bool) -> str:
             "    networks: [dokploy-network]\nnetworks:\n  dokploy-network:\n    external: true\n")  # fmt: skip
 
 
-class Limits:
-    def __init__(self, target: Target, work: Path) -> None:
-        self.target = target
-        self.stack = engine.stack(f"conformance-limits-{target.run}", program=self.program, work_dir=work)
-        self.stack.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(target.key, secret=True))
+class Limits(InlineStack):
+    kind = "limits"
 
     def program(self) -> None:
         t = self.target
@@ -56,44 +49,14 @@ class Limits:
 
     def host_config(self, compose_id: str, app_type: str) -> dict[str, int]:
         """The container's limits as Dokploy's API shows them (docker inspect's HostConfig)."""
-        with self.target.client() as client:
-            app_name = str(client.compose.one(compose_id)["appName"])
-            [row] = client.docker.containers_by_app_name_match(app_name, app_type)
-            config = (client.docker.config(row["containerId"]) or {})["HostConfig"]
+        config = self.inspect(compose_id, app_type)["HostConfig"]
         return {key: int(config.get(key) or 0) for key in EXPECTED}
-
-    def clean(self) -> None:
-        try:
-            self.stack.destroy(color="never")
-        except auto.CommandError as exc:
-            print(f"conformance clean-up: destroy failed: {str(exc)[-500:]}")
-        with self.target.client() as client:
-            for project in client.project.all():
-                if project.get("name") == self.target.project_name:
-                    for env in project.get("environments") or []:
-                        for compose in env.get("compose") or []:
-                            client.compose.delete(compose["composeId"])
-                    client.project.remove(project["projectId"])
 
 
 @pytest.fixture(scope="module")
 def limits(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limits]:
-    tmp = tmp_path_factory.mktemp(f"conformance-limits-{target.name}")
-    saved = os.environ.get("PULUMI_BACKEND_URL")
-    os.environ["PULUMI_BACKEND_URL"] = (tmp / "backend").as_uri()
-    (tmp / "backend").mkdir()
-    work = tmp / "project"
-    work.mkdir()
-    (work / "Pulumi.yaml").write_text("name: bizosaas-conformance\nruntime:\n  name: python\n  options:\n    virtualenv: venv\n")
-    it = Limits(target, work)
-    try:
+    with inline_stack(Limits, target, tmp_path_factory) as it:
         yield it
-    finally:
-        it.clean()
-        if saved is None:
-            os.environ.pop("PULUMI_BACKEND_URL", None)
-        else:
-            os.environ["PULUMI_BACKEND_URL"] = saved
 
 
 def test_deploy_resources_limits_reach_the_containers_in_compose_and_stack_mode(limits: Limits) -> None:
