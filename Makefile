@@ -29,7 +29,7 @@ test:
 # nowhere; no Pulumi engine: -m "not engine"), on 2 workers. It does not replace make test (CI runs that).
 UNIT_TESTS := tests/core tests/dokploy_api tests/deployctl tests/components/test_stack_config.py \
 	tests/components/test_schema_agreement.py tests/probes/test_health.py tests/probes/test_state_backend.py \
-	tests/probes/test_registry.py tests/testkit/test_ports.py
+	tests/probes/test_registry.py tests/testkit/test_ports.py tests/testkit/test_image_locks.py
 check:
 	@[ -x $(PY) ] || bash scripts/setup.sh
 	venv/bin/ruff check . && venv/bin/mypy
