@@ -10,6 +10,7 @@ RESERVE_S ago is never handed out again; the kernel still says which ports are f
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import socket
@@ -22,19 +23,40 @@ RESERVATIONS = Path(tempfile.gettempdir()) / "bizosaas-test-ports.json"
 RESERVE_S = 900.0
 """How long a port handed out stays reserved: longer than a test module keeps one before binding it."""
 
+EVERY_ADDRESS = ("0.0.0.0", "::")
+"""Checked besides the hosts a test asks for: Docker publishes on 0.0.0.0 (and [::]) unless told an address, and a
+listener on any address (another checkout's container on 0.0.0.0, a server on 127.0.0.2 or the bridge's address) makes
+Docker's "driver failed programming external connectivity" for a port that looked free on 127.0.0.1."""
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether a TCP socket can bind host:port now (no SO_REUSEADDR: a port some socket still holds counts as taken).
+    "::" is dual-stack, so it is taken when anything listens on the port on any IPv4 or IPv6 address; skipped where the
+    kernel has no IPv6."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM)
+    except OSError:  # no IPv6 here
+        return True
+    with s:
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            return family == socket.AF_INET6 and err.errno == errno.EADDRNOTAVAIL
+    return True
+
+
+def _free_everywhere(port: int, hosts: tuple[str, ...]) -> bool:
+    """Whether nothing holds port on any of hosts, nor on any address at all (EVERY_ADDRESS)."""
+    return all(_bindable(host, port) for host in (*hosts, *EVERY_ADDRESS))
+
 
 def _kernel_port(hosts: tuple[str, ...]) -> int | None:
-    """A port the kernel says is free on hosts[0] that is free on the other hosts too (None: taken on one of them)."""
+    """A port the kernel says is free on hosts[0] that is free on the other hosts and every address too (None: taken)."""
     with socket.socket() as s:
         s.bind((hosts[0], 0))
         port = int(s.getsockname()[1])
-    for host in hosts[1:]:
-        with socket.socket() as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                return None
-    return port
+    return port if _free_everywhere(port, hosts) else None
 
 
 @contextlib.contextmanager
@@ -72,16 +94,13 @@ def free_ports(count: int, hosts: tuple[str, ...] = ("127.0.0.1",)) -> list[int]
 
 def claim(wanted: list[int], host: str = "127.0.0.1") -> bool:
     """Hand out exactly these ports (a test needing a block of them, e.g. the catalog's published ports plus an offset):
-    True and noted when every one is free on ``host`` now and none was handed out recently, else False and none noted."""
+    True and noted when every one is free on ``host`` and on every address now (EVERY_ADDRESS) and none was handed out
+    recently, else False and none noted."""
     with _noted() as noted:
         if any(port in noted for port in wanted):
             return False
-        for port in wanted:
-            with socket.socket() as s:
-                try:
-                    s.bind((host, port))
-                except OSError:
-                    return False
+        if not all(_free_everywhere(port, (host,)) for port in wanted):
+            return False
         noted.update(dict.fromkeys(wanted, time.time()))
     return True
 

@@ -57,3 +57,17 @@ def test_claim_takes_a_block_only_when_every_port_is_free_and_unreserved(reserva
     free = ports.free_ports(2)
     reservations.write_text("{}")
     assert ports.claim(free) and not ports.claim(free)  # taken once, then reserved
+
+
+@pytest.mark.parametrize("address", ["127.0.0.2", "0.0.0.0"])
+def test_a_port_in_use_on_another_address_is_neither_claimed_nor_handed_out(reservations: Path, address: str) -> None:
+    """Docker publishes on 0.0.0.0 unless told an address: a port free on 127.0.0.1 but listened on elsewhere would fail
+    its `docker run -p` ("driver failed programming external connectivity")."""
+    with socket.socket() as elsewhere:
+        elsewhere.bind((address, 0))
+        elsewhere.listen()
+        taken = elsewhere.getsockname()[1]
+        assert not ports.claim([taken])
+        assert str(taken) not in json.loads(reservations.read_text() or "{}")
+        assert not ports._free_everywhere(taken, ("127.0.0.1",))  # what free_ports asks of each port the kernel offers
+    assert ports.claim([taken])  # closed: free again
