@@ -12,10 +12,14 @@ seconds after every restart (a crash loop that a single health probe never sees)
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +104,25 @@ def write_context(
     whoami.chmod(0o755)
 
 
+BUILD_LOCKS = Path(tempfile.gettempdir()) / "bizosaas-test-image-locks"
+"""One lock file per image tag, for the whole machine (every checkout's suite and its xdist workers)."""
+
+
+@contextlib.contextmanager
+def tag_lock(tag: str, *, wait: bool = True) -> Iterator[None]:
+    """Hold the machine-wide lock of one image tag: concurrent builders of a tag (the catalog's local image names are
+    fixed) take turns, so each build and the id read after it see their own image, not another builder's half-done one.
+    ``wait=False``: raise BlockingIOError at once when another holds it."""
+    BUILD_LOCKS.mkdir(exist_ok=True)
+    path = BUILD_LOCKS / hashlib.sha256(tag.encode()).hexdigest()[:16]
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def build_image(
     tag: str,
     name: str,
@@ -113,10 +136,10 @@ def build_image(
 ) -> str:
     """Build one test image; returns its image id.
 
-    Tried twice: the legacy builder can fail a build while another checkout or test builds the same tag at once
-    (the catalog's local image names are fixed); the second failure raises with Docker's own words.
+    Under the tag's machine-wide lock (tag_lock), as other checkouts and workers build the same fixed tags; still tried
+    twice (a builder that does not take the lock, e.g. an older checkout's suite); the second failure raises with Docker's words.
     """
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tag_lock(tag):
         root = Path(tmp)
         write_context(root, name, port, health_path, variant, behaviour, listen_port, health_status)
         for _ in range(2):
@@ -131,7 +154,7 @@ def build_image(
                 break
         else:
             raise RuntimeError(f"docker build -t {tag} failed twice: {(built.stderr or built.stdout).strip()[-500:]}")
-    out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", tag], check=True, capture_output=True, text=True)
+        out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", tag], check=True, capture_output=True, text=True)
     return out.stdout.strip()
 
 

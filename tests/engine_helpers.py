@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import yaml
 from pulumi import automation as auto
 
 from deployctl import engine, local_stack
+from testkit import ports
 from testkit.dokploy import FakeDokploy
 
 ROOT = engine.PROJECT_DIR
@@ -37,21 +37,8 @@ def tiny_project(tmp_path: Path, name: str = "smoke") -> Path:
 
 
 def free_ports(count: int, hosts: tuple[str, ...] = ("127.0.0.1", "127.0.0.2")) -> list[int]:
-    """Ports nothing listens on, on every one of ``hosts``."""
-    ports: list[int] = []
-    while len(ports) < count:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        try:
-            for host in hosts[1:]:
-                with socket.socket() as s:
-                    s.bind((host, port))
-        except OSError:
-            continue
-        if port not in ports:
-            ports.append(port)
-    return ports
+    """Ports nothing listens on, on every one of ``hosts``, handed to no other test side by side (testkit/ports.py)."""
+    return ports.free_ports(count, hosts)
 
 
 def sh(*args: str) -> str:

@@ -4,7 +4,6 @@ line with the fix (deployctl/plugins.py, deployctl/target.py)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,11 @@ import pytest
 import yaml
 
 from deployctl import engine, plugins, target
+from testkit import ports
 
 
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port()
 
 
 def test_missing_plugins_are_named_with_the_fix_and_found_where_the_engine_looks(tmp_path: Path) -> None:

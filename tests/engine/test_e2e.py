@@ -27,7 +27,7 @@ from pulumi import automation as auto
 
 from deployctl import engine, ledger, local_stack
 from deployctl.operations import EngineFailed, rollback, unpin, up
-from testkit import images
+from testkit import images, ports
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import stored_bytes
 from tests.engine_helpers import REGISTRY, registry_digest, remove_stack
@@ -37,23 +37,13 @@ ROOT = engine.PROJECT_DIR
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
 
 
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _free_offset() -> int:
-    """An offset for the catalog's published ports under which they, and the prod stack's (+100), are all free."""
+    """An offset for the catalog's published ports under which they, and the prod stack's (+100), are all free, handed to
+    no other test side by side (testkit/ports.py)."""
     published = [int(s["published"]) for s in RAW["services"].values()]
     for _ in range(100):
         offset = random.randrange(15000, 50000, 100)
-        if all(_port_free(p + offset + extra) for p in published for extra in (0, 100)):
+        if ports.claim([p + offset + extra for p in published for extra in (0, 100)]):
             return offset
     raise RuntimeError("no free range of host ports for the e2e stacks")
 
@@ -407,8 +397,4 @@ def _start_registry(port: int, data: Path, readonly: bool) -> subprocess.Popen[b
 
 
 def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port()

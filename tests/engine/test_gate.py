@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from pulumi import automation as auto
 
 from deployctl import engine, local_stack
 from deployctl.operations import EngineFailed, up
-from testkit import images
+from testkit import images, ports
 from testkit.dokploy import FakeDokploy
 from tests.engine_helpers import REGISTRY, registry_digest, remove_stack
 
@@ -53,9 +52,7 @@ RUNS = {"create", "replace", "create-replacement", "update"}
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port()
 
 
 @dataclass

@@ -15,9 +15,9 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +33,7 @@ from components.release_record import ReleaseRecord, ReleaseRecordArgs
 from core import ledger
 from deployctl import engine, local_stack, operations
 from probes import state_backend
-from testkit import images, s3
+from testkit import images, ports, s3
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import stored_bytes
 from tests.engine_helpers import REGISTRY, remove_stack, tiny_project
@@ -46,9 +46,7 @@ ENV_KEYS = ("PULUMI_BACKEND_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", 
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return ports.free_port()
 
 
 class World:
@@ -288,6 +286,28 @@ def start(work: Path, stack: str, n: int, hold_until: Path | str = "") -> subpro
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+class _Output:
+    """A process's whole output, read line by line in a thread as it comes; ``seen`` is set once a line contains ``wanted``
+    (or the output ended)."""
+
+    def __init__(self, proc: subprocess.Popen[str], wanted: str) -> None:
+        self.lines: list[str] = []
+        self.seen = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(proc, wanted), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc: subprocess.Popen[str], wanted: str) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.append(line)
+            if wanted in line:
+                self.seen.set()
+        self.seen.set()
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
 @pytest.fixture
 def bucket(server: s3.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     name = f"state-{secrets.token_hex(4)}"
@@ -325,10 +345,17 @@ def test_two_updates_of_one_stack_at_once_wait_for_the_lock_and_both_are_recorde
     while not server.list_keys(bucket, f".pulumi/locks/organization/{PROJECT}/team/") and time.monotonic() < deadline:
         time.sleep(0.2)
     second = start(work, "team", 2)
-    time.sleep(5)
-    assert second.poll() is None  # waiting for the lock, not failed
+    # the first holds the lock until the second has been refused by it (not a sleep: under load the second's engine can
+    # take longer to start than any fixed wait, and would then find the lock already released); 120 s at most, so a
+    # second that never meets the lock fails the assertion below instead of hanging
+    second_out = _Output(second, "the stack is locked by another update; trying again")
+    second_out.seen.wait(120)
+    assert second.poll() is None, second_out.text()  # waiting for the lock, not failed
     release.touch()
-    outs = [p.communicate(timeout=300)[0] for p in (first, second)]
+    outs = [first.communicate(timeout=300)[0]]
+    second.wait(timeout=300)
+    second_out.thread.join(30)
+    outs.append(second_out.text())
     assert [first.returncode, second.returncode] == [0, 0], outs
     assert "the stack is locked by another update; trying again" in outs[1]
     assert len(set(releases_of(server, bucket, "team"))) == 2

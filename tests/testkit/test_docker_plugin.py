@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -27,6 +26,8 @@ import pytest
 import requests
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+from testkit import ports
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "testkit" / "bin" / "pulumi-resource-docker"
@@ -260,9 +261,7 @@ def delete_from_registry(name: str) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return ports.free_port()
 
 
 @dataclass

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import sys
 from pathlib import Path
 
 from deployctl import engine
+from testkit import ports
 from testkit.dokploy import launch
 
 
 def free_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{ports.free_port()}"
 
 
 def test_a_standin_started_here_is_found_and_stopped_and_a_foreign_pid_is_never_touched(tmp_path: Path) -> None:

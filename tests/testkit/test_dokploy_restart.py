@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from testkit import ports
 from testkit.dokploy import FakeDokploy
 from testkit.dokploy.dockerops import DockerRunner
 from testkit.dokploy.faults import DATABASE_ERROR
@@ -212,9 +212,7 @@ def test_a_job_cannot_start_or_record_its_outcome_while_the_database_is_down(key
 def test_a_real_restart_of_the_process_keeps_rows_running_in_development_and_cancels_them_in_production(
     key: str, tmp_path: Path
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = ports.free_port()
     state = tmp_path / "state.json"
     env = {**os.environ, "FAKE_DOKPLOY_TEST_KEY": key, "PYTHONPATH": str(ROOT)}
 

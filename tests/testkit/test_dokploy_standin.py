@@ -16,7 +16,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ import pytest
 import requests
 import yaml
 
+from testkit import ports
 from testkit.dokploy import FakeDokploy
 from testkit.dokploy.__main__ import main as cli_main
 from testkit.dokploy.validation import ValidationFailed, get_index
@@ -734,9 +734,7 @@ def test_cli_refuses_non_loopback_and_missing_key(monkeypatch: pytest.MonkeyPatc
 
 
 def test_cli_serves_and_never_prints_the_key(key: str, tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = ports.free_port()
     env = {**os.environ, "FAKE_DOKPLOY_TEST_KEY": key, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "testkit.dokploy", "--port", str(port), "--api-key-env", "FAKE_DOKPLOY_TEST_KEY",
                              "--state-file", str(tmp_path / "s.json"), "--latency", "0"],

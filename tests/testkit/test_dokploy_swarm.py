@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
+from testkit import ports
 from testkit.dokploy import FakeDokploy
 from testkit.images import build_image
 from tests.testkit.test_dokploy_standin import Api, make_compose
@@ -401,9 +401,7 @@ def test_new_procedures_need_a_key_and_valid_input(srv: FakeDokploy, key: str) -
 
 
 def test_cli_creates_servers(key: str, tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = ports.free_port()
     env = {**os.environ, "FAKE_DOKPLOY_TEST_KEY": key, "PYTHONPATH": str(ROOT)}
     args = ["--port", str(port), "--api-key-env", "FAKE_DOKPLOY_TEST_KEY", "--quiet", "--server", "edge-1", "--server", "edge-2"]
     proc = subprocess.Popen([sys.executable, "-m", "testkit.dokploy", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import ssl
 import subprocess
 import time
@@ -23,6 +22,7 @@ import yaml
 
 from testkit import images
 from testkit import traefik as traefik_kit
+from testkit.ports import free_ports
 from testkit.traefik import Traefik
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,11 +194,7 @@ def test_a_stack_mode_service_answers_through_the_swarm_provider(traefik: Traefi
 
 def test_the_demo_instance_is_started_once_and_stopped_by_its_scripts(traefik: Traefik) -> None:
     """scripts/start-traefik.sh is idempotent (a second run says so) and stop-traefik.sh removes it (not the module's)."""
-    ports = []
-    for _ in range(3):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
+    ports = free_ports(3)
     name = f"bizosaas-traefik-demo-test-{RUN}"
     env = {
         "BIZOSAAS_TRAEFIK_NAME": name,
