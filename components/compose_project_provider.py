@@ -71,6 +71,7 @@ from typing import Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
+from components import compose_reads
 from components.compose_project_inputs import (
     COMPOSE_COMPUTED,
     COMPOSE_INPUTS,
@@ -333,9 +334,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             return {}
         try:
             with self._client(props, "diff") as client:
-                return client.compose.one(compose_id)
-        except DokployNotFound:
-            return None
+                return compose_reads.read(client, compose_id, str(props.get("environment_id") or ""), lambda: self._client(props, "diff"))
         except DokployError:
             return {}  # unreachable now: the stored outputs decide, and an update would say what is wrong
 
@@ -424,17 +423,17 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             or not same(old.get("traefik") or {}, new.get("traefik") or {})
         )
         keep = {k: old[k] for k in COMPOSE_COMPUTED if k in old and k not in ("compose_sha256", "env_sha256", "drift")}
-        if not must_deploy and not must_verify:
-            with self._client(new, "update") as client:  # the diff may have seen Dokploy run something else
-                must_deploy = must_verify = live_differs(client.compose.one(_id), new)
-        if not must_deploy and not must_verify:
-            return UpdateResult(self._outputs(new, **{**keep, "drift": []}))
         timings = Timings()
         with self._client(new, "update") as client:
+            read, row = compose_reads.kept(client.base_url, _id)  # what this update's diff read, a moment ago: not asked twice
             try:
-                live = client.compose.one(_id)
+                live = row if read and row is not None else client.compose.one(_id)
             except DokployNotFound as exc:
                 raise append_to_error(exc, "; it was deleted in Dokploy: run `pulumi refresh`, then `pulumi up` creates it again") from None
+            if not must_deploy and not must_verify:  # the diff may have seen Dokploy run something else
+                must_deploy = must_verify = live_differs(live, new)
+            if not must_deploy and not must_verify:
+                return UpdateResult(self._outputs(new, **{**keep, "drift": []}))
             deployment: dict[str, Any] | None = None
             try:
                 if must_deploy:
