@@ -189,7 +189,7 @@ def _measure_stack(result: ScaleResult, stack: ScaleStack, srv: FakeDokploy, ups
             if kind == "preview":
                 quiet_preview(stack.stack, timeline.on_event)
             else:
-                up(stack.stack, quiet=True, on_event=timeline.on_event)
+                up(stack.stack, quiet=True, on_event=timeline.on_event, results=False)
             timeline.finish()
         row.samples.append(Sample(timeline.total, pushed=count(timeline.stamps, PUSH_TYPE), writes=srv.write_calls, load=load))
         result.breakdowns.setdefault(key, breakdown(timeline.stamps, timeline.total))
