@@ -65,7 +65,8 @@ SCENARIOS = {
 FAST_HEALTH = "1s"
 """a1/b1: the catalog's healthcheck interval, as `start_interval: 1s` gives on Docker Engine >= 25 (this engine refuses it)."""
 PROFILED = {
-    "a": "cold up (a): 14 images new, gate on", "c": "no-op up (c)", "preview": "pulumi preview (no change)",
+    "a": "cold up (a): 14 images new, gate on", "b": "one image changed (b), gate on", "b1": "one image changed, 1st health check 1 s (b1)",
+    "c": "no-op up (c)", "preview": "pulumi preview (no change)",
     "c_u": "no-op up (c), stand-in diff as upstream", "preview_u": "pulumi preview, stand-in diff as upstream",
 }
 Step = Callable[[OnEvent], Any]
