@@ -104,6 +104,9 @@ def _read_ahead(base: str, environment_id: str, skip: str, new_client: Callable[
         for future in pending.values():
             if not future.done():
                 future.set_exception(exc)
+    finally:
+        if not listing.done():  # no client to list with: every diff reads its compose itself, none waits for a listing
+            listing.set_result(None)
 
 
 def _outcome(client: DokployClient, compose_id: str) -> tuple[Row, BaseException | None]:

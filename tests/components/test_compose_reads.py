@@ -63,3 +63,18 @@ def test_the_update_takes_the_row_its_diff_read(provider: ComposeProjectProvider
     provider.update(out["compose_id"], out, props)
     assert gets(srv)["compose.one"] == 1  # the diff's; the update wrote the declared file back without asking again
     assert procs(srv, "POST") == ["compose.update", "compose.redeploy"]
+
+
+def test_a_read_ahead_that_cannot_start_leaves_every_diff_to_read_its_own_compose(
+    provider: ComposeProjectProvider, props: dict[str, Any], srv: FakeDokploy
+) -> None:
+    outs = created(provider, props, srv, ["backend", "frontend"])
+
+    def broken() -> Any:
+        raise RuntimeError("no client")
+
+    with provider._client(props, "test") as client:
+        first = compose_reads.read(client, outs[0]["compose_id"], props["environment_id"], broken)
+        second = compose_reads.read(client, outs[1]["compose_id"], props["environment_id"], broken)  # does not wait for ever
+    assert (first or {}).get("name") == "backend" and (second or {}).get("name") == "frontend"
+    assert gets(srv) == {"compose.one": 2}
