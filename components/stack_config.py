@@ -101,6 +101,11 @@ KEYS: dict[str, Key] = {
     "traefikHttpsUrl": Key(
         "text", "where `up` reaches that Traefik's websecure entrypoint for the https routes (default https://<traefikUrl's host>)"
     ),
+    "resourceLimits": Key(
+        "object",
+        "every service's resource limits, in compose and stack mode: cpus (0.5), memory (256M), pids; rendered "
+        "as each service's deploy.resources.limits (docker compose and Swarm both apply it; a service's own stack-mode deploy wins)",
+    ),
     "composeProjects": Key(
         "object",
         "per compose project (backend, frontend): mode (compose | stack: docker stack deploy on Dokploy's Swarm), server (a Dokploy "
@@ -313,6 +318,7 @@ def _settings(stack: str, text: Callable[[str], Any], obj: Callable[[str], Any],
         namespace=PROJECT,
         domain=str(text("domain") or "").strip(),
         routes=_mapping(_safe(obj, "routes")),
+        limits=_mapping(_safe(obj, "resourceLimits")),
     )
 
 

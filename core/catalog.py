@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from core import placements, routes, schema, swarm, yaml_text
+from core import placements, reserialise, routes, schema, swarm, yaml_text
 from core.model import SECRET_REF, Catalog, EnvVar, Service, StackSettings
 
 PROJECT = "bizosaas-deploy"
@@ -35,7 +35,9 @@ HEALTHCHECK_KEYS = {"interval", "timeout", "retries", "start_period", "start_int
 """Timing only: the probe itself is always each service's port and health path."""
 SERVICE_KEYS = {"group", "local_image", "container_name", "port", "published", "health", "env", "test", "test_env", "deploy", "route"}
 OVERRIDE_KEYS = {"enabled", "published", "env", "local_image", "deploy", "route"}
-STACK_KEYS = ("registry", "tag", "containerSuffix", "publishAddress", "env", "services", "composeProjects", "domain", "routes")
+STACK_KEYS = (
+    "registry", "tag", "containerSuffix", "publishAddress", "env", "services", "composeProjects", "domain", "routes", "resourceLimits"
+)
 """The stack config keys that shape the catalog (StackSettings): their shape is checked here, with the catalog."""
 
 
@@ -92,6 +94,7 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
     base_deploy = swarm.valid(given_defaults.get("deploy") if isinstance(given_defaults, Mapping) else None)
     default_route = given_defaults.get("route") if isinstance(given_defaults, Mapping) else None
     stack_routes = routes.StackRoutes(settings.stack, ns, settings.domain, settings.routes, default_route, say)
+    limits = _limits_layer(settings)
     services: dict[str, Service] = {}
     layers: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for name, spec in raw_services.items():
@@ -105,13 +108,15 @@ def resolve(raw: Mapping[str, Any], settings: StackSettings) -> Catalog:
             theirs = swarm.valid(over.get("deploy")) if "deploy" in over else {}
             layers[name] = (own, theirs)
             route = stack_routes.route(name, spec, over)
-            services[name] = replace(svc, deploy=swarm.merge(base_deploy, own, theirs), route=route)
+            deploy = swarm.merge(base_deploy, own, limits, theirs)  # the stack's resourceLimits under its per-service deploy
+            services[name] = replace(svc, deploy=deploy, route=route, limits=dict((limits.get("resources") or {}).get("limits") or {}))
 
     where = placements.project_placements(settings, say, _group_names(raw))
     services = placements.check_modes(services, where, layers, settings, say)
     _check_references(services, raw_services, settings, say)
     _check_unique(services, say)
     routes.check_unique(services, say)
+    _check_text(raw, settings, services, base_deploy, layers, say)
     for group in _group_names(raw):
         if raw_services and not any(s.group == group for s in services.values()):
             say(
@@ -151,8 +156,16 @@ def _stack_part(settings: StackSettings) -> dict[str, Any]:
         "composeProjects": dict(settings.projects or {}),
         "domain": settings.domain,
         "routes": dict(settings.routes or {}),
+        "resourceLimits": dict(settings.limits or {}),
     }
     return {f"{PROJECT}:{k}": v for k, v in given.items() if k in STACK_KEYS and (v or k in ("registry", "tag"))}
+
+
+def _limits_layer(settings: StackSettings) -> dict[str, Any]:
+    """The stack's ``resourceLimits`` as a deploy layer (``resources.limits``), when the schema takes them (else its problem is
+    reported with the stack's): every service gets them, in compose mode (docker compose applies a service's
+    ``deploy.resources.limits`` to its container) and in stack mode (Swarm's task limits)."""
+    return swarm.valid({"resources": {"limits": dict(settings.limits)}}) if settings.limits else {}
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -273,6 +286,51 @@ def _check_references(services: dict[str, Service], raw_services: Mapping[str, A
     for secret, users in sorted(missing.items()):
         hint = f"pulumi config set --secret --path secrets.{secret} <value>"
         say(f"{ns}:secrets/{secret}", f"is required by {_plural(users, 'service')}: {hint}")
+
+
+def _check_text(
+    raw: Mapping[str, Any],
+    settings: StackSettings,
+    services: dict[str, Service],
+    base_deploy: Mapping[str, Any],
+    layers: Mapping[str, tuple[dict[str, Any], dict[str, Any]]],
+    say: Say,
+) -> None:
+    """Every value the catalog or the stack puts into the compose text, as it reaches docker compose once Dokploy has
+    re-written the file (``core.reserialise``): what would arrive as something else, or stop the deploy, is named where
+    it is set."""
+    ns = settings.namespace
+
+    def check(path: str, value: Any, note: str = "") -> None:
+        for sub, why in reserialise.problems_in(value):
+            say(f"{path}/{sub}".rstrip("/"), f"{note}{why}")
+
+    check("the stack name (label com.bizosaas.stack)", settings.stack)
+    defaults = _mapping(raw.get("defaults"))
+    check("catalog.yaml/defaults/network", defaults.get("network", "dokploy-network"))
+    check("catalog.yaml/defaults/healthcheck", dict(_mapping(defaults.get("healthcheck"))))
+    check("catalog.yaml/defaults/deploy", dict(base_deploy))
+    check(f"{ns}:publishAddress", f"{settings.publish_address}:1:1")  # as a compose-mode port says it
+    raw_services = _mapping(raw.get("services"))
+    readers: dict[str, list[str]] = {}  # a stack value -> the services (env vars) that read it
+    for name, svc in services.items():
+        over = _mapping(settings.services.get(name))
+        check(f"services/{name}", name)
+        suffix = f"(with {ns}:containerSuffix {settings.container_suffix!r}) " if settings.container_suffix else ""
+        check(f"services/{name}/container_name", svc.container_name, suffix)
+        own, theirs = layers.get(name, ({}, {}))
+        check(f"services/{name}/deploy", own)
+        check(f"{ns}:services/{name}/deploy", theirs)
+        spec_env = _mapping(_mapping(raw_services.get(name)).get("env"))
+        for var in svc.env:
+            if var.kind == "plain":
+                check(f"services/{name}/env/{var.name}", var.value)
+            elif var.kind == "literal" and var.name in _mapping(over.get("env")):
+                check(f"{ns}:services/{name}/env/{var.name}", var.value)
+            elif var.kind == "literal":
+                readers.setdefault(str(spec_env[var.name]["stack"]), []).append(f"{name} (env {var.name})")
+    for key, users in readers.items():
+        check(f"{ns}:env/{key}", settings.env.get(key, ""), f"(read by {_plural(users, 'service')}) ")
 
 
 def _plural(names: list[str], noun: str) -> str:

@@ -8,7 +8,9 @@ mode Dokploy exports them on ``docker stack deploy``'s command line, which inter
 Two modes, per compose project (``Catalog.placement``):
 
 * compose mode (``docker compose``): one container per service, named by ``container_name``, its
-  port published on ``publishAddress``, ``restart``;
+  port published on ``publishAddress``, ``restart``, and the stack's ``resourceLimits`` as ``deploy.resources.limits``
+  (docker compose applies them to the container; ``mem_limit``/``cpus`` would say the same, but ``docker stack deploy``
+  refuses ``mem_limit``, so both modes use one spelling);
 * stack mode (``docker stack deploy``, ``core.swarm``): no ``container_name`` (Swarm refuses it) and
   no ``restart`` (``deploy.restart_policy``); ``deploy:`` from the catalog and the stack; ports in
   long syntax with the stack's publish mode (Swarm binds every address); the network is the external
@@ -23,9 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
-from core import swarm
+from core import reserialise, swarm
 from core.model import Catalog, EnvVar, Service, env_value
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -81,6 +81,8 @@ def service_entry(catalog: Catalog, service: Service, digest: str) -> dict[str, 
     }
     if not entry["ports"]:
         del entry["ports"]
+    if service.limits:  # the stack's resourceLimits: docker compose applies a service's deploy.resources.limits to its container
+        entry["deploy"] = {"resources": {"limits": dict(service.limits)}}
     return entry
 
 
@@ -120,7 +122,7 @@ def render_compose(catalog: Catalog, group: str, digests: Mapping[str, str]) -> 
         "services": {s.name: service_entry(catalog, s, digests[s.name]) for s in services},
         "networks": {network: {"external": True}},
     }
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=4096)
+    return reserialise.dump(doc)  # quoted wherever YAML 1.2 or docker compose would read text as another type
 
 
 def service_summary(catalog: Catalog, service: Service, image: Any, health_url: str) -> dict[str, Any]:
@@ -138,6 +140,8 @@ def service_summary(catalog: Catalog, service: Service, image: Any, health_url: 
     }
     if placement.stack:  # compose mode keeps the summary it always had (no diff for existing stacks)
         summary["deploy"] = {k: v for k, v in swarm.deploy_block(service, placement, catalog.stack).items() if k != "labels"}
+    elif service.limits:  # ... unless the stack sets resourceLimits
+        summary["limits"] = dict(service.limits)
     return summary
 
 

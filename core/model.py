@@ -97,6 +97,9 @@ class Service:
     """Stack mode: the Swarm ``deploy:`` settings (catalog defaults, the service's own, the stack's), validated."""
     route: Route | None = None
     """Its public route through Traefik (a Dokploy domain), None: reached only over dokploy-network (and a host port, if published)."""
+    limits: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """The stack's ``resourceLimits`` (cpus, memory, pids): compose mode renders them as the service's
+    ``deploy.resources.limits`` (docker compose applies them to the container); stack mode has them in ``deploy``."""
 
     @property
     def internal_url(self) -> str:
@@ -153,6 +156,8 @@ class StackSettings:
     """The stack's base domain: fills ``{domain}`` in the catalog's route host templates ("" = routes that need it are off)."""
     routes: Mapping[str, Any] = field(default_factory=dict)
     """``routes``: the stack's route settings over the catalog's (enabled, https, certificate, cert_resolver, verify)."""
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    """``resourceLimits``: every service's resource limits (cpus, memory, pids), in either mode ({}: none)."""
 
 
 @dataclass(frozen=True)

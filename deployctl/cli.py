@@ -11,6 +11,7 @@
     python -m deployctl rollback  --stack S --release r-XXXXXXXXXXXX|previous     pin + up
     python -m deployctl pin       --stack S --release r-XXXXXXXXXXXX|previous     pin only (then `pulumi up`)
     python -m deployctl unpin     --stack S            go back to deploying freshly pushed images
+    python -m deployctl pr up|destroy|sweep|list [--pr N]   a live environment per pull request (deployctl/pr.py)
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ DOKPLOY = ("up", "refresh", "destroy", "rollback")
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["pr"]:  # a command group of its own: the PR environments (deployctl/pr.py)
+        from deployctl import pr
+
+        return pr.main(given[1:])
     parser = argparse.ArgumentParser(prog="deployctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("service", nargs="?", help="logs: the service (brain-api, ...)")

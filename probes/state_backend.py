@@ -328,3 +328,25 @@ def _json(backend: Backend, key: str, warn: ledger.Warn) -> dict[str, Any] | Non
         return None
     return value if isinstance(value, dict) else None
 
+
+
+def stack_names(backend: Backend, project: str) -> list[str]:
+    """The project's stacks in the backend (``.pulumi/stacks/<project>/<stack>.json``, or ``.json.gz``; the legacy layout
+    without projects too), sorted: what `pulumi stack ls` lists, read with one listing (a key scoped to a prefix can do it)."""
+    names: set[str] = set()
+    for key in backend.keys(f"{BOOKKEEPING}/stacks/"):
+        rest = key[len(f"{BOOKKEEPING}/stacks/") :]
+        head, _, leaf = rest.rpartition("/")
+        if head not in ("", project):
+            continue
+        for suffix in (".json", ".json.gz"):
+            if leaf.endswith(suffix) and not leaf.startswith("."):
+                names.add(leaf[: -len(suffix)])
+    return sorted(names)
+
+
+def first_update_ns(backend: Backend, project: str, stack: str) -> int:
+    """When the stack's first update (of any kind) started, in nanoseconds since the epoch, from the oldest history record's
+    name (``<stack>-<ns>.history.json``); 0 when it has none."""
+    keys = [k for k in backend.keys(history_prefix(backend, project, stack)) if ".history.json" in k]
+    return min((ledger.update_sort_key(k)[0] for k in keys), default=0)

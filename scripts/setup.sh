@@ -59,6 +59,8 @@ step "Docker Engine, compose v2, local registry" bash scripts/install-docker.sh
 # stack mode: a single-node Swarm, dokploy-network an attachable overlay (scripts/test.sh undoes it when it made it)
 step "single-node Swarm on loopback" bash scripts/swarm.sh up
 step "Pulumi engine (.tools/pulumi)" bash scripts/install-pulumi.sh
+# the npm packages Dokploy pins (yaml: the stand-in writes compose files as Dokploy does; dotenv, shell-quote: checks)
+step "Dokploy's npm packages (.tools/dokploy-js)" bash scripts/install-dokploy-js.sh
 # a real Traefik, configured as Dokploy's, for the routes of the tests and of make demo (cached)
 step "Traefik (.tools/traefik, image bizosaas-test/traefik; built in the background since the start)" traefik
 if (( with_s3 )); then

@@ -16,6 +16,10 @@ from testkit import traefik as traefik_kit
 os.environ.setdefault("BIZOSAAS_STANDINS", "1")
 # botocore's credential chain ends at the instance metadata service (169.254.169.254): never ask it from a test.
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+# A README command a test runs (`make demo`, `make down`) runs as in the user's shell, not as a sub-make of the
+# `make test` that started pytest: no "make[1]: Entering directory" lines, no inherited jobserver or flags.
+for _name in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(scope="session")

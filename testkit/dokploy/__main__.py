@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+from testkit.dokploy import yamltext
 from testkit.dokploy.latency import parse_latency
 from testkit.dokploy.server import FakeDokploy, is_loopback
 
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                       builds_concurrency=args.builds_concurrency, latency=args.latency, access_log=None if args.quiet else log,
                       servers=args.server, node_env=args.node_env)
     url = srv.start()
-    log(f"Dokploy v0.30.2 stand-in listening on {url} (docker={'on' if args.docker else 'off'}, latency x{srv.latency.scale:g})")
+    log(f"Dokploy v0.30.2 stand-in listening on {url} (docker={'on' if args.docker else 'off'}, latency x{srv.latency.scale:g}, "
+        f"compose files re-serialised by {yamltext.engine()})")
     if srv._last_cancelled:
         log(f"restart: {len(srv._last_cancelled)} deployment(s) left running were cancelled")
 

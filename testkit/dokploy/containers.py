@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from testkit.dokploy import yamltext
 from testkit.dokploy.handlers import UNDEFINED, ApiError, route
 
 if TYPE_CHECKING:
@@ -289,8 +288,8 @@ class SimContainers:
         variables = dict(line.split("=", 1) for line in env if "=" in line) if compose.get("createEnvFile") else {}
         variables.update(APP_NAME=app_name, COMPOSE_PROJECT_NAME=app_name)
         try:
-            data = yaml.safe_load(interpolate(compose.get("composeFile") or "", variables))
-        except yaml.YAMLError:
+            data = yamltext.parse(interpolate(compose.get("composeFile") or "", variables))  # the file as Dokploy wrote it
+        except yamltext.ParseError:
             data = None
         services = data.get("services") if isinstance(data, dict) else None
         now = time.time()

@@ -15,6 +15,7 @@ Read from Dokploy's source (``apps/dokploy/server/api/routers/domain.ts``, ``pac
   service's ``labels``, ``traefik.swarm.network`` in stack mode on ``deploy.labels``) and the router labels of
   ``createDomainLabels`` (web, plus websecure when https), and joins ``dokploy-network`` and ``default``; the root
   declares ``dokploy-network`` external. A domain whose service is missing fails the deploy with Dokploy's message.
+  The file is read and written back with npm yaml 2.8.1 as Dokploy does (``yamltext``), domains or not.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from testkit.dokploy import yamltext
 from testkit.dokploy.handlers import ApiError, route
 from testkit.dokploy.state import nanoid, now_iso
 from testkit.dokploy.validation import ValidationFailed
+from testkit.dokploy.yamltext import Yaml12Loader  # noqa: F401  (where it was: reads compose files as YAML 1.2)
 
 if TYPE_CHECKING:
     from testkit.dokploy.server import FakeDokploy
@@ -43,22 +44,6 @@ DEFAULTS: dict[str, Any] = {"https": False, "port": 3000, "customEntrypoint": No
                             "domainType": "application", "composeId": None, "customCertResolver": None, "applicationId": None,
                             "previewDeploymentId": None, "certificateType": "none", "internalPath": "/", "stripPath": False,
                             "middlewares": [], "forwardAuthEnabled": False, "enabled": True}
-
-
-class Yaml12Loader(yaml.SafeLoader):
-    """Reads compose files as Dokploy's ``yaml`` package does (YAML 1.2 core schema): ``8080:80`` and ``on`` stay text,
-    where PyYAML's YAML 1.1 would read a base-60 number and a boolean (and write them back as such)."""
-
-
-Yaml12Loader.yaml_implicit_resolvers = {}
-for _tag, _pattern, _first in (
-    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
-    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
-    ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-     list("-+.0123456789")),
-):
-    Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
 
 
 class DomainError(Exception):
@@ -188,8 +173,8 @@ def compose_converted(app: FakeDokploy, inp: dict[str, Any]) -> Any:
 
 
 def dump(spec: Any) -> str:
-    """``stringify(spec, {lineWidth: 1000})``."""
-    return yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True)
+    """``stringify(spec, {lineWidth: 1000})``, by npm yaml 2.8.1 itself where node is here (``yamltext``)."""
+    return yamltext.stringify(spec)
 
 
 def converted(compose: Mapping[str, Any], domains: list[dict[str, Any]]) -> str:
@@ -205,8 +190,8 @@ def add_domains(compose: Mapping[str, Any], domains: list[dict[str, Any]], text:
     if text is None:
         return None
     try:
-        result = yaml.load(text, Loader=Yaml12Loader)
-    except yaml.YAMLError as exc:
+        result = yamltext.parse(text)
+    except yamltext.ParseError as exc:
         raise DomainError(str(exc)) from None
     if not isinstance(result, dict):
         return result

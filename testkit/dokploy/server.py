@@ -452,6 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
         procedure_label = path
         status = 500
         epoch = app.epoch
+        recorded = False
         try:
             if path.startswith("/__fake__/"):
                 reply = self._control(method, path, url.query, body)
@@ -473,9 +474,11 @@ class _Handler(BaseHTTPRequestHandler):
             if app.epoch != epoch:  # restarted while the procedure ran: its answer is lost
                 raise _Cut
             status = reply.status
+            recorded = self._record_once(recorded, method, procedure_label, status)
             self._send(reply.status, reply.body, reply.headers, reply.reason)
         except _Reply as reply:
             status = reply.status
+            recorded = self._record_once(recorded, method, procedure_label, status)
             self._send(reply.status, reply.body, reply.headers, reply.reason, api=path.startswith("/api"))
         except _Cut:
             status = 0
@@ -484,8 +487,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         finally:
-            if path.startswith("/api"):
-                app._record(method, procedure_label, status)
+            self._record_once(recorded, method, procedure_label, status)
+
+    def _record_once(self, recorded: bool, method: str, procedure: str, status: int) -> bool:
+        """Note an /api call once, before its answer is sent (a client that has the answer finds the call noted)."""
+        if not recorded and self.path.startswith("/api"):
+            self.app._record(method, procedure, status)
+        return True
 
     def _faulted(self, method: str, procedure: str, body: bytes, query: str, native: bool, name: str, epoch: int) -> _Reply:
         faults = self.app.faults

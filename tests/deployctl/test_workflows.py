@@ -18,6 +18,7 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
+PR_WORKFLOWS = ("pr-environment.yml", "pr-environment-sweep.yml")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -40,8 +41,9 @@ def validate(path: Path, schema: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", schema, str(path)], capture_output=True, text=True, check=False)
 
 
-def test_the_four_workflows_exist() -> None:
-    assert [p.name for p in FILES] == ["deploy-staging.yml", "preview.yml", "promote-prod.yml", "rollback.yml"]
+def test_the_six_workflows_exist() -> None:
+    assert [p.name for p in FILES] == [
+        "deploy-staging.yml", "pr-environment-sweep.yml", "pr-environment.yml", "preview.yml", "promote-prod.yml", "rollback.yml"]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -118,6 +120,8 @@ def test_permissions_are_least_privilege(path: Path) -> None:
         assert isinstance(perms, dict), name
         writes = {k for k, v in perms.items() if v == "write"}
         allowed = {"pull-requests"} if (path.name, name) == ("preview.yml", "comment") else set()
+        if path.name in PR_WORKFLOWS:  # the PR's comment; GITHUB_TOKEN pushes and deletes the preview packages' versions
+            allowed = {"pull-requests", "packages"}
         assert writes == allowed, (path.name, name, perms)
 
 
@@ -142,9 +146,13 @@ def test_untrusted_input_never_lands_in_a_script(path: Path) -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_the_state_backend_is_a_variable_and_the_passphrase_a_secret_of_the_job_environment(path: Path) -> None:
     text = path.read_text()
-    assert "PULUMI_BACKEND_URL: ${{ vars.PULUMI_BACKEND_URL }}" in text
+    if path.name in PR_WORKFLOWS:  # the PR environments' own prefix of the bucket (their own state keys reach only it)
+        assert "PULUMI_BACKEND_URL: ${{ vars.PR_PULUMI_BACKEND_URL }}" in text
+        assert "s3://bizosaas-pulumi-state/pr-environments?region=" in text
+    else:
+        assert "PULUMI_BACKEND_URL: ${{ vars.PULUMI_BACKEND_URL }}" in text
+        assert "s3://bizosaas-pulumi-state?region=" in text  # the backend is documented where it is used
     assert "PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PULUMI_CONFIG_PASSPHRASE }}" in text
-    assert "s3://bizosaas-pulumi-state?region=" in text  # the backend is documented where it is used
     doc = yaml.safe_load(text)
     assert "secrets." not in yaml.safe_dump(doc.get("env", {}))  # no secret is given to a whole workflow
     for name, job in doc["jobs"].items():
@@ -173,6 +181,21 @@ def reviewed_environments() -> set[str]:
     return set(re.findall(r"`([\w-]+)`", line.split("have required reviewers")[0]))
 
 
+def main_only_environments() -> set[str]:
+    """The environments README says accept deployments from main only (the same sentence, after the reviewed ones)."""
+    paragraph = next(x for x in (ROOT / "README.md").read_text().split("\n\n") if "have required reviewers" in x)
+    return set(re.findall(r"`([\w-]+)`", paragraph.split("have required reviewers")[1].split("accept deployments from")[0]))
+
+
+def runs_pull_request_code(trigger: dict[str, Any], job: dict[str, Any]) -> bool:
+    """A pull_request job runs the pull request's code (its merge commit is what checkout takes); a pull_request_target job
+    only when one of its checkouts asks for another ref or repository."""
+    if "pull_request" in trigger:
+        return True
+    checkouts = [s for s in job.get("steps", []) if str(s.get("uses", "")).startswith("actions/checkout@")]
+    return any({"ref", "repository"} & set(s.get("with") or {}) for s in checkouts)
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_no_pull_request_job_gets_a_passphrase_without_a_reviewers_approval(path: Path) -> None:
     """Issue 22: a pull request's code decrypts a stack's secrets only after a maintainer approved that run."""
@@ -181,6 +204,10 @@ def test_no_pull_request_job_gets_a_passphrase_without_a_reviewers_approval(path
         return
     for name, job in doc["jobs"].items():
         if "PULUMI_CONFIG_PASSPHRASE" not in yaml.safe_dump(job):
+            continue
+        if not runs_pull_request_code(triggers(doc), job):  # main's code only (its workflow too): main-only environments suffice
+            environment = job.get("environment")
+            assert environment and environment["name"] in main_only_environments(), (path.name, name)
             continue
         environment = job.get("environment")
         names = environment.get("name") if isinstance(environment, dict) else environment
@@ -345,3 +372,68 @@ def test_stage_release_images_plan() -> None:
     assert pulls == [("ghcr.io/o/b@sha256:" + "1" * 64, "brain-override:1")] and len(missing) == 12 and "brain-api" not in missing
     real = sri.local_images(catalog, "staging", yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text()))
     assert len(real) == 14 and real["brain-api"] == "bizosaas-brain-gateway:latest"
+
+
+# --- a live environment per pull request (issue 24) ----------------------------------------------------------------
+
+
+STATE_AND_KEYS = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PULUMI_CONFIG_PASSPHRASE", "DOKPLOY_API_KEY", "PR_REGISTRY_TOKEN", "GITHUB_TOKEN")
+"""What every deployctl pr step needs: the PR environments' state keys and passphrase, their Dokploy key, the registry and GitHub."""
+
+
+def test_pr_environments_follow_the_pull_request_one_run_at_a_time_and_a_daily_sweep() -> None:
+    doc = load("pr-environment.yml")
+    assert triggers(doc) == {"pull_request_target": {"types": ["opened", "synchronize", "reopened", "closed"], "branches": ["main"]}}
+    assert doc["concurrency"] == {"group": "pr-environment-${{ github.event.pull_request.number }}", "cancel-in-progress": False}
+    assert doc["jobs"]["up"]["if"] == "github.event.action != 'closed'"
+    assert doc["jobs"]["destroy"]["if"] == "github.event.action == 'closed'"
+    assert doc["env"]["PR_NUMBER"] == "${{ github.event.pull_request.number }}"  # reaches the scripts through env only
+    sweep = load("pr-environment-sweep.yml")
+    assert triggers(sweep) == {"schedule": [{"cron": "17 3 * * *"}], "workflow_dispatch": {}}  # daily, and by hand
+    assert sweep["concurrency"] == {"group": "pr-environment-sweep", "cancel-in-progress": False}
+
+
+def test_the_pull_requests_code_runs_only_after_a_reviewer_approved_that_commit() -> None:
+    up = load("pr-environment.yml")["jobs"]["up"]
+    assert up["environment"] == {"name": "pr-environments"} and "pr-environments" in reviewed_environments()
+    assert up["steps"][0]["with"] == {"ref": "${{ github.event.pull_request.head.sha }}", "persist-credentials": False}
+    build = next(s for s in up["steps"] if s.get("name", "").startswith("Build the images"))
+    assert "secrets." not in yaml.safe_dump(build) and "secrets." not in yaml.safe_dump(up.get("env", {}))
+    deploy = up["steps"][-1]
+    assert deploy["run"] == 'venv/bin/python -m deployctl pr up --pr "$PR_NUMBER"'
+    preview_set = ("PR_SECRET_DATABASE_URL", "PR_SECRET_REDIS_BASE_URL", "PR_SECRET_OPENAI_API_KEY")
+    assert set(deploy["env"]) == {*STATE_AND_KEYS, *preview_set, "PR_SECRETS_SEED", "PR_PREVIEW_SECRETS", "PR_REGISTRY_PULL_TOKEN"}
+    required = deploy["env"]["PR_PREVIEW_SECRETS"].split(",")  # each has its value in the step
+    assert {f"PR_SECRET_{name}" for name in required} == set(preview_set)
+
+
+def test_destroy_and_the_sweep_run_mains_code_only() -> None:
+    jobs = {"destroy": load("pr-environment.yml")["jobs"]["destroy"], "sweep": load("pr-environment-sweep.yml")["jobs"]["sweep"]}
+    for action, job in jobs.items():
+        assert job["environment"] == {"name": "pr-environments-cleanup"} and "pr-environments-cleanup" in main_only_environments()
+        checkouts = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")]
+        assert [c.get("with") for c in checkouts] == [{"persist-credentials": False}], action  # main, never the pull request
+        assert f"venv/bin/python -m deployctl pr {action}" in job["steps"][-1]["run"]
+        assert set(job["steps"][-1]["env"]) == set(STATE_AND_KEYS)
+
+
+@pytest.mark.parametrize("name", PR_WORKFLOWS)
+def test_pr_environments_never_hold_staging_or_prods_secrets(name: str) -> None:
+    doc = load(name)
+    for job in doc["jobs"].values():
+        assert job["environment"]["name"] in ("pr-environments", "pr-environments-cleanup")
+    text = (WORKFLOWS / name).read_text()
+    for theirs in ("GHCR_PUSH_TOKEN", "STATE_READONLY_ACCESS_KEY_ID", "vars.PULUMI_BACKEND_URL"):
+        assert theirs not in text
+
+
+def test_the_preview_comment_keeps_the_pr_environment_section() -> None:
+    from deployctl.preview import environment
+
+    script = next(s for s in load("preview.yml")["jobs"]["comment"]["steps"] if "github-script" in s.get("uses", ""))["with"]["script"]
+    match = re.search(r"mine\.body\.match\(/(.+?)/\);", script)
+    assert match and "body = section ?" in script
+    body = environment.merge(f"{environment.PREVIEW_MARKER}\n**staging**: no changes.\n", "### PR environment `pr-7`: verified")
+    found = re.search(match.group(1).replace("\\/", "/"), body)  # the JavaScript regular expression, read by Python's re
+    assert found and found.group(0) == environment.section_of(body)

@@ -35,10 +35,8 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> Path:
             pytest.fail("node and npm are needed to check the stand-in's env model against the real npm packages")
         pytest.skip("node/npm not found: the model is not checked against the real dotenv and shell-quote here")
     prefix = ROOT / ".tools" / "dokploy-js"
-    if not (prefix / "node_modules" / "dotenv" / "package.json").is_file():
-        prefix.mkdir(parents=True, exist_ok=True)
-        shutil.copy(JS / "package.json", prefix / "package.json")
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(prefix)], check=True, capture_output=True, timeout=300)
+    if not (prefix / "node_modules" / "dotenv" / "package.json").is_file():  # what scripts/setup.sh installs
+        subprocess.run(["bash", str(ROOT / "scripts" / "install-dokploy-js.sh")], check=True, capture_output=True, timeout=300)
     return prefix
 
 
