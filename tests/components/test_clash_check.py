@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Iterator
 
 import pulumi
 import pytest
@@ -18,13 +19,16 @@ Read = list[str]
 
 
 @pytest.fixture
-def mocks() -> Mocks:
-    """The program's test stack (tests/components/test_program.py) under mocks."""
+def mocks() -> Iterator[Mocks]:
+    """The program's test stack (tests/components/test_program.py) under mocks; afterwards the runtime as it was before
+    (no engine: pulumi.log writes to stderr, as tests/components/test_compose_project_outages.py reads it; no root
+    stack resource whose futures belong to this test's event loop, which test_program.py's tests would await in theirs)."""
     m = Mocks()
     asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(m, project="bizosaas-deploy", stack="staging", preview=False)
     pulumi.runtime.set_all_config(*stack_config())
-    return m
+    yield m
+    pulumi.runtime.reset_options(project="project", stack="stack", root_directory="root_directory", organization="organization")
 
 
 @pytest.fixture
