@@ -6,7 +6,7 @@ pushed, bytes the registry gained, Dokploy write calls, and the wall-time ratio 
 baseline, run in the same process, in the same round). ``--runs N`` repeats the rounds: each row then gives
 the median and the spread (min-max) of its N runs. The gate's cost is the same change measured with
 `testGate: false` and with the gate (the default), and again with the catalog's healthcheck every second (a1, b1).
-Then: the targets (met, or missed by how much), where the
+Then: our overhead in each `up` that deploys (benchmarks/overhead.py), the targets (met, or missed by how much), where the
 time of the cold and the no-op `up` goes (benchmarks/profile.py), the scale part (140 services against 14 on a
 simulated Dokploy, with peak memory: benchmarks/scale.py) and, on a Swarm (`scripts/swarm.sh up`), a
 start-first rolling update under a request loop (benchmarks/rolling_update.py). Not a test: it prints numbers.
@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from benchmarks import old_loop, profile, report, rolling_update, scale, targets
+from benchmarks import old_loop, overhead, profile, report, rolling_update, scale, targets
 from benchmarks.results import Row, Sample, table
 from components.program import CATALOG_ENV
 from deployctl import engine, ledger, local_stack
@@ -65,7 +65,8 @@ SCENARIOS = {
 FAST_HEALTH = "1s"
 """a1/b1: the catalog's healthcheck interval, as `start_interval: 1s` gives on Docker Engine >= 25 (this engine refuses it)."""
 PROFILED = {
-    "a": "cold up (a): 14 images new, gate on", "c": "no-op up (c)", "preview": "pulumi preview (no change)",
+    "a": "cold up (a): 14 images new, gate on", "b": "one image changed (b), gate on", "b1": "one image changed, 1st health check 1 s (b1)",
+    "c": "no-op up (c)", "preview": "pulumi preview (no change)",
     "c_u": "no-op up (c), stand-in diff as upstream", "preview_u": "pulumi preview, stand-in diff as upstream",
 }
 Step = Callable[[OnEvent], Any]
@@ -90,13 +91,14 @@ def measure(key: str, result: MainResult, srv: FakeDokploy, fn: Step, stack: str
     exported = engine.stack(stack).export_stack().deployment if stack else {}
     before = disk_bytes(REGISTRY_DATA)
     srv.reset_calls()
+    load = os.getloadavg()[0]
     timeline = profile.Timeline()
     timeline.start()
     count = fn(timeline.on_event)
     timeline.finish()
     pushed = count if isinstance(count, int) else profile.count(timeline.stamps, profile.PUSH_TYPE)
     tested = profile.count(timeline.stamps, profile.TEST_TYPE)
-    row.samples.append(Sample(timeline.total, pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls, tested))
+    row.samples.append(Sample(timeline.total, pushed, disk_bytes(REGISTRY_DATA) - before, srv.write_calls, tested, load))
     if key in PROFILED:
         result.breakdowns.setdefault(key, []).append(profile.breakdown(timeline.stamps, timeline.total))
         result.totals.setdefault(key, []).append(timeline.total)
@@ -106,8 +108,8 @@ def measure(key: str, result: MainResult, srv: FakeDokploy, fn: Step, stack: str
 
 
 def time_after_up(stack: str, into: dict[str, list[float]]) -> None:
-    """What `Stack.up` of the Automation API runs after `pulumi up` itself (in every measured `up`'s wall time): the stack's
-    outputs (`pulumi stack output --json --show-secrets`) and its last update (`pulumi stack history --json`)."""
+    """What `Stack.up` of the Automation API runs after `pulumi up` itself, unless ``results=False`` (deployctl.operations.up):
+    the stack's outputs (`pulumi stack output --json --show-secrets`) and its last update (`pulumi stack history --json`)."""
     st = engine.stack(stack)
     for name, call in (("pulumi stack output --json --show-secrets", st.outputs), ("pulumi stack history --json", st.info)):
         started = time.monotonic()
@@ -172,10 +174,10 @@ def run_main(tmp: Path, runs: int) -> MainResult:
         old_ids = old_loop.setup(client, engine.stack(staging).outputs()["compose"].value, f"old-{run}", run)
 
         def up_staging(ev: OnEvent) -> Any:
-            return up(staging, quiet=True, on_event=ev)
+            return up(staging, quiet=True, on_event=ev, results=False)  # as `deployctl up`: no reads after it
 
         for r in range(runs):
-            print(f"[bench] round {r + 1}/{runs}", flush=True)
+            print(f"[bench] round {r + 1}/{runs} (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
             images.build_catalog_images(RAW, variant=f"old-{run}-{r}")
             measure("old", result, srv, lambda _: old_loop.run(client, old_ids, f"old-{run}"))
             set_gate(staging, on=False)  # the same changes without the pre-push test gate, for its cost
@@ -194,8 +196,8 @@ def run_main(tmp: Path, runs: int) -> MainResult:
             with scale.upstream_diff():  # the stand-in docker plugin's share: its extra `docker image inspect` per diff
                 measure("c_u", result, srv, up_staging)
                 measure("preview_u", result, srv, lambda ev: scale.quiet_preview(staging, ev))
-            measure("promote", result, srv, lambda ev: up(prod, quiet=True, on_event=ev))
-            measure("rollback", result, srv, lambda ev: rollback(staging, "previous", quiet=True)[0] and 0)
+            measure("promote", result, srv, lambda ev: up(prod, quiet=True, on_event=ev, results=False))
+            measure("rollback", result, srv, lambda ev: rollback(staging, "previous", quiet=True, results=False)[0] and 0)
             unpin(staging)
             with fast_health(tmp):  # how much of (a) and (b) is Docker's first health check, 10 s after a start
                 up(staging, quiet=True)  # not measured: the healthchecks change, the compose projects redeploy
@@ -221,11 +223,26 @@ def run_main(tmp: Path, runs: int) -> MainResult:
     return result
 
 
+OVERHEAD_ROWS = ("a", "b", "a1", "b1", "a0", "b0")
+"""The scenarios that deploy, whose overhead is printed (benchmarks/overhead.py)."""
+
+
+def overheads(result: MainResult) -> list[overhead.Overhead]:
+    """Our overhead in each deploying scenario, per run (the compose projects' timings of that run)."""
+    rows = {r.key: r for r in result.rows}
+    out = [overhead.overhead(k, rows[k].name, rows[k].seconds, result.compose_steps.get(k, [])) for k in OVERHEAD_ROWS if k in rows]
+    return [o for o in out if o is not None]
+
+
 def print_main(result: MainResult, runs: int) -> None:
     rows = result.rows
     base = rows[0].median
-    print(f"\n{runs} run(s) per scenario; wall time: the median, and min-max when runs > 1; counts: the most of any run")
+    print(f"\n{runs} run(s) per scenario; wall time: the median, and min-max when runs > 1; counts: the most of any run;"
+          " load: the 1-minute load average when each run started")
     print("\n".join(table(rows, base)))
+    print("\nour overhead: the wall time minus Dokploy's deploy + time to healthy + the stability window of the compose project on"
+          " the critical path (their timings output)")
+    print("\n".join(overhead.table(overheads(result))))
     by_key = {r.key: r for r in rows}
     for label, without, gated in (("14 images new", "a0", "a"), ("one image new", "b0", "b")):
         off, on = by_key[without], by_key[gated]
@@ -245,7 +262,7 @@ def print_profile(result: MainResult, startup: dict[str, float]) -> None:
     for key, per_run in result.compose_steps.items():
         if per_run and per_run[0]:
             print("\n".join(profile.compose_table(SCENARIOS[key], per_run[0], interval)))
-    print("\nthe Automation API after `pulumi up` (part of every measured up, not of a preview; median)")
+    print("\nwhat the Automation API reads after `pulumi up` unless told not to (`deployctl up` and the measured ups do not; median)")
     for name, runs in result.after_up.items():
         print(f"  {name:58} {statistics.median(runs):6.2f} s")
     print("\nstart-up cost per process (spawn to its port on stdout; median of 3)")
@@ -287,8 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     if scaled:
         print()
         print("\n".join(scale.report(scaled)))
-    outcomes = targets.evaluate({r.key: r for r in result.rows} if result else {}, scaled.medians() if scaled else None)
-    print("\ntargets (issue 16), on the medians:")
+    spent = {o.key: o.median for o in overheads(result)} if result else {}
+    outcomes = targets.evaluate({r.key: r for r in result.rows} if result else {}, scaled.medians() if scaled else None, spent)
+    print("\ntargets (issue 25), on the medians:")
     for outcome in outcomes:
         print(f"  {outcome.line()}")
     if result:
@@ -301,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                 "breakdowns": {k: [[p.as_json() for p in phases] for phases in v] for k, v in result.breakdowns.items()},
                 "totals": result.totals, "compose_steps": result.compose_steps, "startup_seconds": startup,
                 "automation_api_after_up_seconds": result.after_up,
+                "overhead_seconds": {o.key: [round(x, 3) for x in o.seconds] for o in overheads(result)},
             } if result else None,
         )
         report.write(args.json, doc)

@@ -159,8 +159,8 @@ COMPOSE_STEPS = ("write", "deploy", "healthy", "stable", "health_urls", "total")
 
 
 def compose_timings(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """compose project -> its ``timings`` output, for each compose project that an up deployed or verified again (its
-    ``verified_at`` changed between the two ``pulumi stack export`` documents)."""
+    """compose project -> its ``timings`` output and its stability window (``window``, s), for each compose project that an
+    up deployed or verified again (its ``verified_at`` changed between the two ``pulumi stack export`` documents)."""
 
     def composes(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
         resources = (doc.get("deployment") or {}).get("resources") or []
@@ -168,7 +168,7 @@ def compose_timings(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
 
     old = composes(before)
     return {
-        name: dict(outs.get("timings") or {})
+        name: {**dict(outs.get("timings") or {}), "window": float(outs.get("stability_window") or 0.0)}
         for name, outs in sorted(composes(after).items())
         if outs.get("verified_at") != old.get(name, {}).get("verified_at")
     }

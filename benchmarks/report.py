@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results import Row
-from benchmarks.targets import Outcome
+from benchmarks.targets import Target
 
 SCHEMA = 1
 
@@ -53,7 +53,7 @@ def document(
     runs: int,
     facts: dict[str, Any],
     rows: list[Row],
-    outcomes: list[Outcome],
+    outcomes: list[Target],
     scale: dict[str, Any] | None = None,
     profile: dict[str, Any] | None = None,
     commit: str = "",

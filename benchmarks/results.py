@@ -16,6 +16,8 @@ class Sample:
     bytes_added: int = 0
     writes: int = 0
     tested: int = 0
+    load: float = float("nan")
+    """The machine's 1-minute load average when the run started (`uptime`): the machine is shared."""
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Row:
             "pushes": [s.pushed for s in self.samples],
             "bytes_added": [s.bytes_added for s in self.samples],
             "writes": [s.writes for s in self.samples],
+            "load": [round(s.load, 2) for s in self.samples],
         }
 
 
@@ -80,11 +83,17 @@ def fmt_spread(values: list[float]) -> str:
 
 def table(rows: list[Row], base: float) -> list[str]:
     """The main table: median wall time, spread, ratio to the old loop, and the counts (the most of any run)."""
-    out = [f"{'scenario':46} {'median s':>8} {'min-max':>11} {'x old':>6} {'tested':>7} {'images':>7} {'bytes':>9} {'writes':>7}"]
+    head = f"{'scenario':46} {'median s':>8} {'min-max':>11} {'x old':>6} {'tested':>7} {'images':>7} {'bytes':>9} {'writes':>7}"
+    out = [f"{head} {'load':>9}"]
     for r in rows:
         ratio = r.median / base if base else float("nan")
         out.append(
             f"{r.name:46} {r.median:8.1f} {fmt_spread(r.seconds):>11} {ratio:6.2f} {r.most('tested'):7d} {r.most('pushed'):7d} "
-            f"{r.most('bytes_added'):9d} {r.most('writes'):7d}"
+            f"{r.most('bytes_added'):9d} {r.most('writes'):7d} {fmt_load([s.load for s in r.samples]):>9}"
         )
     return out
+
+
+def fmt_load(loads: list[float]) -> str:
+    """The 1-minute load averages at the start of the runs: ``2.1``, or ``1.2-3.4`` over several runs."""
+    return f"{loads[0]:.1f}" if len(loads) == 1 else fmt_spread(loads)

@@ -29,7 +29,7 @@ from pulumi import automation as auto
 
 from benchmarks.profile import PUSH_TYPE, Phase, Timeline, breakdown, count
 from benchmarks.profile import table as profile_table
-from benchmarks.results import Row, Sample, fmt_spread
+from benchmarks.results import Row, Sample, fmt_load, fmt_spread
 from benchmarks.rss import PeakRss
 from components.program import CATALOG_ENV
 from deployctl import engine, local_stack
@@ -183,14 +183,15 @@ def _measure_stack(result: ScaleResult, stack: ScaleStack, srv: FakeDokploy, ups
         row = result.rows.setdefault(key, Row(key, name))
         timeline = Timeline()
         srv.reset_calls()
+        load = os.getloadavg()[0]
         with catalog_env(stack.catalog), PeakRss() as peak, upstream_diff() if upstream else nullcontext():
             timeline.start()
             if kind == "preview":
                 quiet_preview(stack.stack, timeline.on_event)
             else:
-                up(stack.stack, quiet=True, on_event=timeline.on_event)
+                up(stack.stack, quiet=True, on_event=timeline.on_event, results=False)
             timeline.finish()
-        row.samples.append(Sample(timeline.total, pushed=count(timeline.stamps, PUSH_TYPE), writes=srv.write_calls))
+        row.samples.append(Sample(timeline.total, pushed=count(timeline.stamps, PUSH_TYPE), writes=srv.write_calls, load=load))
         result.breakdowns.setdefault(key, breakdown(timeline.stamps, timeline.total))
         seen = result.rss.setdefault(key, {})
         for proc, mib in peak.mib.items():
@@ -226,10 +227,11 @@ def run_scale(raw: dict[str, Any], tmp: Path, runs: int, say: Callable[[str], No
 
 
 def report(result: ScaleResult) -> list[str]:
-    out = [f"{'scale (simulated Dokploy, testGate false)':52} {'median s':>8} {'min-max':>11} {'images':>7} {'writes':>7}"]
+    out = [f"{'scale (simulated Dokploy, testGate false)':52} {'median s':>8} {'min-max':>11} {'images':>7} {'writes':>7} {'load':>9}"]
     rss_keys = [k for k in result.rss if not k.endswith("u")]
     for r in result.rows.values():
-        out.append(f"{r.name:52} {r.median:8.1f} {fmt_spread(r.seconds):>11} {r.most('pushed'):7d} {r.most('writes'):7d}")
+        loads = fmt_load([s.load for s in r.samples])
+        out.append(f"{r.name:52} {r.median:8.1f} {fmt_spread(r.seconds):>11} {r.most('pushed'):7d} {r.most('writes'):7d} {loads:>9}")
     for s in result.stacks:
         out.append(f"  (first up of the {s.services}-service stack, not measured: {s.setup_seconds:.1f} s)")
     kinds = sorted({k for per in result.rss.values() for k in per})
@@ -238,7 +240,7 @@ def report(result: ScaleResult) -> list[str]:
     out.append(f"{'peak RSS, MiB (VmHWM, /proc every 50 ms)':52} " + " ".join(f"{k:>11}" for k in keys))
     for kind in kinds:
         out.append(f"{kind:52} " + " ".join(f"{result.rss[k].get(kind, 0.0):11.0f}" for k in keys))
-    for key in rss_keys:
+    for key in result.rows:  # the targets compare the rows diffed as upstream ("u")
         phases = result.breakdowns.get(key)
         if phases:
             out += ["", *profile_table(f"where the time goes: {result.rows[key].name} (1st run)", phases, max(p.end for p in phases))]

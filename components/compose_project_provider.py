@@ -65,12 +65,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
+from components import compose_reads
 from components.compose_project_inputs import (
     COMPOSE_COMPUTED,
     COMPOSE_INPUTS,
@@ -176,10 +178,12 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         return env_values(props.get("env") if isinstance(props.get("env"), str) else "")
 
     @staticmethod
-    def _domains(client: DokployClient, compose_id: str, routes: Any, timings: Timings) -> None:
-        """Dokploy's domains of the compose made the declared routes (before the deploy that writes their labels)."""
+    def _domains(client: DokployClient, compose_id: str, routes: Any, timings: Timings, live: Mapping[str, Any] | None = None) -> None:
+        """Dokploy's domains of the compose made the declared routes (before the deploy that writes their labels); ``live``: the
+        compose's ``compose.one`` row, whose domains are then not read again."""
+        rows = live.get("domains") if live is not None else None
         with timings.step("domains"):
-            reconcile_domains(client, compose_id, domains.declared(_mapping(routes)))
+            reconcile_domains(client, compose_id, domains.declared(_mapping(routes)), rows if isinstance(rows, list) else None)
 
     def _check_routes(self, props: Mapping[str, Any], record: dict[str, Any], timings: Timings) -> dict[str, Any]:
         """Every route answers its health path through Traefik; the verification record with each route's answer."""
@@ -262,13 +266,22 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
         return append_to_error(exc, f"\nnext: {hint}")
 
     def _deploy(
-        self, client: DokployClient, compose_id: str, props: Mapping[str, Any], *, redeploy: bool, why: str, app_name: Any
+        self,
+        client: DokployClient,
+        compose_id: str,
+        props: Mapping[str, Any],
+        *,
+        redeploy: bool,
+        why: str,
+        app_name: Any,
+        before: set[str] | None = None,
     ) -> dict[str, Any]:
         label = _label(props, app_name)
         with client.doing(f"waiting for the {why} deploy of {label}"):
             return deploy_and_wait(
                 client,
                 compose_id,
+                before=before,
                 redeploy=redeploy,
                 title=f"pulumi {why} {sha256_text(props.get('compose_file'))[:12]}",
                 description=f"pulumi: {props.get('project_name')}/{props.get('environment_name')}/{props.get('compose_name')}",
@@ -333,9 +346,7 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             return {}
         try:
             with self._client(props, "diff") as client:
-                return client.compose.one(compose_id)
-        except DokployNotFound:
-            return None
+                return compose_reads.read(client, compose_id, str(props.get("environment_id") or ""), lambda: self._client(props, "diff"))
         except DokployError:
             return {}  # unreachable now: the stored outputs decide, and an update would say what is wrong
 
@@ -384,8 +395,8 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             app_name = row.get("appName")
             try:
                 if p.get("routes"):  # (an adopted compose of a stack without routes keeps its domains as they are)
-                    with client.doing(f"writing the domains of {_label(p, app_name)}"):
-                        self._domains(client, compose_id, p.get("routes"), timings)
+                    with client.doing(f"writing the domains of {_label(p, app_name)}"):  # a compose just created has none
+                        self._domains(client, compose_id, p.get("routes"), timings, live if live is not None else {"domains": []})
                 with timings.step("write"), client.doing(f"writing {_label(p, app_name)}"):
                     self._write(client, compose_id, p, live)
                 with timings.step("deploy"):
@@ -424,27 +435,31 @@ class ComposeProjectProvider(DokployProviderBase, ResourceProvider):
             or not same(old.get("traefik") or {}, new.get("traefik") or {})
         )
         keep = {k: old[k] for k in COMPOSE_COMPUTED if k in old and k not in ("compose_sha256", "env_sha256", "drift")}
-        if not must_deploy and not must_verify:
-            with self._client(new, "update") as client:  # the diff may have seen Dokploy run something else
-                must_deploy = must_verify = live_differs(client.compose.one(_id), new)
-        if not must_deploy and not must_verify:
-            return UpdateResult(self._outputs(new, **{**keep, "drift": []}))
         timings = Timings()
-        with self._client(new, "update") as client:
+        with self._client(new, "update") as client, ThreadPoolExecutor(max_workers=1, thread_name_prefix="deployments") as pool:
+            # the deployments there before this update's deploy, read while its compose is
+            before = pool.submit(client.deployment.all_by_compose, _id) if must_deploy else None
+            read, row = compose_reads.kept(client.base_url, _id)  # what this update's diff read, a moment ago: not asked twice
             try:
-                live = client.compose.one(_id)
+                live = row if read and row is not None else client.compose.one(_id)
             except DokployNotFound as exc:
                 raise append_to_error(exc, "; it was deleted in Dokploy: run `pulumi refresh`, then `pulumi up` creates it again") from None
+            if not must_deploy and not must_verify:  # the diff may have seen Dokploy run something else
+                must_deploy = must_verify = live_differs(live, new)
+            if not must_deploy and not must_verify:
+                return UpdateResult(self._outputs(new, **{**keep, "drift": []}))
             deployment: dict[str, Any] | None = None
             try:
                 if must_deploy:
                     if new.get("routes") or old.get("routes"):  # a compose that never had routes keeps its domains as they are
                         with client.doing(f"writing the domains of {_label(new, live.get('appName'))}"):
-                            self._domains(client, _id, new.get("routes"), timings)
+                            self._domains(client, _id, new.get("routes"), timings, live)
                     with timings.step("write"), client.doing(f"writing {_label(new, live.get('appName'))}"):
                         self._write(client, _id, new, live)
                     with timings.step("deploy"):
-                        deployment = self._deploy(client, _id, new, redeploy=True, why="update", app_name=live.get("appName"))
+                        deployment = self._deploy(
+                            client, _id, new, redeploy=True, why="update", app_name=live.get("appName"), before=_ids(before)
+                        )
                 verification = self._verify(client, _id, live, new, timings)
             except (DeploymentFailed, HealthCheckFailed, VerificationFailed, RouteCheckFailed) as exc:
                 failure: BaseException = exc
@@ -646,6 +661,11 @@ def domains_differ(live: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Whether the domains ``compose.one`` lists are not the declared routes (never for a compose without routes)."""
     declared = domains.declared(_mapping(new.get("routes")))
     return bool(declared) and bool(domains.drift(declared, [r for r in live.get("domains") or [] if isinstance(r, dict)]))
+
+
+def _ids(pending: Future[list[dict[str, Any]]] | None) -> set[str] | None:
+    """The deployment ids of a ``deployment.allByCompose`` read in the background (None: not read; its error is raised)."""
+    return None if pending is None else {str(r["deploymentId"]) for r in pending.result()}
 
 
 def _where(server_id: Any, name: Any) -> str:

@@ -76,13 +76,13 @@ def build(
     compose projects are placed on) is
     collected first and raised together as one CatalogError, before any resource is declared.
     """
+    deploy = read_deploy(cfg, stack)
+    others = clash_check.start(deploy, list_others)  # what the other projects on Dokploy hold, read in the background
     problems = stack_config.check_running_stack(stack) if config_problems is None else list(config_problems)
     catalog = _catalog(stack, cfg, problems)
     promote_from = cfg.get("promoteFrom")
     digest_pin = stack_config.legacy_pin(cfg)  # a pin written before releases were recorded: digests only
     pin = None if digest_pin else cfg.get("pinnedRelease")
-    deploy = read_deploy(cfg, stack)
-    others = clash_check.start(stack, catalog, deploy, list_others) if catalog and not problems else None  # read in the background
     find = (lambda s, r: ledger.find(s, history(s), r)) if history else releases.find_release
     pinned = releases.read_pinned(stack, pin, catalog, deploy, find, problems) if pin and catalog and not problems else None
     pushes = not (promote_from or digest_pin)

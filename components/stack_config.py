@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 
-from core import schema
+from core import schema, yaml_text
 from core.model import StackSettings
 from core.routes import traefik_addresses
 
@@ -261,7 +260,7 @@ def check_running_stack(stack: str) -> list[str]:
     values = all_config()
     secret_keys = {k for k in values if pulumi.runtime.is_config_secret(k)}
     path = Path.cwd() / f"Pulumi.{stack}.yaml"
-    stack_file = yaml.safe_load(path.read_text()) if path.is_file() else None
+    stack_file = yaml_text.load(path.read_text()) if path.is_file() else None
     return check(stack, values, secret_keys, stack_file if isinstance(stack_file, Mapping) else None, dry_run=pulumi.runtime.is_dry_run())
 
 

@@ -17,9 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from core import placements, reserialise, routes, schema, swarm
+from core import placements, reserialise, routes, schema, swarm, yaml_text
 from core.model import SECRET_REF, Catalog, EnvVar, Service, StackSettings
 
 PROJECT = "bizosaas-deploy"
@@ -53,7 +51,7 @@ class CatalogError(ValueError):
 
 def load_catalog_file(path: Path) -> dict[str, Any]:
     """Read catalog.yaml as plain data."""
-    data = yaml.safe_load(path.read_text())
+    data = yaml_text.load(path.read_text())
     if not isinstance(data, dict):
         raise CatalogError([f"{path.name}: should be a mapping with defaults, groups and services"])
     return data

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from core import yaml_text
+
 EVERY_ADDRESS = ("", "0.0.0.0", "::")
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
@@ -69,7 +71,7 @@ def published(compose_text: str, server_id: str) -> tuple[Binding, ...]:
     """The host ports a compose file publishes (short and long syntax, ranges); nothing for a file that does not parse.
     A port given by a ${VARIABLE} cannot be known and is left out."""
     try:
-        doc = yaml.safe_load(compose_text or "")
+        doc = yaml_text.load(compose_text or "")
     except yaml.YAMLError:
         return ()
     services = doc.get("services") if isinstance(doc, Mapping) else None

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from core import release
+from core import release, yaml_text
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
@@ -123,7 +123,7 @@ class Mark:
 def expected_services(compose_yaml: str) -> dict[str, Expected]:
     """service -> what it should run, from the compose file that was deployed (ValueError if it is not compose YAML)."""
     try:
-        doc = yaml.safe_load(compose_yaml or "")
+        doc = yaml_text.load(compose_yaml or "")
     except yaml.YAMLError as exc:
         raise ValueError(f"the compose file is not YAML: {exc}") from None
     services = doc.get("services") if isinstance(doc, Mapping) else None

@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "preview":
         operations.preview(args.stack)
     elif args.command == "up":
-        operations.up(args.stack)
+        operations.up(args.stack, results=False)
     elif args.command == "refresh":
         operations.refresh(args.stack)
     elif args.command == "destroy":
@@ -141,7 +141,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             row = operations.pin(args.stack, args.release)
             print(f"stack {args.stack}: pinned to {row.release_id} (update {row.update}); `pulumi up` deploys it")
             return 0
-        _, elapsed, row = operations.rollback(args.stack, args.release)
+        _, elapsed, row = operations.rollback(args.stack, args.release, results=False)
         print(
             f"stack {args.stack}: rolled back to {row.release_id} (update {row.update}, recorded {ledger.when(row)}) in {elapsed:.1f}s; "
             f"`python -m deployctl unpin --stack {args.stack}` returns to fresh images"

@@ -8,6 +8,7 @@ is the real engine: planning, diffs, state on a file backend, secrets, plugins, 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets as pysecrets
@@ -86,10 +87,18 @@ def stack(name: str, program: Callable[[], None] | None = None, work_dir: Path =
     that function runs inline (the SDK's own language server), for small test projects.
     """
     env = engine_env()
-    opts = auto.LocalWorkspaceOptions(work_dir=str(work_dir), pulumi_home=env["PULUMI_HOME"], env_vars=env)
+    opts = auto.LocalWorkspaceOptions(work_dir=str(work_dir), pulumi_home=env["PULUMI_HOME"], env_vars=env, pulumi_command=cli())
     if program is None:
         return auto.create_or_select_stack(name, work_dir=str(work_dir), opts=opts)
     return auto.create_or_select_stack(name, project_name=_project_name(work_dir), program=program, opts=opts)
+
+
+@functools.cache
+def cli() -> auto.PulumiCommand:
+    """The `pulumi` on PATH (``engine_env`` puts ours first), its version checked once per process: every workspace would
+    run `pulumi version` again (one more engine process before each operation)."""
+    engine_env()
+    return auto.PulumiCommand()
 
 
 def _project_name(work_dir: Path) -> str:

@@ -22,7 +22,7 @@ for ``log_silence`` seconds (0: never) is taken as lost.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,16 +91,18 @@ def deploy_and_wait(
     label: str | None = None,
     queue_check: float = QUEUE_CHECK,
     log_silence: float = 0.0,
+    before: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Queue exactly one deployment and wait for it to finish; return its row.
 
-    ``label`` names the compose in messages (default ``compose <id>``). Raises DeploymentFailed (``error``, with the
-    log tail), DeploymentLost (Dokploy cannot finish it: see the module docstring) or DeploymentTimeout.
+    ``label`` names the compose in messages (default ``compose <id>``). ``before``: the compose's deployment ids the
+    caller read before (while it wrote the compose), else they are read here first. Raises DeploymentFailed (``error``,
+    with the log tail), DeploymentLost (Dokploy cannot finish it: see the module docstring) or DeploymentTimeout.
     """
     clock = clock or client.clock
     sleep = sleep or client.sleep
     procedure = "compose.redeploy" if redeploy else "compose.deploy"
-    before = {r["deploymentId"] for r in client.deployment.all_by_compose(compose_id)}
+    before = {r["deploymentId"] for r in client.deployment.all_by_compose(compose_id)} if before is None else set(before)
     title = title or f"pulumi {uuid.uuid4().hex[:12]}"
     started = clock()
     marks = len(client.transport.outages.seen)

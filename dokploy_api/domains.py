@@ -8,7 +8,7 @@ that deploy. Not atomic: a failure leaves what was done so far, and the next cal
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core import domains
@@ -16,9 +16,12 @@ from dokploy_api.client import DokployClient
 from dokploy_api.errors import DokployNotFound
 
 
-def reconcile_domains(client: DokployClient, compose_id: str, routes: Mapping[str, Mapping[str, Any]]) -> domains.Plan:
-    """Create, update and delete domains until Dokploy holds exactly ``routes`` for the compose; the plan that ran."""
-    live = client.domain.by_compose_id(compose_id)
+def reconcile_domains(
+    client: DokployClient, compose_id: str, routes: Mapping[str, Mapping[str, Any]], live: Sequence[Mapping[str, Any]] | None = None
+) -> domains.Plan:
+    """Create, update and delete domains until Dokploy holds exactly ``routes`` for the compose; the plan that ran.
+    ``live``: the compose's domains as just read (``compose.one`` lists them, the same rows), else read here."""
+    live = client.domain.by_compose_id(compose_id) if live is None else [dict(row) for row in live]
     plan = domains.plan(routes, live)
     for row in plan.delete:
         with contextlib.suppress(DokployNotFound):  # deleted meanwhile

@@ -45,6 +45,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -68,6 +69,8 @@ from dokploy_api import DokployClient, DokployError
 __all__ = ["ComposeRuntime", "Observation", "Runtime", "StackRuntime", "VerificationFailed", "Verified", "runtime_for", "verify_runtime"]
 
 LOG_LINE_LIMIT = 300
+INSPECTS_AT_ONCE = 8
+"""``docker.getConfig`` requests in flight at once for one compose project (new containers, the window's last look)."""
 MAX_LOGGED_CONTAINERS = 4
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 _EXIT = re.compile(r"^(?:Exited|Restarting) \((-?\d+)\)")
@@ -161,12 +164,20 @@ class _Reader:
         self.calls["docker.getContainersByAppNameMatch"] += 1
         return self.client.docker.containers_by_app_name_match(self.app_name, self.app_type, self.server_id)
 
+    def _inspect(self, ids: list[str]) -> dict[str, Any]:
+        """``docker.getConfig`` of each container, at most ``INSPECTS_AT_ONCE`` in flight (Dokploy runs one `docker inspect`
+        per request, and serves requests concurrently): a final look at 8 containers costs one round trip, not 8."""
+        self.calls["docker.getConfig"] += len(ids)
+        if len(ids) < 2:
+            return {cid: self.client.docker.config(cid, self.server_id) for cid in ids}
+        with ThreadPoolExecutor(max_workers=min(len(ids), INSPECTS_AT_ONCE), thread_name_prefix="inspect") as pool:
+            return dict(zip(ids, pool.map(lambda cid: self.client.docker.config(cid, self.server_id), ids), strict=True))
+
     def _containers(self, *, inspect_all: bool) -> list[Container]:
         rows = self._list()
         if not rows and self._cache:  # Dokploy answers [] when its docker command fails: ask again before believing all is gone
             rows = self._list()
-        out: list[Container] = []
-        cache: dict[str, _Seen] = {}
+        listed: list[tuple[str, tuple[str, str, str], float | None, bool]] = []
         for row in rows:
             cid = str(row["containerId"])
             if not cid:  # stack mode: a task that has no container yet (preparing, starting) is listed with ""
@@ -174,18 +185,21 @@ class _Reader:
             sig, up = signature(row), uptime(str(row.get("status") or ""))
             seen = self._cache.get(cid)
             restarted = seen is not None and up is not None and seen.uptime is not None and up < seen.uptime
-            if seen is None or inspect_all or seen.signature != sig or restarted or self._reinspect(seen):
-                self.calls["docker.getConfig"] += 1
-                obj = self.client.docker.config(cid, self.server_id)
-                if obj is None:  # removed since the listing, or Dokploy's inspect failed (it answers an empty body for both)
-                    if seen is not None:  # keep the last view with its own signature: inspected again once the listing differs
-                        cache[cid] = seen
-                        out.append(seen.container)
-                    continue
+            stale = seen is None or inspect_all or seen.signature != sig or restarted or self._reinspect(seen)
+            listed.append((cid, sig, up, stale))
+        inspected = self._inspect([cid for cid, _, _, stale in listed if stale])
+        out: list[Container] = []
+        cache: dict[str, _Seen] = {}
+        for cid, sig, up, stale in listed:
+            seen = self._cache.get(cid)
+            if seen is not None and not stale:
+                seen = replace(seen, uptime=up)
+            elif (obj := inspected.get(cid)) is not None:
                 seen = _Seen(container_from_inspect(obj, self.app_name), sig, up)
                 self._names[seen.container.id] = seen.container.name
-            else:
-                seen = replace(seen, uptime=up)
+            elif seen is None:  # removed since the listing, or Dokploy's inspect failed (it answers an empty body for both)
+                continue
+            # else: keep the last view with its own signature: inspected again once the listing differs
             cache[cid] = seen
             out.append(seen.container)
         self._cache = cache

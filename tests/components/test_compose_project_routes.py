@@ -51,6 +51,7 @@ def test_create_makes_the_domains_before_its_one_deploy_and_the_deploy_writes_th
         "api.example.test", "web", 8001, False, "none", "compose")
     writes = procs(srv, "POST")
     assert writes.index("domain.create") < writes.index("compose.deploy") and writes.count("compose.deploy") == 1
+    assert "domain.byComposeId" not in procs(srv, "GET")  # a compose just created has no domain to read
     web = yaml.safe_load(srv.state.disk[outs["app_name"]])["services"]["web"]
     router = f"{outs['app_name']}-{row['uniqueConfigKey']}-web"
     assert f"traefik.http.routers.{router}.rule=Host(`api.example.test`)" in web["labels"]
@@ -70,6 +71,7 @@ def test_a_route_change_alone_updates_its_domain_in_place_and_redeploys_once(
     [after] = domains(srv)
     assert after["domainId"] == before["domainId"] and after["host"] == "gateway.example.test"
     assert [p for p in procs(srv, "POST") if p.startswith(("domain.", "compose."))] == ["domain.update", "compose.redeploy"]
+    assert "domain.byComposeId" not in procs(srv, "GET")  # planned from the domains compose.one lists, read once
 
 
 def test_routes_removed_delete_their_domains_and_a_compose_that_never_had_routes_keeps_its_own(

@@ -103,7 +103,8 @@ def test_host_runs_full_lifecycle_with_pickled_provider_when_driven_like_the_eng
     srv.reset_calls()
     same = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=_struct(news)), timeout=30)
     assert same.changes == provider_pb2.DiffResponse.DIFF_NONE and list(same.replaces) == []
-    assert settle(srv) == [("GET", "compose.one", 200)]  # Dokploy's view, read only
+    # Dokploy's view, read only: the compose, and the composes of its environment to read ahead (components/compose_reads.py)
+    assert sorted(settle(srv)) == [("GET", "compose.one", 200), ("GET", "environment.one", 200)]
 
     changed_news = {**news, "compose_file": compose_yaml(DIGEST_B)}
     changed = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=_struct(changed_news)), timeout=30)

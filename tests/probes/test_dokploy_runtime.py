@@ -221,6 +221,23 @@ def test_compose_reader_lists_once_per_reading_and_inspects_only_new_containers_
     assert Counter(p for _, p, _ in settle(srv)) == {"docker.getContainersByAppNameMatch": listings, "docker.getConfig": 6}
 
 
+def test_the_containers_of_one_reading_are_inspected_at_once(client: DokployClient, srv: FakeDokploy) -> None:
+    """Dokploy serves requests concurrently: the 3 containers' ``docker.getConfig`` are in flight together (each waits at a
+    barrier of 3 that one request at a time would never pass), both for the new containers and for the window's last look."""
+    d = deploy(client)
+    inspect = client.docker.config
+    barrier = threading.Barrier(3, timeout=10)
+
+    def together(container_id: str, server_id: str | None = None) -> Any:
+        barrier.wait()
+        return inspect(container_id, server_id)
+
+    client.docker.config = together  # type: ignore[method-assign]
+    runtime = ComposeRuntime(client, d.compose_id, d.app_name)
+    done = verify_runtime(runtime, expected_services(COMPOSE), **fast())
+    assert runtime.calls["docker.getConfig"] == 6 and done.record["worker"]["replicas"] == 2
+
+
 def test_a_crash_loop_fails_naming_the_service_with_its_log_and_no_secret(client: DokployClient, srv: FakeDokploy) -> None:
     d = deploy(client)
     srv.containers.set(f"{d.app_name}-worker-2", crash_every=0.1, log=f"panic: cannot reach {d.secret}")

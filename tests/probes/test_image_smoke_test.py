@@ -134,11 +134,14 @@ def my_leftovers(pid: int) -> list[str]:
 
 @docker_only
 def test_a_good_image_passes_in_one_line_and_leaves_nothing(built: dict[str, str]) -> None:
-    result = run_smoke(smoke_cmd(built["good-id"], "--image-name", built["good"]))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("image test of brain-api passed: GET /health on port 8001 answered 200 after ")
-    assert result.stdout.rstrip().endswith(f"[{built['good-id'][:19]}]")
-    assert result.stdout.count("\n") == 1 and result.stderr == ""
+    proc = subprocess.Popen(smoke_cmd(built["good-id"], "--image-name", built["good"]), cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = proc.communicate(timeout=120)  # returns once the output is closed: nothing left behind holds it
+    assert proc.returncode == 0, stdout + stderr
+    assert stdout.startswith("image test of brain-api passed: GET /health on port 8001 answered 200 after ")
+    assert stdout.rstrip().endswith(f"[{built['good-id'][:19]}]")
+    assert stdout.count("\n") == 1 and stderr == ""
+    assert _wait_for(lambda: my_leftovers(proc.pid) == [], timeout=30), my_leftovers(proc.pid)  # removed right after, detached
 
 
 @docker_only
