@@ -40,7 +40,7 @@ from components.program import CATALOG_ENV
 from deployctl import engine, ledger, local_stack
 from deployctl.operations import OnEvent, rollback, unpin, up
 from dokploy_api import DokployClient
-from testkit import images
+from testkit import images, ports
 from testkit.dokploy import FakeDokploy
 from testkit.registry_stats import disk_bytes, serving_root
 
@@ -164,7 +164,9 @@ def run_main(tmp: Path, runs: int) -> MainResult:
     client = DokployClient(srv.base_url, key)
     old_ids: list[str] = []
     try:
-        stacks = ((staging, "local.yaml", config(staging, 21000)), (prod, "local-prod.yaml", config(prod, 21100, **promote)))
+        # host ports: the catalog's + offset (staging), + 100 (prod), + 500 (the old loop's projects), free on this machine
+        offset = ports.free_offset([int(s["published"]) for s in RAW["services"].values()], (0, 100, 500))
+        stacks = ((staging, "local.yaml", config(staging, offset)), (prod, "local-prod.yaml", config(prod, offset + 100, **promote)))
         for name, template, cfg in stacks:
             st = local_stack.init_from(name, ROOT / "stacks" / template, extra=cfg)
             st.set_config("bizosaas-deploy:dokployApiKey", auto.ConfigValue(key, secret=True))

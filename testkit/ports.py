@@ -13,6 +13,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import random
 import socket
 import tempfile
 import time
@@ -103,6 +104,17 @@ def claim(wanted: list[int], host: str = "127.0.0.1") -> bool:
             return False
         noted.update(dict.fromkeys(wanted, time.time()))
     return True
+
+
+def free_offset(published: list[int], shifts: tuple[int, ...] = (0,), low: int = 15000, high: int = 50000) -> int:
+    """An offset (a multiple of 100 in [low, high)) under which every one of ``published`` plus the offset plus each of
+    ``shifts`` is claimed (claim): a block of host ports for a catalog's published ports, e.g. a stack's and, 100 above,
+    its prod's."""
+    for _ in range(100):
+        offset = random.randrange(low, high, 100)
+        if claim([p + offset + shift for p in published for shift in shifts]):
+            return offset
+    raise RuntimeError(f"no free block of host ports for {len(published)} ports x shifts {shifts} in [{low}, {high})")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

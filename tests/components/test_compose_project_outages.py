@@ -109,7 +109,7 @@ def test_dokploy_away_longer_than_the_bound_fails_naming_the_url_what_it_did_and
 
 
 def test_a_restart_during_verification_is_waited_out_and_the_update_verifies(
-    api_key: str, props: dict[str, Any], srv: FakeDokploy, capsys: pytest.CaptureFixture[str]
+    api_key: str, props: dict[str, Any], srv: FakeDokploy, warnings_shown: Any
 ) -> None:
     provider = _provider(api_key)
     outs, news = _update(provider, props, stability_window=1.5)
@@ -118,7 +118,7 @@ def test_a_restart_during_verification_is_waited_out_and_the_update_verifies(
     assert result["healthy"] is True and set(result["verification"]) == {"web", "worker"}
     assert next(what for _, what in srv.events).startswith("restart")
     assert re.search(rf"compose project backend \({outs['app_name']}\): Dokploy did not answer for \d+s while it was verified "
-                     r"\(connection refused\); verification went on once it answered, and passed", capsys.readouterr().err)
+                     r"\(connection refused\); verification went on once it answered, and passed", warnings_shown())
 
 
 def test_a_delete_whose_answer_a_restart_cut_is_not_sent_again_once_the_compose_is_gone(
@@ -134,7 +134,7 @@ def test_a_delete_whose_answer_a_restart_cut_is_not_sent_again_once_the_compose_
 
 
 def test_a_delete_cut_short_before_docker_compose_down_finished_removes_what_it_left(
-    api_key: str, props: dict[str, Any], srv: FakeDokploy, capsys: pytest.CaptureFixture[str]
+    api_key: str, props: dict[str, Any], srv: FakeDokploy, warnings_shown: Any
 ) -> None:
     provider = _provider(api_key)
     outs = provider.create(props).outs or {}
@@ -144,4 +144,4 @@ def test_a_delete_cut_short_before_docker_compose_down_finished_removes_what_it_
     provider.delete(outs["compose_id"], outs)
     assert srv.containers.rows(outs["app_name"], "docker-compose") == []
     assert procs(srv, "POST").count("docker.removeContainer") == 2
-    assert f"compose project backend ({outs['app_name']}): Dokploy's delete of it left containers behind" in capsys.readouterr().err
+    assert f"compose project backend ({outs['app_name']}): Dokploy's delete of it left containers behind" in warnings_shown()
