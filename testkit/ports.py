@@ -106,15 +106,29 @@ def claim(wanted: list[int], host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_offset(published: list[int], shifts: tuple[int, ...] = (0,), low: int = 15000, high: int = 50000) -> int:
-    """An offset (a multiple of 100 in [low, high)) under which every one of ``published`` plus the offset plus each of
-    ``shifts`` is claimed (claim): a block of host ports for a catalog's published ports, e.g. a stack's and, 100 above,
-    its prod's."""
+def ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (ports it hands to port-0 binds and outgoing connections)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_offset(published: list[int], shifts: tuple[int, ...] = (0,), lowest: int = 10000) -> int:
+    """An offset (a multiple of 100) under which every one of ``published`` plus the offset plus each of ``shifts`` is
+    claimed (claim): a block of host ports for a catalog's published ports, e.g. a stack's and, 100 above, its prod's.
+    The block lies between ``lowest`` and the kernel's ephemeral range: a port in that range, free when claimed, can be
+    taken by any process's port-0 listener (a plugin's gRPC server) or outgoing connection before Docker binds it again
+    after a redeploy."""
+    low = max(0, lowest - min(published))
+    high = ephemeral_start() - max(published) - max(shifts)
+    if high <= low:
+        raise RuntimeError(f"no room for a block of host ports between {lowest} and the ephemeral range ({ephemeral_start()})")
     for _ in range(100):
         offset = random.randrange(low, high, 100)
         if claim([p + offset + shift for p in published for shift in shifts]):
             return offset
-    raise RuntimeError(f"no free block of host ports for {len(published)} ports x shifts {shifts} in [{low}, {high})")
+    raise RuntimeError(f"no free block of host ports for {len(published)} ports x shifts {shifts} in [{lowest}, {ephemeral_start()})")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -71,3 +71,14 @@ def test_a_port_in_use_on_another_address_is_neither_claimed_nor_handed_out(rese
         assert str(taken) not in json.loads(reservations.read_text() or "{}")
         assert not ports._free_everywhere(taken, ("127.0.0.1",))  # what free_ports asks of each port the kernel offers
     assert ports.claim([taken])  # closed: free again
+
+
+def test_a_block_of_published_ports_lies_below_the_ephemeral_range_and_is_never_handed_out_twice(reservations: Path) -> None:
+    published = [3000, 3001, 8001, 8009]
+    offsets = [ports.free_offset(published, (0, 100)) for _ in range(5)]
+    blocks = [{p + o + s for p in published for s in (0, 100)} for o in offsets]
+    for block in blocks:
+        assert min(block) >= 10000 and max(block) < ports.ephemeral_start()  # no port-0 listener can take one of them
+    assert len(set().union(*blocks)) == sum(map(len, blocks))  # five blocks, no port in two
+    noted = set(json.loads(reservations.read_text()))
+    assert {str(p) for block in blocks for p in block} <= noted
