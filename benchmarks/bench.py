@@ -236,6 +236,16 @@ def overheads(result: MainResult) -> list[overhead.Overhead]:
     return [o for o in out if o is not None]
 
 
+def itemised(result: MainResult) -> dict[str, tuple[str, list[list[float]]]]:
+    """Each profiled deploying scenario's overhead per run, cut in overhead.ITEMS (its profile and compose timings)."""
+    out: dict[str, tuple[str, list[list[float]]]] = {}
+    for key in (k for k in OVERHEAD_ROWS if k in PROFILED):
+        per_run = zip(result.breakdowns.get(key, []), result.totals.get(key, []), result.compose_steps.get(key, []), strict=False)
+        items = [overhead.itemise(phases, total, f) for phases, total, projects in per_run if (f := overhead.floor(projects))]
+        out[key] = (SCENARIOS[key], [i for i in items if i is not None])
+    return out
+
+
 def print_main(result: MainResult, runs: int) -> None:
     rows = result.rows
     base = rows[0].median
@@ -245,6 +255,8 @@ def print_main(result: MainResult, runs: int) -> None:
     print("\nour overhead: the wall time minus Dokploy's deploy + time to healthy + the stability window of the compose project on"
           " the critical path (their timings output)")
     print("\n".join(overhead.table(overheads(result))))
+    print("our overhead, item by item, in time order (from the profile's phases; the items add up to it)")
+    print("\n".join(overhead.itemised_table(itemised(result))))
     by_key = {r.key: r for r in rows}
     for label, without, gated in (("14 images new", "a0", "a"), ("one image new", "b0", "b")):
         off, on = by_key[without], by_key[gated]
@@ -322,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 "totals": result.totals, "compose_steps": result.compose_steps, "startup_seconds": startup,
                 "automation_api_after_up_seconds": result.after_up,
                 "overhead_seconds": {o.key: [round(x, 3) for x in o.seconds] for o in overheads(result)},
+                "overhead_items": {"items": list(overhead.ITEMS), "runs": {k: [[round(x, 3) for x in run] for run in v]
+                                                                           for k, (_, v) in itemised(result).items()}},
             } if result else None,
         )
         report.write(args.json, doc)

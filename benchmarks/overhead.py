@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from benchmarks.profile import Phase
 from benchmarks.results import fmt_spread
 
 
@@ -77,4 +78,37 @@ def table(rows: Sequence[Overhead]) -> list[str]:
         wall = statistics.median(r.walls)
         floor_s = statistics.median(f.seconds for f in r.floors)
         out.append(f"{r.name:46} {r.median:8.1f} {fmt_spread(r.seconds):>11} {wall:7.1f} {floor_s:7.1f}  {r.floors[0].describe()}")
+    return out
+
+
+ITEMS = (
+    "start: engine, plugins and program, to the 1st resource event",
+    "program and engine: 1st resource event to the 1st image step",
+    "pre-push tests, tags and pushes: to the 1st compose project's step",
+    "compose projects beyond the floor: write, polling, the window's last look",
+    "after the compose projects: deletes of replaced resources, the tail",
+)
+"""What one `up`'s overhead is made of, in time order; they add up to it (``itemise``)."""
+
+
+def itemise(phases: Sequence[Phase], total: float, critical: Floor) -> list[float] | None:
+    """Our overhead in one run, cut in ``ITEMS`` at the profile's phase edges (benchmarks/profile.py); they sum to ``total``
+    minus the floor of the critical compose project. None when the run deployed no compose project."""
+    by_name = {p.name: p for p in phases}
+    compose = by_name.get("compose projects")
+    if compose is None:
+        return None
+    first = next((p.end for p in phases if p.name.startswith("start:")), 0.0)
+    images = [by_name[n].start for n in ("pre-push tests", "tags", "pushes (RegistryImage)") if n in by_name]
+    work = min(images, default=compose.start)
+    return [first, work - first, compose.start - work, compose.seconds - critical.seconds, total - compose.end]
+
+
+def itemised_table(runs: Mapping[str, tuple[str, Sequence[list[float]]]]) -> list[str]:
+    """A column per scenario (key -> its name and each run's ``itemise``), a row per item: the median over its runs."""
+    keys = [k for k, (_, per_run) in runs.items() if per_run]
+    out = [f"  {'item (median s over the runs)':74}" + "".join(f"{'(' + k + ')':>8}" for k in keys)]
+    for i, item in enumerate(ITEMS):
+        out.append(f"  {item:74}" + "".join(f"{statistics.median(r[i] for r in runs[k][1]):8.1f}" for k in keys))
+    out.append(f"  {'= our overhead':74}" + "".join(f"{statistics.median(sum(r) for r in runs[k][1]):8.1f}" for k in keys))
     return out

@@ -140,6 +140,25 @@ def test_breakdown_phases_and_concurrency() -> None:
     assert len(profile.table("x", list(phases.values()), 13.0)) == 2 + len(phases)
 
 
+def test_overhead_items_cut_it_at_the_phase_edges_and_add_up_to_it() -> None:
+    push, test, compose = profile.PUSH_TYPE, profile.TEST_TYPE, profile.COMPOSE_TYPE
+    stamps = [
+        Stamp(2.5, "pre", "pulumi:pulumi:Stack", "stack", "same"),
+        Stamp(4.0, "pre", test, "t1", "create"), Stamp(5.5, "outputs", test, "t1", "create"),
+        Stamp(5.6, "pre", push, "p1", "update"), Stamp(6.0, "outputs", push, "p1", "update"),
+        Stamp(6.2, "pre", compose, "backend", "update"), Stamp(23.0, "outputs", compose, "backend", "update"),
+    ]
+    crit = overhead.Floor("backend", deploy=2.8, healthy=9.8, window=3.0)
+    items = overhead.itemise(profile.breakdown(stamps, 24.0), 24.0, crit)
+    assert items is not None and [round(x, 2) for x in items] == [2.5, 1.5, 2.2, 1.2, 1.0]
+    assert round(sum(items), 6) == round(24.0 - crit.seconds, 6) and len(items) == len(overhead.ITEMS)
+    no_deploy = [Stamp(1.0, "pre", "pulumi:pulumi:Stack", "stack", "same")]
+    assert overhead.itemise(profile.breakdown(no_deploy, 3.0), 3.0, crit) is None
+    lines = overhead.itemised_table({"b": ("(b)", [items, [x + 1 for x in items]]), "a": ("(a)", [])})
+    assert "(b)" in lines[0] and "(a)" not in lines[0] and len(lines) == 2 + len(overhead.ITEMS)
+    assert lines[1].split()[-1] == "3.0" and lines[-1].split()[-1] == "10.9"  # medians: (2.5 + 3.5) / 2, (8.4 + 13.4) / 2
+
+
 def test_breakdown_of_a_no_op_spans_the_step_events_of_each_kind() -> None:
     tag = profile.TAG_TYPE
     stamps = [Stamp(1.0, "pre", "pulumi:pulumi:Stack", "stack", "same"), Stamp(1.5, "pre", tag, "t1", "same"),
