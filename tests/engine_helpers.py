@@ -57,6 +57,16 @@ def remove_stack(stack: str) -> None:
     (ROOT / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)
 
 
+def remove_compose_apps(srv: FakeDokploy) -> None:
+    """What the stand-in's compose apps left in Docker after a test (a failed destroy, another project deployed through
+    the API, containers removed by name): `docker compose -p <appName> down` for each, which removes their containers and
+    their `<appName>_default` network too. Left behind, those networks use up Docker's address pools (about 30 bridge
+    networks) and a later run's deploys fail with "could not find an available, non-overlapping IPv4 address pool"."""
+    for app in sorted({c["appName"] for c in srv.state.composes.values() if c.get("composeType") != "stack"}):
+        subprocess.run(["docker", "compose", "-p", app, "down", "--remove-orphans", "--timeout", "2"],
+                       capture_output=True, timeout=120, check=False)
+
+
 class StackFiles:
     """Stacks of one test module on the Dokploy stand-in: created from a config, their plain keys read and edited
     in their stack files (as a user's editor would), removed by the module's World.close()."""

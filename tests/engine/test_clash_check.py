@@ -23,7 +23,7 @@ from dokploy_api import DokployClient
 from dokploy_api.deploy import deploy_and_wait
 from testkit import images
 from testkit.dokploy import FakeDokploy
-from tests.engine_helpers import REGISTRY, ROOT, StackFiles, free_ports, remove_stack, sh
+from tests.engine_helpers import REGISTRY, ROOT, StackFiles, free_ports, remove_compose_apps, remove_stack, sh
 
 pytestmark = pytest.mark.engine
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
@@ -62,6 +62,7 @@ class World(StackFiles):
         for stack in reversed(self.stacks):
             remove_stack(stack)
         self.srv.stop()
+        remove_compose_apps(self.srv)  # the other project's compose and its network
         images.remove_containers(self.run)
         subprocess.run(["docker", "rmi", "-f", *self.images.values()], capture_output=True, check=False)
 

@@ -40,7 +40,7 @@ from deployctl.preview.__main__ import main as summary_main
 from dokploy_api import DokployClient
 from testkit import images
 from testkit.dokploy import FakeDokploy
-from tests.engine_helpers import NS, ROOT, StackFiles, free_ports, remove_stack, sh
+from tests.engine_helpers import NS, ROOT, StackFiles, free_ports, remove_compose_apps, remove_stack, sh
 
 pytestmark = pytest.mark.engine
 RAW = yaml.safe_load((ROOT / "catalog.yaml").read_text())
@@ -113,9 +113,7 @@ class World(StackFiles):
         for app, kind in apps:  # whatever a failed test or destroy left behind
             if kind == "stack":
                 subprocess.run(["docker", "stack", "rm", app], capture_output=True, check=False)
-            ids = sh("docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={app}").split()
-            if ids:
-                subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
+        remove_compose_apps(self.srv)  # the compose-mode apps: their containers and networks
         for app, _ in apps:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and sh("docker", "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={app}"):
